@@ -1,0 +1,32 @@
+# Two entry points on a fresh machine: `make demo` and `make test`. Each creates .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test lit pytest lint examples
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,models]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Plan the bundled training steps, check planned vs unplanned IR bit for bit on the CPU,
+# print the table; planned IR and plan.json land in out/.
+demo: $(STAMP)
+	$(BIN)/python bench/plan_examples.py --verify --out out
+
+# lit + FileCheck tests, then pytest (fast default run; `$(BIN)/pytest -m slow` for model tests).
+test: $(STAMP)
+	$(BIN)/lit -sv test
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check python passes tools test bench
+	$(BIN)/ruff format --check python passes tools test bench
+
+# Regenerate test/examples/ from PyTorch (deterministic).
+examples: $(STAMP)
+	$(BIN)/python bench/make_examples.py --out test/examples
