@@ -11,8 +11,9 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, get_args, get_origin
 
-from modelopt_mlir.diagnostics import DiagnosticEngine
 from torch_mlir import ir
+
+from modelopt_mlir.diagnostics import DiagnosticEngine
 
 # name -> "module:Class"; importing happens only when a pass is used.
 PASS_REGISTRY: dict[str, str] = {

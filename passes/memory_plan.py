@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from torch_mlir import ir
+
 from modelopt_mlir.analysis.function import AnalysisError, FunctionAnalysis, analyze_function
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
@@ -14,7 +16,6 @@ from modelopt_mlir.rewrite import apply_plan
 from modelopt_mlir.solver.planner import plan_arena
 from modelopt_mlir.solver.problem import ArenaPlan
 from modelopt_mlir.validate import check_plan
-from torch_mlir import ir
 
 
 @dataclass(frozen=True)

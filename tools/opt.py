@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch_mlir import ir, passmanager
+
 from modelopt_mlir.diagnostics import Diagnostic, DiagnosticEngine, PassFailure
 from modelopt_mlir.ir_context import make_context
 from modelopt_mlir.passes import (
@@ -23,7 +25,6 @@ from modelopt_mlir.passes import (
     PassOptionError,
     lookup_pass,
 )
-from torch_mlir import ir, passmanager
 
 USAGE = """\
 usage: modelopt-opt [options] [input.mlir] [-o output.mlir]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from torch_mlir import ir
+
 from modelopt_mlir.baseline import (
     BaselineError,
     prepare_pipeline,
@@ -12,7 +14,6 @@ from modelopt_mlir.baseline import (
     upstream_best_fit_arena,
 )
 from modelopt_mlir.ir_context import make_context
-from torch_mlir import ir
 
 # Three 64-byte temporaries, each read only by the next op: without deallocs in the input the
 # deallocation pipeline puts all three deallocs at the end of the block.

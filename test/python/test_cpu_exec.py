@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from modelopt_mlir.lowering.cpu import (
     Comparison,
     LoweringError,
