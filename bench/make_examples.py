@@ -9,16 +9,14 @@ Output is deterministic (seeded weights and batch, no debug locations).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import torch
 from torch import nn
@@ -54,7 +52,8 @@ class Example:
 def mlp_sgd() -> Example:
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+        nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)
+    )
     inputs = [torch.randn(8, 32)]
     targets = torch.randint(0, 10, (8,))
 
@@ -62,8 +61,15 @@ def mlp_sgd() -> Example:
         return nn.functional.cross_entropy(logits, labels)
 
     return Example(
-        "mlp_sgd", "MLP 32-64-64-10 (ReLU), batch 8, cross-entropy, SGD lr=0.1",
-        model, inputs, targets, loss_fn, OptimizerConfig("sgd", lr=0.1), {"target": (0, 10)})
+        "mlp_sgd",
+        "MLP 32-64-64-10 (ReLU), batch 8, cross-entropy, SGD lr=0.1",
+        model,
+        inputs,
+        targets,
+        loss_fn,
+        OptimizerConfig("sgd", lr=0.1),
+        {"target": (0, 10)},
+    )
 
 
 def gpt2_adam() -> Example:
@@ -72,9 +78,18 @@ def gpt2_adam() -> Example:
     vocab, seq, batch = 128, 16, 2
     torch.manual_seed(0)
     config = GPT2Config(
-        n_layer=2, n_embd=64, n_head=2, n_positions=32, vocab_size=vocab,
-        attn_pdrop=0.0, resid_pdrop=0.0, embd_pdrop=0.0, use_cache=False,
-        bos_token_id=0, eos_token_id=0)
+        n_layer=2,
+        n_embd=64,
+        n_head=2,
+        n_positions=32,
+        vocab_size=vocab,
+        attn_pdrop=0.0,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        use_cache=False,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     # sdpa's backward (_scaled_dot_product_flash_attention_for_cpu_backward) does not lower.
     config._attn_implementation = "eager"
     model = GPT2LMHeadModel(config).eval()
@@ -83,37 +98,38 @@ def gpt2_adam() -> Example:
     def loss_fn(output: Any, labels: torch.Tensor) -> torch.Tensor:
         logits = output.logits[:, :-1, :]
         return nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+            logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1)
+        )
 
     return Example(
         "gpt2_adam",
         f"GPT-2 (transformers GPT2LMHeadModel: 2 layers, n_embd 64, 2 heads, vocab {vocab}, "
         f"eager attention), batch {batch}, seq {seq}, next-token cross-entropy, Adam lr=1e-3",
-        model, [ids], ids.clone(), loss_fn, OptimizerConfig("adam", lr=1e-3),
-        {"input0": (0, vocab), "target": (0, vocab)})
+        model,
+        [ids],
+        ids.clone(),
+        loss_fn,
+        OptimizerConfig("adam", lr=1e-3),
+        {"input0": (0, vocab), "target": (0, vocab)},
+    )
 
 
 EXAMPLES: dict[str, Callable[[], Example]] = {"mlp_sgd": mlp_sgd, "gpt2_adam": gpt2_adam}
 
 
-@contextlib.contextmanager
-def single_sequence_batches() -> Iterator[None]:
-    """transformers checks for packed sequences with data-dependent control flow unless it sees
-    dynamo or FakeTensors; under functionalize/grad it sees neither. Each row is one sequence."""
-    try:
-        from transformers import masking_utils
-    except ImportError:
-        yield
-        return
-    with mock.patch.object(masking_utils, "find_packed_sequence_indices", lambda _: None):
-        yield
-
-
 def capture(example: Example) -> CapturedStep:
-    with single_sequence_batches():
-        return capture_training_step(
-            example.model, example.inputs, example.targets, example.loss_fn, example.optimizer,
-            int_ranges=example.int_ranges)
+    """The FX step only; this script imports and bufferizes it itself (with and without
+    clone-shared-fills, to report the copies saved)."""
+    return capture_training_step(
+        example.model,
+        example.inputs,
+        example.targets,
+        example.loss_fn,
+        example.optimizer,
+        int_ranges=example.int_ranges,
+        func_name=FUNC_NAME,
+        lower=False,
+    )
 
 
 def check_against_eager(example: Example, captured: CapturedStep) -> str:
@@ -122,44 +138,48 @@ def check_against_eager(example: Example, captured: CapturedStep) -> str:
     parameters by about lr whatever their scale)."""
     results = reference_step(captured)
     loss, params = eager_reference_step(
-        example.model, example.inputs, example.targets, example.loss_fn, example.optimizer)
-    old_params = captured.example_args[:len(params)]
-    new_params = results[1:1 + len(params)]
-    update = max(float((new - old).abs().max()) for new, old in zip(params, old_params, strict=True))
+        example.model, example.inputs, example.targets, example.loss_fn, example.optimizer
+    )
+    old_params = captured.example_args[: len(params)]
+    new_params = results[1 : 1 + len(params)]
+    update = max(
+        float((new - old).abs().max()) for new, old in zip(params, old_params, strict=True)
+    )
     param_err = max(float((a - b).abs().max()) for a, b in zip(new_params, params, strict=True))
-    return (f"captured vs eager torch.optim: loss rel err {max_relative_error(results[0], loss):.1e}, "
-            f"params max err / max update {param_err / max(update, 1e-30):.1e}")
+    return (
+        f"captured vs eager torch.optim: loss rel err {max_relative_error(results[0], loss):.1e}, "
+        f"params max err / max update {param_err / max(update, 1e-30):.1e}"
+    )
 
 
 def sidecar(example: Example, captured: CapturedStep) -> dict[str, Any]:
-    args = [spec.to_json() for spec in captured.signature.args]
-    for spec in captured.signature.results:
-        entry = spec.to_json()
-        entry["kind"] = "output"
-        entry["result"] = spec.kind
-        args.append(entry)
     return {
         "func": FUNC_NAME,
         "description": example.description,
         "optimizer": {
-            "kind": example.optimizer.kind, "lr": example.optimizer.lr,
-            "momentum": example.optimizer.momentum, "nesterov": example.optimizer.nesterov,
+            "kind": example.optimizer.kind,
+            "lr": example.optimizer.lr,
+            "momentum": example.optimizer.momentum,
+            "nesterov": example.optimizer.nesterov,
             "weight_decay": example.optimizer.weight_decay,
-            "betas": list(example.optimizer.betas), "eps": example.optimizer.eps,
+            "betas": list(example.optimizer.betas),
+            "eps": example.optimizer.eps,
         },
-        "args": args,
+        "args": captured.signature.to_json(),
     }
 
 
 def header_lines(example: Example, captured: CapturedStep) -> list[str]:
-    kinds = Counter(spec.kind for spec in captured.signature.args)
-    n_results = len(captured.signature.results)
+    kinds = Counter(spec.kind for spec in captured.signature.inputs)
+    n_results = len(captured.signature.outputs)
     return [
         HEADER,
         f"// {example.description}.",
-        (f"// @{FUNC_NAME} args: {kinds['param']} params, {kinds['state']} optimizer state, "
-         f"{kinds['input']} inputs, {kinds['target']} target, then {n_results} out-params "
-         f"(loss, new params, new state); see {example.name}.json."),
+        (
+            f"// @{FUNC_NAME} args: {kinds['param']} params, {kinds['state']} optimizer state, "
+            f"{kinds['input']} inputs, {kinds['target']} target, then {n_results} out-params "
+            f"(loss, new params, new state); see {example.name}.json."
+        ),
     ]
 
 
@@ -216,22 +236,32 @@ def make(example: Example, out_dir: Path, check: bool) -> None:
     description = sidecar(example, captured)
     json_path.write_text(json.dumps(description, indent=1) + "\n")
     counts = verify_example(mlir_path, description["args"])
-    n_out = len(captured.signature.results)
-    n_args = len(captured.signature.args) + n_out
+    n_out = len(captured.signature.outputs)
+    n_args = len(captured.signature.args)
     print(f"  wrote {mlir_path} ({mlir_path.stat().st_size / 1024:.0f} KiB) and {json_path}")
-    print(f"  @{FUNC_NAME}: {n_args} args, last {n_out} are out-params; "
-          f"{sum(counts.values())} ops, {counts['memref.alloc']} memref.alloc, "
-          f"memref.copy {counts['memref.copy']} with clone-shared-fills, "
-          f"{count_copies(without_clone)} without; {time.perf_counter() - start:.1f} s")
+    print(
+        f"  @{FUNC_NAME}: {n_args} args, last {n_out} are out-params; "
+        f"{sum(counts.values())} ops, {counts['memref.alloc']} memref.alloc, "
+        f"memref.copy {counts['memref.copy']} with clone-shared-fills, "
+        f"{count_copies(without_clone)} without; {time.perf_counter() - start:.1f} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("test/examples"))
-    parser.add_argument("--only", choices=sorted(EXAMPLES), action="append",
-                        help="generate only these examples (repeatable)")
-    parser.add_argument("--no-check", dest="check", action="store_false",
-                        help="skip the numerical check of the captured graph against eager")
+    parser.add_argument(
+        "--only",
+        choices=sorted(EXAMPLES),
+        action="append",
+        help="generate only these examples (repeatable)",
+    )
+    parser.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="skip the numerical check of the captured graph against eager",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.only or list(EXAMPLES):

@@ -53,7 +53,8 @@ def test_bufferize_moves_results_to_out_params() -> None:
     bufferize(module)
     assert memref_level_problems(module) == []
     assert "func.func @add(%arg0: memref<4xf32>, %arg1: memref<4xf32>, %arg2: memref<4xf32>)" in (
-        str(module))
+        str(module)
+    )
 
 
 def test_memref_level_problems_reports_tensors() -> None:
@@ -108,8 +109,8 @@ def test_mlp_example_runs_like_the_captured_graph() -> None:
     spec.loader.exec_module(make_examples)
     captured = make_examples.capture(make_examples.mlp_sgd())
     expected = reference_step(captured)
-    args = [a.numpy().copy() for a in captured.example_args]
-    args += [np.zeros(r.shape, dtype=np.float32) for r in captured.signature.results]
-    out = run_cpu((EXAMPLES / "mlp_sgd.mlir").read_text(), "main", args)
-    for got, want in zip(out[len(captured.example_args):], expected, strict=True):
-        np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
+    example = make_examples.mlp_sgd()
+    args = captured.arguments_from(example.model, None, example.inputs, example.targets)
+    out = captured.results_to_torch(run_cpu((EXAMPLES / "mlp_sgd.mlir").read_text(), "main", args))
+    for got, want in zip(out.values(), expected, strict=True):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)

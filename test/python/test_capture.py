@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from modelopt_mlir.frontend.capture import (
+    CaptureError,
     OptimizerConfig,
     capture_adam_step,
     capture_training_step,
@@ -28,50 +29,100 @@ def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         OptimizerConfig("sgd", lr=0.1),
         OptimizerConfig("sgd", lr=0.1, momentum=0.9, weight_decay=0.01),
         OptimizerConfig("sgd", lr=0.1, momentum=0.9, nesterov=True),
+        OptimizerConfig("sgd", lr=0.1, momentum=0.9, dampening=0.5),
         OptimizerConfig("adam", lr=1e-2, weight_decay=0.01),
         OptimizerConfig("adamw", lr=1e-2, weight_decay=0.1),
     ],
-    ids=lambda config: f"{config.kind}-m{config.momentum}-n{config.nesterov}",
+    ids=lambda config: f"{config.kind}-m{config.momentum}-n{config.nesterov}-d{config.dampening}",
 )
 def test_step_matches_torch_optim(optimizer: OptimizerConfig) -> None:
     model, x, y = _mlp()
-    captured = capture_training_step(model, [x], y, nn.functional.cross_entropy, optimizer,
-                                     int_ranges={"target": (0, 3)})
+    captured = capture_training_step(
+        model,
+        [x],
+        y,
+        nn.functional.cross_entropy,
+        optimizer,
+        int_ranges={"target": (0, 3)},
+        lower=False,
+    )
     results = reference_step(captured)
     loss, params = eager_reference_step(model, [x], y, nn.functional.cross_entropy, optimizer)
     torch.testing.assert_close(results[0], loss)
-    for new, expected in zip(results[1:1 + len(params)], params, strict=True):
+    for new, expected in zip(results[1 : 1 + len(params)], params, strict=True):
         torch.testing.assert_close(new, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_signature_order() -> None:
     model, x, y = _mlp()
-    captured = capture_adam_step(model, [x], y, nn.functional.cross_entropy, lr=1e-3,
-                                 int_ranges={"target": (0, 3)})
-    args = captured.signature.args
+    captured = capture_adam_step(
+        model, [x], y, nn.functional.cross_entropy, lr=1e-3, int_ranges={"target": (0, 3)}
+    )
+    args = captured.signature.inputs
     assert [a.kind for a in args] == ["param"] * 4 + ["state"] * 9 + ["input", "target"]
     assert args[4].name == "0.weight.exp_avg" and args[12].name == "step"
     assert args[-1].int_range == (0, 3) and args[-1].dtype == "i64"
-    results = captured.signature.results
-    assert [r.kind for r in results] == ["loss"] + ["param"] * 4 + ["state"] * 9
+    results = captured.signature.outputs
+    assert {r.kind for r in results} == {"output"}
+    assert [r.result for r in results] == ["loss"] + ["param"] * 4 + ["state"] * 9
+    assert captured.signature.args == args + results
     assert len(reference_step(captured)) == len(results)
 
 
-def test_integer_batch_needs_a_range() -> None:
+def test_integer_batch_range() -> None:
     model, x, y = _mlp()
-    with pytest.raises(ValueError, match="needs its valid range"):
-        capture_training_step(model, [x], y, nn.functional.cross_entropy, OptimizerConfig())
-    with pytest.raises(ValueError, match="outside"):
-        capture_training_step(model, [x], y, nn.functional.cross_entropy, OptimizerConfig(),
-                              int_ranges={"target": (0, 1)})
+    captured = capture_training_step(
+        model, [x], y, nn.functional.cross_entropy, OptimizerConfig(), lower=False
+    )
+    # Without int_ranges: the range of the example values.
+    assert captured.signature.inputs[-1].int_range == (int(y.min()), int(y.max()) + 1)
+    with pytest.raises(CaptureError, match="outside"):
+        capture_training_step(
+            model,
+            [x],
+            y,
+            nn.functional.cross_entropy,
+            OptimizerConfig(),
+            int_ranges={"target": (0, 1)},
+        )
+    with pytest.raises(CaptureError, match="names no integer batch argument"):
+        capture_training_step(
+            model,
+            [x],
+            y,
+            nn.functional.cross_entropy,
+            OptimizerConfig(),
+            int_ranges={"labels": (0, 3)},
+        )
 
 
 def test_imports_to_linalg_on_tensors() -> None:
     model, x, y = _mlp()
-    captured = capture_training_step(model, [x], y, nn.functional.cross_entropy,
-                                     OptimizerConfig(), int_ranges={"target": (0, 3)})
+    captured = capture_training_step(
+        model,
+        [x],
+        y,
+        nn.functional.cross_entropy,
+        OptimizerConfig(),
+        int_ranges={"target": (0, 3)},
+        lower=False,
+    )
     module = import_to_linalg(captured, "step")
     text = str(module)
     assert "func.func @step" in text
     assert "torch." not in text.replace("torch.debug", "")
     assert "linalg.matmul" in text
+
+
+def test_module_text_is_bufferized_with_out_params() -> None:
+    model, x, y = _mlp()
+    captured = capture_training_step(
+        model, [x], y, nn.functional.cross_entropy, OptimizerConfig(), func_name="train_step"
+    )
+    text = captured.module_text
+    assert "func.func @train_step(" in text and "tensor<" not in text
+    assert set(captured.timings) == {"capture", "import", "bufferize"}
+    args = captured.arguments_from(model, None, [x], y)
+    assert [a.shape for a in args] == [s.shape for s in captured.signature.args]
+    out = captured.results_to_torch(args)
+    assert list(out) == [s.name for s in captured.signature.outputs]

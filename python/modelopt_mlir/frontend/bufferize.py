@@ -27,8 +27,21 @@ BUFFERIZE_PIPELINE = (
 
 # Dialects whose ops may remain in bufferized IR: all of them run on memrefs or scalars.
 MEMREF_LEVEL_DIALECTS = frozenset(
-    {"builtin", "func", "memref", "linalg", "arith", "math", "scf", "cf", "tm_tensor", "affine",
-     "index", "llvm", "gpu"}
+    {
+        "builtin",
+        "func",
+        "memref",
+        "linalg",
+        "arith",
+        "math",
+        "scf",
+        "cf",
+        "tm_tensor",
+        "affine",
+        "index",
+        "llvm",
+        "gpu",
+    }
 )
 
 
@@ -46,7 +59,8 @@ def load_tm_tensor_dialect(context: ir.Context) -> None:
     with context, ir.Location.unknown():
         empty = ir.Module.create()
         passmanager.PassManager.parse("builtin.module(func.func(tm-tensor-bufferize))").run(
-            empty.operation)
+            empty.operation
+        )
 
 
 def parse_module(text: str, context: ir.Context | None = None) -> ir.Module:
@@ -70,8 +84,8 @@ def bufferize(module: ir.Module, *, clone_fills: bool = True) -> ir.Module:
             passmanager.PassManager.parse(BUFFERIZE_PIPELINE).run(module.operation)
         except ir.MLIRError as exc:
             raise BufferizeError(
-                f"bufferize pipeline failed: {exc}\n"
-                f"pipeline: {BUFFERIZE_PIPELINE}") from exc
+                f"bufferize pipeline failed: {exc}\npipeline: {BUFFERIZE_PIPELINE}"
+            ) from exc
     problems = memref_level_problems(module)
     if problems:
         raise BufferizeError("bufferized IR is not memref-level:\n  " + "\n  ".join(problems[:20]))
@@ -88,8 +102,10 @@ def memref_level_problems(module: ir.Module) -> list[str]:
         dialect = name.split(".", 1)[0]
         if dialect not in MEMREF_LEVEL_DIALECTS:
             problems.append(f"{name} at {op.location}: op outside the memref-level dialects")
-        if name == "func.func" and ir.FunctionType(
-                ir.TypeAttr(op.attributes["function_type"]).value).results:
+        if (
+            name == "func.func"
+            and ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value).results
+        ):
             problems.append(f"{name} at {op.location}: function still returns values")
         for value in op.results:
             if isinstance(value.type, ir.RankedTensorType | ir.UnrankedTensorType):

@@ -1,30 +1,43 @@
-"""Capture a whole training step (forward, backward, optimizer update) as one functional FX graph
-and import it into MLIR as linalg on tensors.
+"""Capture a whole training step (forward, backward, optimizer update) or an inference graph as one
+functional FX graph, import it into MLIR and bufferize it to memref IR.
 
-The step is a pure function: parameters, optimizer state and the batch are arguments; the loss, the
-new parameters and the new optimizer state are results. Argument and result order is recorded in a
-:class:`StepSignature` so that later stages (and test harnesses) know what each value means.
+The step is a pure function: parameters, buffers (batch-norm running statistics), optimizer state
+and the batch are arguments; the loss, the new parameters, the new optimizer state and the new
+buffers are results, turned into trailing out-params by bufferization. The order and meaning of
+every argument is recorded in a :class:`StepSignature`.
+
+Public entry points: :func:`capture_training_step`, :func:`capture_inference`. Failures raise a
+:class:`CaptureError` subclass whose message is meant for users (no traceback needed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from unittest import mock
 
+import numpy as np
 import torch
 from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch_mlir import fx as torch_mlir_fx
 from torch_mlir import ir
-from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+from modelopt_mlir.frontend.decompositions import capture_decompositions
 
 OptimizerKind = Literal["sgd", "adam", "adamw"]
-ValueKind = Literal["param", "state", "input", "target", "loss", "output"]
-LossFn = Callable[[Any, torch.Tensor], torch.Tensor]
+ValueKind = Literal["param", "buffer", "state", "input", "target", "output"]
+ResultKind = Literal["loss", "param", "state", "buffer", "output"]
+LossFn = Callable[..., torch.Tensor]
 
 _DTYPE_NAMES: dict[torch.dtype, str] = {
     torch.float32: "f32",
@@ -36,6 +49,55 @@ _DTYPE_NAMES: dict[torch.dtype, str] = {
     torch.int8: "i8",
     torch.bool: "i1",
 }
+_NUMPY_DTYPES: dict[str, Any] = {
+    "f32": np.float32,
+    "f64": np.float64,
+    "f16": np.float16,
+    "i64": np.int64,
+    "i32": np.int32,
+    "i8": np.int8,
+    "i1": np.bool_,
+}
+# Ops whose result is random: a captured step must be a deterministic function of its arguments.
+_RANDOM_OPS = (
+    "bernoulli",
+    "rand",
+    "randn",
+    "randint",
+    "native_dropout",
+    "normal",
+    "uniform",
+    "multinomial",
+    "randperm",
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors
+
+
+class CaptureError(RuntimeError):
+    """The model or step cannot be captured; the message says why, for the user."""
+
+
+class UnsupportedOptimizerError(CaptureError, ValueError):
+    """The optimizer (class or option) has no functional counterpart here."""
+
+
+class DataDependentControlFlowError(CaptureError):
+    """Python control flow or a Python value depends on tensor data."""
+
+
+class DynamicShapeError(CaptureError):
+    """A shape depends on tensor data or is not static."""
+
+
+class LoweringError(CaptureError):
+    """torch-mlir import or bufferization failed on the captured graph."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizers
 
 
 @dataclass(frozen=True)
@@ -49,12 +111,65 @@ class OptimizerConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    dampening: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("sgd", "adam", "adamw"):
-            raise ValueError(f"unknown optimizer kind '{self.kind}'")
-        if self.nesterov and (self.kind != "sgd" or self.momentum <= 0.0):
-            raise ValueError("nesterov needs sgd with momentum > 0")
+            raise UnsupportedOptimizerError(f"unknown optimizer kind '{self.kind}'")
+        if self.nesterov and (self.kind != "sgd" or self.momentum <= 0.0 or self.dampening):
+            raise UnsupportedOptimizerError("nesterov needs sgd with momentum > 0 and dampening 0")
+
+    @classmethod
+    def from_torch(cls, optimizer: torch.optim.Optimizer) -> OptimizerConfig:
+        """Read the hyper-parameters of a torch.optim SGD, Adam or AdamW instance."""
+        kind = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw"}.get(
+            type(optimizer)
+        )
+        if kind is None:
+            cls = type(optimizer)
+            module = "torch.optim" if cls.__module__.startswith("torch.optim") else cls.__module__
+            raise UnsupportedOptimizerError(
+                f"unsupported optimizer {module}.{cls.__qualname__}: supported are "
+                "torch.optim.SGD, torch.optim.Adam and torch.optim.AdamW"
+            )
+        groups = optimizer.param_groups
+        first = {k: v for k, v in groups[0].items() if k != "params"}
+        for i, group in enumerate(groups[1:], start=1):
+            for key in sorted(set(first) | set(group) - {"params"}):
+                if group.get(key) != first.get(key):
+                    raise UnsupportedOptimizerError(
+                        f"{type(optimizer).__name__} param groups differ in '{key}' (group 0: "
+                        f"{first.get(key)!r}, group {i}: {group.get(key)!r}); one set of "
+                        "hyper-parameters is supported"
+                    )
+        name = type(optimizer).__name__
+
+        def require_false(key: str) -> None:
+            if first.get(key):
+                raise UnsupportedOptimizerError(f"{name}({key}=True) is not supported")
+
+        require_false("maximize")
+        lr = first["lr"]
+        if isinstance(lr, torch.Tensor):
+            lr = float(lr)
+        if kind == "sgd":
+            return cls(
+                "sgd",
+                lr=float(lr),
+                momentum=float(first.get("momentum", 0.0)),
+                nesterov=bool(first.get("nesterov", False)),
+                weight_decay=float(first.get("weight_decay", 0.0)),
+                dampening=float(first.get("dampening", 0.0)),
+            )
+        require_false("amsgrad")
+        betas = tuple(float(b) for b in first["betas"])
+        return cls(
+            kind,
+            lr=float(lr),
+            betas=(betas[0], betas[1]),
+            eps=float(first["eps"]),
+            weight_decay=float(first.get("weight_decay", 0.0)),
+        )
 
     def state_names(self, param_name: str) -> list[str]:
         """Names of the per-parameter state tensors, in argument order."""
@@ -64,15 +179,33 @@ class OptimizerConfig:
 
     @property
     def has_step_counter(self) -> bool:
-        return self.kind in ("adam", "adamw")
+        # SGD with dampening needs to know the first step (torch sets buf = grad there).
+        return self.kind in ("adam", "adamw") or (self.momentum > 0.0 and self.dampening != 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "dampening": self.dampening,
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# Signature
 
 
 @dataclass(frozen=True)
 class ValueSpec:
-    """One function argument or result: what it is and its type. ``int_range`` is the half-open
-    range ``[lo, hi)`` of valid integer batch values (token ids, class labels); ``float_range``
-    marks float arguments that must stay in ``[lo, hi)`` for finite results (Adam's second moment
-    and step count must not be negative)."""
+    """One function argument: what it is and its type. ``kind`` is ``output`` for out-params, and
+    ``result`` then says what the value is (``loss``, the new ``param``/``state``/``buffer``, or a
+    model ``output``). ``int_range`` is the half-open range ``[lo, hi)`` of valid integer values
+    (token ids, class labels); ``float_range`` marks float arguments that must stay in
+    ``[lo, hi)`` for finite results (Adam's second moment and step count must not be negative)."""
 
     name: str
     kind: ValueKind
@@ -80,6 +213,7 @@ class ValueSpec:
     shape: tuple[int, ...]
     int_range: tuple[int, int] | None = None
     float_range: tuple[float, float] | None = None
+    result: ResultKind | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -92,37 +226,747 @@ class ValueSpec:
             data["int_range"] = list(self.int_range)
         if self.float_range is not None:
             data["float_range"] = list(self.float_range)
+        if self.result is not None:
+            data["result"] = self.result
         return data
 
 
 @dataclass(frozen=True)
 class StepSignature:
-    """Argument and result order of a captured step: ``(params, state, inputs, target) ->
-    (loss, new params, new state)``."""
+    """Every argument of the captured function in order: ``params, buffers, state, inputs,
+    targets`` then the out-params ``loss, new params, new state, new buffers`` (training) or the
+    model outputs (inference)."""
 
     args: tuple[ValueSpec, ...]
-    results: tuple[ValueSpec, ...]
+
+    @property
+    def inputs(self) -> tuple[ValueSpec, ...]:
+        """The arguments that carry values in (everything but the out-params)."""
+        return tuple(a for a in self.args if a.kind != "output")
+
+    @property
+    def outputs(self) -> tuple[ValueSpec, ...]:
+        """The out-params, in order."""
+        return tuple(a for a in self.args if a.kind == "output")
+
+    results = outputs
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [a.to_json() for a in self.args]
+
+
+# ----------------------------------------------------------------------------------------------
+# Captured step
 
 
 @dataclass
 class CapturedStep:
+    """A captured training step or inference graph.
+
+    ``module_text`` is the bufferized memref IR (one public ``func.func @func_name``, results
+    turned into out-params); ``graph`` is the functional FX graph it came from, runnable on
+    ``example_args`` (real tensors in argument order, out-params excluded)."""
+
     graph: torch.fx.GraphModule
     signature: StepSignature
-    optimizer: OptimizerConfig
-    # Real example values in argument order, usable to run ``graph`` or an eager reference.
+    func_name: str
+    optimizer: OptimizerConfig | None
     example_args: list[torch.Tensor] = field(repr=False)
+    parameter_names: list[str] = field(default_factory=list)
+    buffer_names: list[str] = field(default_factory=list)
+    state_names: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    _module_text: str | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> Literal["training", "inference"]:
+        return "inference" if self.optimizer is None else "training"
+
+    @property
+    def module_text(self) -> str:
+        """Bufferized memref IR (computed on first use when capture was asked not to lower)."""
+        if self._module_text is None:
+            self._module_text = lower_to_memref_text(self)
+        return self._module_text
+
+    @property
+    def int_ranges(self) -> dict[int, tuple[int, int]]:
+        """``[lo, hi)`` of every integer argument, by argument index."""
+        return {
+            i: a.int_range for i, a in enumerate(self.signature.args) if a.int_range is not None
+        }
+
+    @property
+    def float_ranges(self) -> dict[int, tuple[float, float]]:
+        return {
+            i: a.float_range for i, a in enumerate(self.signature.args) if a.float_range is not None
+        }
+
+    def arguments_from(
+        self,
+        model: nn.Module,
+        optimizer_state: torch.optim.Optimizer | Mapping[str, torch.Tensor] | None,
+        example_inputs: Sequence[torch.Tensor],
+        targets: Sequence[torch.Tensor] | torch.Tensor | None = None,
+    ) -> list[np.ndarray]:
+        """The argument list of the captured function, in order, as numpy arrays: parameters and
+        buffers read from ``model``, optimizer state from a torch.optim instance (its per-parameter
+        state; fresh zeros where it has none), a mapping by state name, or ``None`` (a fresh
+        optimizer), then the batch; out-params as zero arrays."""
+        params = dict(model.named_parameters())
+        buffers = dict(model.named_buffers())
+        state = _state_values(self, params, optimizer_state)
+        inputs = list(example_inputs)
+        target_list = _as_list(targets) if targets is not None else []
+        batch = {f"input{i}": x for i, x in enumerate(inputs)}
+        batch.update(_target_names(targets, target_list))
+        arrays: list[np.ndarray] = []
+        for spec in self.signature.args:
+            if spec.kind == "output":
+                arrays.append(np.zeros(spec.shape, dtype=_NUMPY_DTYPES[spec.dtype]))
+                continue
+            source = {"param": params, "buffer": buffers, "state": state}.get(spec.kind, batch)
+            if spec.name not in source:
+                raise CaptureError(f"no value for {spec.kind} '{spec.name}'")
+            value = source[spec.name]
+            if tuple(value.shape) != spec.shape:
+                raise CaptureError(
+                    f"{spec.kind} '{spec.name}' has shape {tuple(value.shape)}, "
+                    f"the captured step expects {spec.shape}"
+                )
+            arrays.append(_to_numpy(value, spec.dtype))
+        return arrays
+
+    def results_to_torch(self, arrays: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Out-param arrays (or the whole argument list, as ``run_cpu`` returns it) -> torch
+        tensors by out-param name: ``loss``, ``new.<param>``, ``new.<state>``, ``new.<buffer>``
+        for a training step; ``output`` or ``output.<key>`` for inference."""
+        outputs = self.signature.outputs
+        if len(arrays) == len(self.signature.args):
+            arrays = arrays[len(self.signature.args) - len(outputs) :]
+        if len(arrays) != len(outputs):
+            raise ValueError(
+                f"expected {len(outputs)} out-param arrays (or "
+                f"{len(self.signature.args)} arguments), got {len(arrays)}"
+            )
+        return {
+            spec.name: torch.from_numpy(np.asarray(array).copy())
+            for spec, array in zip(outputs, arrays, strict=True)
+        }
 
 
-def _spec(name: str, kind: ValueKind, tensor: torch.Tensor,
-          int_range: tuple[int, int] | None = None) -> ValueSpec:
+def _as_list(targets: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+    return [targets] if isinstance(targets, torch.Tensor) else list(targets)
+
+
+def _target_names(
+    targets: Sequence[torch.Tensor] | torch.Tensor | None, target_list: list[torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    if isinstance(targets, torch.Tensor):
+        return {"target": targets}
+    return {f"target{i}": t for i, t in enumerate(target_list)}
+
+
+def _to_numpy(value: torch.Tensor, dtype: str) -> np.ndarray:
+    return value.detach().cpu().contiguous().numpy().astype(_NUMPY_DTYPES[dtype], copy=True)
+
+
+def _state_values(
+    step: CapturedStep,
+    params: Mapping[str, torch.Tensor],
+    optimizer_state: torch.optim.Optimizer | Mapping[str, torch.Tensor] | None,
+) -> dict[str, torch.Tensor]:
+    config = step.optimizer
+    if config is None:
+        return {}
+    if isinstance(optimizer_state, Mapping):
+        return dict(optimizer_state)
+    per_param: dict[str, Mapping[str, Any]] = {}
+    if isinstance(optimizer_state, torch.optim.Optimizer):
+        per_param = {name: optimizer_state.state.get(p, {}) for name, p in params.items()}
+    values: dict[str, torch.Tensor] = {}
+    steps: set[float] = set()
+    for name in step.parameter_names:
+        entry = per_param.get(name, {})
+        for state_name in config.state_names(name):
+            key = state_name.rsplit(".", 1)[1]
+            found = entry.get(key)
+            values[state_name] = (
+                found.detach()
+                if isinstance(found, torch.Tensor)
+                else torch.zeros_like(params[name])
+            )
+        if config.kind == "sgd":
+            steps.add(1.0 if entry.get("momentum_buffer") is not None else 0.0)
+        elif "step" in entry:
+            steps.add(float(entry["step"]))
+        else:
+            steps.add(0.0)
+    if config.has_step_counter:
+        if len(steps) > 1:
+            raise CaptureError(
+                f"parameters are at different optimizer steps {sorted(steps)}; "
+                "the captured step has one step counter"
+            )
+        values["step"] = torch.tensor(steps.pop() if steps else 0.0, dtype=torch.float32)
+    return values
+
+
+# ----------------------------------------------------------------------------------------------
+# Capture
+
+
+def capture_training_step(
+    model: nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    targets: Sequence[torch.Tensor] | torch.Tensor,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer | OptimizerConfig,
+    *,
+    int_ranges: Mapping[str, tuple[int, int]] | None = None,
+    func_name: str = "main",
+    progress: bool = False,
+    lower: bool = True,
+) -> CapturedStep:
+    """Capture ``loss_fn(model(*example_inputs), targets)`` (``*targets`` for a sequence), its
+    gradient and the optimizer update as one functional graph, then (``lower``) import and
+    bufferize it (``module_text``).
+
+    The model runs in training mode, as eager training does: batch norm normalises with batch
+    statistics and updates its running statistics (buffers in, new buffers out). Dropout modules
+    are switched off so that the step is deterministic. Parameters that the optimizer does not
+    hold (or that do not require grad) are arguments but are not updated.
+
+    Batch arguments are named ``input0``, ``input1``, ... and ``target`` (or ``target0``, ... for
+    a sequence of targets); ``int_ranges`` gives the valid ``[lo, hi)`` range of integer batch
+    arguments by those names (default: the range of the example values).
+    """
+    start = time.perf_counter()
+    config = (
+        optimizer
+        if isinstance(optimizer, OptimizerConfig)
+        else OptimizerConfig.from_torch(optimizer)
+    )
+    _check_tensors(example_inputs, "example input")
+    target_list = _as_list(targets)
+    _check_tensors(target_list, "target")
+    int_ranges = dict(int_ranges or {})
+
+    all_params = {name: p.detach() for name, p in model.named_parameters()}
+    if isinstance(optimizer, torch.optim.Optimizer):
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        trainable = [n for n, p in model.named_parameters() if id(p) in held and p.requires_grad]
+    else:
+        trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    frozen = [n for n in all_params if n not in set(trainable)]
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+    buffer_names = list(buffers)
+    state_names, state_values = _initial_state(config, {n: all_params[n] for n in trainable})
+    n_train, n_frozen, n_buf, n_state = (
+        len(trainable),
+        len(frozen),
+        len(buffer_names),
+        len(state_names),
+    )
+    n_inputs = len(example_inputs)
+    single_target = isinstance(targets, torch.Tensor)
+
+    def loss_of(
+        train_values: dict[str, torch.Tensor],
+        frozen_values: dict[str, torch.Tensor],
+        buffer_values: dict[str, torch.Tensor],
+        batch: Sequence[torch.Tensor],
+        target_values: Sequence[torch.Tensor],
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        # Buffers are arguments of the differentiated function so that the forward may update
+        # them in place (batch norm); the clones keep the arguments themselves unmutated.
+        buffer_values = {n: v.clone() for n, v in buffer_values.items()}
+        output = torch.func.functional_call(
+            model, ({**train_values, **frozen_values}, buffer_values), tuple(batch)
+        )
+        loss = loss_fn(output, *target_values)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise CaptureError("loss_fn must return a tensor with one element")
+        return loss.reshape(()), [buffer_values[n] for n in buffer_names]
+
+    def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        it = iter(args)
+        train_values = [next(it) for _ in range(n_train)]
+        frozen_values = [next(it) for _ in range(n_frozen)]
+        buffer_values = [next(it) for _ in range(n_buf)]
+        state = [next(it) for _ in range(n_state)]
+        batch = [next(it) for _ in range(n_inputs)]
+        target_values = list(it)
+        grads, (loss, new_buffers) = torch.func.grad_and_value(loss_of, has_aux=True)(
+            dict(zip(trainable, train_values, strict=True)),
+            dict(zip(frozen, frozen_values, strict=True)),
+            dict(zip(buffer_names, buffer_values, strict=True)),
+            batch,
+            target_values,
+        )
+        new_params, new_state = _update(config, train_values, [grads[n] for n in trainable], state)
+        return (loss, *new_params, *new_state, *new_buffers)
+
+    example_args = [
+        *(all_params[n] for n in trainable),
+        *(all_params[n] for n in frozen),
+        *buffers.values(),
+        *state_values,
+        *example_inputs,
+        *target_list,
+    ]
+    with _model_mode(model, train=True):
+        graph = _trace(step, example_args)
+    updated = _drop_unchanged_buffers(
+        graph,
+        buffer_names,
+        first_buffer_arg=n_train + n_frozen,
+        first_buffer_result=1 + n_train + n_state,
+    )
+
+    specs: list[ValueSpec] = []
+    specs += [_spec(n, "param", all_params[n]) for n in trainable]
+    specs += [_spec(n, "param", all_params[n]) for n in frozen]
+    specs += [_spec(n, "buffer", buffers[n], _buffer_int_range(buffers[n])) for n in buffer_names]
+    specs += [
+        dataclasses.replace(_spec(n, "state", v), float_range=_state_range(n))
+        for n, v in zip(state_names, state_values, strict=True)
+    ]
+    batch_names = [f"input{i}" for i in range(n_inputs)]
+    batch_names += ["target"] if single_target else [f"target{i}" for i in range(len(target_list))]
+    kinds: list[ValueKind] = ["input"] * n_inputs + ["target"] * len(target_list)
+    for name, kind, value in zip(batch_names, kinds, [*example_inputs, *target_list], strict=True):
+        specs.append(_spec(name, kind, value, _int_range(name, value, int_ranges)))
+    unknown = set(int_ranges) - set(batch_names)
+    if unknown:
+        raise CaptureError(
+            f"int_ranges names no integer batch argument: {sorted(unknown)} "
+            f"(batch arguments: {batch_names})"
+        )
+
+    specs.append(ValueSpec("loss", "output", "f32", (), result="loss"))
+    specs += [_output(f"new.{n}", all_params[n], "param") for n in trainable]
+    specs += [
+        _output(f"new.{n}", v, "state") for n, v in zip(state_names, state_values, strict=True)
+    ]
+    specs += [_output(f"new.{n}", buffers[n], "buffer") for n in updated]
+    captured = CapturedStep(
+        graph,
+        StepSignature(tuple(specs)),
+        func_name,
+        config,
+        example_args,
+        parameter_names=trainable + frozen,
+        buffer_names=buffer_names,
+        state_names=state_names,
+    )
+    captured.timings["capture"] = time.perf_counter() - start
+    _report(progress, "captured", captured)
+    if lower:
+        captured._module_text = lower_to_memref_text(captured, progress=progress)
+    return captured
+
+
+def capture_inference(
+    model: nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    *,
+    int_ranges: Mapping[str, tuple[int, int]] | None = None,
+    func_name: str = "main",
+    progress: bool = False,
+    lower: bool = True,
+) -> CapturedStep:
+    """Capture the forward pass in eval mode: ``(params, buffers, inputs) -> model outputs``
+    (out-params named ``output``, or ``output.<key>`` for tuples, dicts and ModelOutputs)."""
+    start = time.perf_counter()
+    _check_tensors(example_inputs, "example input")
+    int_ranges = dict(int_ranges or {})
+    params = {name: p.detach() for name, p in model.named_parameters()}
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+    param_names, buffer_names = list(params), list(buffers)
+    n_params, n_buf = len(param_names), len(buffer_names)
+    output_paths: list[str] = []
+
+    def forward(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with torch.no_grad():
+            output = torch.func.functional_call(
+                model,
+                (
+                    dict(zip(param_names, args[:n_params], strict=True)),
+                    dict(zip(buffer_names, args[n_params : n_params + n_buf], strict=True)),
+                ),
+                tuple(args[n_params + n_buf :]),
+            )
+        leaves, paths = _flatten_output(output)
+        output_paths[:] = paths
+        return tuple(leaves)
+
+    example_args = [*params.values(), *buffers.values(), *example_inputs]
+    with _model_mode(model, train=False):
+        graph = _trace(forward, example_args)
+    out_node = next(n for n in graph.graph.nodes if n.op == "output")
+    out_values = [a.meta.get("val") for a in out_node.args[0]]
+
+    specs: list[ValueSpec] = []
+    specs += [_spec(n, "param", params[n]) for n in param_names]
+    specs += [_spec(n, "buffer", buffers[n], _buffer_int_range(buffers[n])) for n in buffer_names]
+    batch_names = [f"input{i}" for i in range(len(example_inputs))]
+    for name, value in zip(batch_names, example_inputs, strict=True):
+        specs.append(_spec(name, "input", value, _int_range(name, value, int_ranges)))
+    unknown = set(int_ranges) - set(batch_names)
+    if unknown:
+        raise CaptureError(f"int_ranges names no integer input: {sorted(unknown)}")
+    for path, value in zip(output_paths, out_values, strict=True):
+        specs.append(_output(path, value, "output"))
+    captured = CapturedStep(
+        graph,
+        StepSignature(tuple(specs)),
+        func_name,
+        None,
+        example_args,
+        parameter_names=param_names,
+        buffer_names=buffer_names,
+    )
+    captured.timings["capture"] = time.perf_counter() - start
+    _report(progress, "captured", captured)
+    if lower:
+        captured._module_text = lower_to_memref_text(captured, progress=progress)
+    return captured
+
+
+def _flatten_output(output: Any) -> tuple[list[torch.Tensor], list[str]]:
+    from torch.utils import _pytree as pytree
+
+    if isinstance(output, torch.Tensor):
+        return [output], ["output"]
+    pairs, _ = pytree.tree_flatten_with_path(output)
+    leaves: list[torch.Tensor] = []
+    paths: list[str] = []
+    for path, leaf in pairs:
+        if not isinstance(leaf, torch.Tensor):
+            continue
+        parts = []
+        for key in path:
+            for attr in ("key", "idx", "name"):
+                if hasattr(key, attr):
+                    parts.append(str(getattr(key, attr)))
+                    break
+        leaves.append(leaf)
+        paths.append(".".join(["output", *parts]))
+    if not leaves:
+        raise CaptureError("the model returned no tensor")
+    return leaves, paths
+
+
+def _check_tensors(values: Sequence[Any], what: str) -> None:
+    for i, value in enumerate(values):
+        if not isinstance(value, torch.Tensor):
+            raise CaptureError(f"{what} {i} is a {type(value).__name__}, not a torch.Tensor")
+
+
+@contextlib.contextmanager
+def _model_mode(model: nn.Module, *, train: bool) -> Iterator[None]:
+    """Training (dropout off) or eval mode for the duration of the trace; restored after."""
+    modes = {m: m.training for m in model.modules()}
+    model.train(train)
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+
+
+@contextlib.contextmanager
+def capture_environment() -> Iterator[None]:
+    """What every capture runs under.
+
+    - The Python dispatcher, so that ``native_batch_norm`` in training mode goes through
+      ``_native_batch_norm_legit``, whose running-statistics update functionalization can see.
+    - transformers' packed-sequence check patched out: it branches on tensor data unless it sees
+      dynamo or FakeTensors, and under functionalize/grad it sees neither. Each row is one
+      sequence.
+    """
+    from torch._dispatch.python import enable_python_dispatcher
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(enable_python_dispatcher())
+        try:
+            from transformers import masking_utils
+        except ImportError:
+            masking_utils = None
+        if masking_utils is not None and hasattr(masking_utils, "find_packed_sequence_indices"):
+            stack.enter_context(
+                mock.patch.object(
+                    masking_utils, "find_packed_sequence_indices", lambda *_a, **_k: None
+                )
+            )
+        yield
+
+
+def _trace(
+    fn: Callable[..., tuple[torch.Tensor, ...]], example_args: Sequence[torch.Tensor]
+) -> torch.fx.GraphModule:
+    try:
+        with capture_environment():
+            graph = make_fx(
+                torch.func.functionalize(fn, remove="mutations"),
+                decomposition_table=capture_decompositions(),
+                tracing_mode="fake",
+            )(*example_args)
+    except CaptureError:
+        raise
+    except Exception as exc:
+        translated = _translate_trace_error(exc)
+        if translated is None:
+            raise
+        raise translated from None
+    graph.graph.eliminate_dead_code()
+    _check_static(graph, fn, example_args)
+    _check_deterministic(graph)
+    graph.recompile()
+    return graph
+
+
+def _drop_unchanged_buffers(
+    graph: torch.fx.GraphModule,
+    buffer_names: Sequence[str],
+    *,
+    first_buffer_arg: int,
+    first_buffer_result: int,
+) -> list[str]:
+    """Remove buffer results that are the buffer argument itself (or a clone of it), and the
+    clones of buffer arguments (functional IR has no use for them). Returns the names of the
+    buffers that remain results, i.e. are updated by the step."""
+    n_buffers = len(buffer_names)
+    if not n_buffers:
+        return []
+    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    buffer_args = placeholders[first_buffer_arg : first_buffer_arg + n_buffers]
+    for node in list(graph.graph.nodes):
+        if (
+            node.op == "call_function"
+            and node.target is torch.ops.aten.clone.default
+            and node.args[0] in buffer_args
+        ):
+            node.replace_all_uses_with(node.args[0])
+            graph.graph.erase_node(node)
+    out_node = next(n for n in graph.graph.nodes if n.op == "output")
+    results = list(out_node.args[0])
+    buffer_results = results[first_buffer_result : first_buffer_result + n_buffers]
+    keep = [
+        i
+        for i, (arg, res) in enumerate(zip(buffer_args, buffer_results, strict=True))
+        if res is not arg
+    ]
+    out_node.args = (tuple(results[:first_buffer_result] + [buffer_results[i] for i in keep]),)
+    graph.graph.eliminate_dead_code()
+    graph.recompile()
+    return [buffer_names[i] for i in keep]
+
+
+def _check_static(
+    graph: torch.fx.GraphModule, fn: Callable[..., Any], example_args: Sequence[torch.Tensor]
+) -> None:
+    for node in graph.graph.nodes:
+        value = node.meta.get("val")
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if isinstance(v, torch.Tensor) and not all(isinstance(d, int) for d in v.shape):
+                op = _op_name(node.target)
+                where = _source_of(fn, example_args, node.name)
+                raise DynamicShapeError(
+                    f"{op} produces a tensor whose shape depends on tensor data ({tuple(v.shape)})"
+                    f"{where}; the captured step needs static shapes: use static example inputs "
+                    "and shape-preserving ops (e.g. torch.where instead of boolean indexing)"
+                )
+
+
+def _check_deterministic(graph: torch.fx.GraphModule) -> None:
+    for node in graph.graph.nodes:
+        if node.op == "call_function":
+            name = _op_name(node.target).split(".")[1] if "." in _op_name(node.target) else ""
+            if name in _RANDOM_OPS:
+                raise CaptureError(
+                    f"the step uses a random op ({_op_name(node.target)}), e.g. functional dropout "
+                    "with p > 0 in training mode; a captured step must be deterministic: set the "
+                    "dropout probabilities to 0"
+                )
+
+
+def _source_of(fn: Callable[..., Any], example_args: Sequence[torch.Tensor], node_name: str) -> str:
+    """Trace again with stack traces recorded (only on the error path) to find the user line that
+    created ``node_name``."""
+    try:
+        with capture_environment():
+            graph = make_fx(
+                torch.func.functionalize(fn, remove="mutations"),
+                decomposition_table=capture_decompositions(),
+                tracing_mode="fake",
+                record_stack_traces=True,
+            )(*example_args)
+    except Exception:
+        return ""
+    for node in graph.graph.nodes:
+        if node.name == node_name:
+            trace = node.meta.get("stack_trace") or ""
+            frames = [
+                line.strip() for line in trace.splitlines() if line.strip().startswith("File ")
+            ]
+            for line in reversed(frames):
+                path = line.split('"')[1] if '"' in line else ""
+                if path and _is_user_file(path):
+                    lineno = line.split("line ")[1].split(",")[0] if "line " in line else "?"
+                    return f" at {path}:{lineno}"
+    return ""
+
+
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(m.__file__) + os.sep for m in (torch, contextlib) if m.__file__
+)
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _is_user_file(path: str) -> bool:
+    path = os.path.abspath(path)
+    return not (
+        path.startswith(_LIBRARY_DIRS)
+        or path.startswith(_OWN_DIR)
+        or "/torch_mlir/" in path
+        or path.startswith("<")
+    )
+
+
+def _user_frame(exc: BaseException) -> str:
+    """``file:line: code`` of the innermost traceback frame in user (model) code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if _is_user_file(frame.filename):
+            code = f" (`{frame.line.strip()}`)" if frame.line else ""
+            return f" at {frame.filename}:{frame.lineno}{code}"
+    return ""
+
+
+def _op_name(target: Any) -> str:
+    name = getattr(target, "name", None)
+    text = name() if callable(name) else str(target)
+    return text.replace("::", ".")
+
+
+def _translate_trace_error(exc: Exception) -> CaptureError | None:
+    from torch._subclasses.fake_tensor import (
+        DataDependentOutputException,
+        DynamicOutputShapeException,
+        UnsupportedOperatorException,
+    )
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    where = _user_frame(exc)
+    if isinstance(exc, GuardOnDataDependentSymNode):
+        return DataDependentControlFlowError(
+            "data-dependent control flow: a Python branch or value depends on tensor data "
+            f"(aten._local_scalar_dense: `if tensor`, .item(), bool(), int()){where}; the captured "
+            "step must not branch on tensor values: use torch.where or move the check out of "
+            "the model"
+        )
+    if isinstance(exc, DataDependentOutputException):
+        return DataDependentControlFlowError(
+            f"data-dependent control flow: {_op_name(exc.func)} reads a tensor value into Python"
+            f"{where}; the captured step must not branch on tensor values"
+        )
+    if isinstance(exc, DynamicOutputShapeException):
+        return DynamicShapeError(
+            f"{_op_name(exc.func)} produces a data-dependent shape{where}; the captured step "
+            "needs static shapes: use static example inputs and shape-preserving ops"
+        )
+    if isinstance(exc, UnsupportedOperatorException):
+        return CaptureError(f"{_op_name(exc.func)} cannot be traced{where}")
+    message = str(exc)
+    if "data-dependent" in message or "data dependent" in message:
+        first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        return DataDependentControlFlowError(f"data-dependent control flow{where}: {first}")
+    if "dynamic shape" in message.lower() or "symbolic" in message.lower():
+        first = message.strip().splitlines()[0]
+        return DynamicShapeError(f"dynamic shapes{where}: {first}; give static example inputs")
+    return None
+
+
+def _report(progress: bool, what: str, captured: CapturedStep) -> None:
+    if progress:
+        stage = {"captured": "capture"}.get(what, what)
+        print(
+            f"modelopt: {what} in {captured.timings.get(stage, 0.0):.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# Import and bufferize
+
+
+def import_to_linalg(
+    captured: CapturedStep | torch.fx.GraphModule, func_name: str | None = None
+) -> ir.Module:
+    """Import the step graph and lower it to linalg on tensors (with tm_tensor, scf, arith, math)."""
+    graph = captured.graph if isinstance(captured, CapturedStep) else captured
+    if func_name is None:
+        func_name = captured.func_name if isinstance(captured, CapturedStep) else "main"
+    try:
+        return torch_mlir_fx.stateless_fx_import(
+            graph, output_type="linalg-on-tensors", model_name=func_name
+        )
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LoweringError(f"torch-mlir import failed: {first}") from exc
+
+
+def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> str:
+    """Import ``captured`` and bufferize it; the memref IR as text without debug locations."""
+    from modelopt_mlir.frontend.bufferize import BufferizeError, bufferize
+
+    start = time.perf_counter()
+    module = import_to_linalg(captured)
+    captured.timings["import"] = time.perf_counter() - start
+    _report(progress, "import", captured)
+    start = time.perf_counter()
+    try:
+        bufferize(module)
+    except BufferizeError as exc:
+        raise LoweringError(str(exc)) from exc
+    text = module.operation.get_asm(enable_debug_info=False)
+    captured.timings["bufferize"] = time.perf_counter() - start
+    _report(progress, "bufferize", captured)
+    for line in text.splitlines():
+        if line.lstrip().startswith("func.func") and "?" in line:
+            raise DynamicShapeError(
+                "the imported function has dynamic shapes; give static example inputs"
+            )
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
+# Functional optimizer update
+
+
+def _spec(
+    name: str, kind: ValueKind, tensor: torch.Tensor, int_range: tuple[int, int] | None = None
+) -> ValueSpec:
     dtype = _DTYPE_NAMES.get(tensor.dtype)
     if dtype is None:
-        raise ValueError(f"unsupported dtype {tensor.dtype} for '{name}'")
+        raise CaptureError(f"unsupported dtype {tensor.dtype} for '{name}'")
     return ValueSpec(name, kind, dtype, tuple(int(d) for d in tensor.shape), int_range)
 
 
-def _initial_state(config: OptimizerConfig, params: Mapping[str, torch.Tensor]
-                   ) -> tuple[list[str], list[torch.Tensor]]:
+def _output(name: str, tensor: torch.Tensor, result: ResultKind) -> ValueSpec:
+    return dataclasses.replace(_spec(name, "output", tensor), result=result)
+
+
+def _initial_state(
+    config: OptimizerConfig, params: Mapping[str, torch.Tensor]
+) -> tuple[list[str], list[torch.Tensor]]:
     names: list[str] = []
     values: list[torch.Tensor] = []
     for pname, p in params.items():
@@ -135,23 +979,35 @@ def _initial_state(config: OptimizerConfig, params: Mapping[str, torch.Tensor]
     return names, values
 
 
-def _update(config: OptimizerConfig, params: list[torch.Tensor], grads: list[torch.Tensor],
-            state: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _update(
+    config: OptimizerConfig,
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    state: list[torch.Tensor],
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """One optimizer step, out of place; mirrors torch.optim's single-tensor implementations."""
     lr, wd = config.lr, config.weight_decay
     new_params: list[torch.Tensor] = []
     new_state: list[torch.Tensor] = []
     if config.kind == "sgd":
         use_momentum = config.momentum > 0.0
+        first_step = state[-1] == 0.0 if config.has_step_counter else None
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if wd:
                 g = g + wd * p
             if use_momentum:
                 # A zero-initialised buffer makes step one equal torch's "buf = grad" (dampening 0).
-                buf = config.momentum * state[i] + g
+                if first_step is None:
+                    buf = config.momentum * state[i] + g
+                else:
+                    buf = torch.where(
+                        first_step, g, config.momentum * state[i] + (1.0 - config.dampening) * g
+                    )
                 new_state.append(buf)
                 g = g + config.momentum * buf if config.nesterov else buf
             new_params.append(p - lr * g)
+        if config.has_step_counter:
+            new_state.append(state[-1] + 1.0)
         return new_params, new_state
 
     beta1, beta2 = config.betas
@@ -174,159 +1030,144 @@ def _update(config: OptimizerConfig, params: list[torch.Tensor], grads: list[tor
     return new_params, new_state
 
 
-def capture_training_step(
-    model: nn.Module,
-    inputs: Sequence[torch.Tensor],
-    targets: torch.Tensor,
-    loss_fn: LossFn,
-    optimizer: OptimizerConfig,
-    *,
-    int_ranges: Mapping[str, tuple[int, int]] | None = None,
-) -> CapturedStep:
-    """Trace ``loss_fn(model(*inputs), targets)``, its gradient and the optimizer update as one
-    functional graph with ATen ops decomposed the way torch-mlir expects.
-
-    The model is traced in eval mode (no dropout; batch norm uses, and does not update, its
-    running statistics) so that the step is a deterministic function of its arguments.
-
-    Batch arguments are named ``input0``, ``input1``, ... and ``target``; ``int_ranges`` gives the
-    valid ``[lo, hi)`` range of integer batch arguments by those names.
-    """
-    int_ranges = dict(int_ranges or {})
-    params = {name: p.detach() for name, p in model.named_parameters()}
-    param_names = list(params)
-    buffers = {name: b.detach() for name, b in model.named_buffers()}
-    state_names, state_values = _initial_state(optimizer, params)
-    n_params, n_state, n_inputs = len(param_names), len(state_names), len(inputs)
-
-    def loss_of(param_values: dict[str, torch.Tensor], batch: Sequence[torch.Tensor],
-                target: torch.Tensor) -> torch.Tensor:
-        output = torch.func.functional_call(model, (param_values, buffers), tuple(batch))
-        return loss_fn(output, target)
-
-    def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        param_values = list(args[:n_params])
-        state = list(args[n_params:n_params + n_state])
-        batch = args[n_params + n_state:n_params + n_state + n_inputs]
-        target = args[-1]
-        grads, loss = torch.func.grad_and_value(loss_of)(
-            dict(zip(param_names, param_values, strict=True)), batch, target)
-        new_params, new_state = _update(
-            optimizer, param_values, [grads[n] for n in param_names], state)
-        return (loss, *new_params, *new_state)
-
-    example_args = [*params.values(), *state_values, *inputs, targets]
-    was_training = model.training
-    model.eval()  # dropout off: a traced step must be deterministic
-    try:
-        graph = make_fx(
-            torch.func.functionalize(step, remove="mutations"),
-            decomposition_table=get_decomposition_table(),
-            tracing_mode="fake",
-        )(*example_args)
-    finally:
-        model.train(was_training)
-    graph.graph.eliminate_dead_code()
-    graph.recompile()
-
-    arg_specs: list[ValueSpec] = []
-    arg_specs += [_spec(n, "param", params[n]) for n in param_names]
-    arg_specs += [dataclasses.replace(_spec(n, "state", v), float_range=_state_range(n))
-                  for n, v in zip(state_names, state_values, strict=True)]
-    for i, x in enumerate(inputs):
-        arg_specs.append(_spec(f"input{i}", "input", x, _int_range(f"input{i}", x, int_ranges)))
-    arg_specs.append(_spec("target", "target", targets, _int_range("target", targets, int_ranges)))
-    unknown = set(int_ranges) - {s.name for s in arg_specs}
-    if unknown:
-        raise ValueError(f"int_ranges names no argument: {sorted(unknown)}")
-
-    loss_spec = ValueSpec("loss", "loss", "f32", ())
-    result_specs = [loss_spec]
-    result_specs += [_spec(f"new.{n}", "param", params[n]) for n in param_names]
-    result_specs += [_spec(f"new.{n}", "state", v)
-                     for n, v in zip(state_names, state_values, strict=True)]
-    return CapturedStep(graph, StepSignature(tuple(arg_specs), tuple(result_specs)), optimizer,
-                        example_args)
-
-
 def _state_range(name: str) -> tuple[float, float] | None:
     if name == "step" or name.endswith(".exp_avg_sq"):
         return (0.0, 1.0)
     return None
 
 
-def _int_range(name: str, tensor: torch.Tensor, int_ranges: Mapping[str, tuple[int, int]]
-               ) -> tuple[int, int] | None:
+def _buffer_int_range(tensor: torch.Tensor) -> tuple[int, int] | None:
+    if tensor.is_floating_point():
+        return None
+    if tensor.dtype == torch.bool:
+        return (0, 2)
+    lo = int(tensor.min()) if tensor.numel() else 0
+    hi = int(tensor.max()) + 1 if tensor.numel() else 1
+    return (lo, hi)
+
+
+def _int_range(
+    name: str, tensor: torch.Tensor, int_ranges: Mapping[str, tuple[int, int]]
+) -> tuple[int, int] | None:
     if tensor.is_floating_point():
         if name in int_ranges:
-            raise ValueError(f"int_ranges given for floating-point argument '{name}'")
+            raise CaptureError(f"int_ranges given for floating-point argument '{name}'")
         return None
     if name not in int_ranges:
-        raise ValueError(f"integer argument '{name}' needs its valid range in int_ranges")
+        return _buffer_int_range(tensor)
     lo, hi = int_ranges[name]
     if tensor.numel() and not (lo <= int(tensor.min()) and int(tensor.max()) < hi):
-        raise ValueError(f"example values of '{name}' fall outside [{lo}, {hi})")
+        raise CaptureError(f"example values of '{name}' fall outside [{lo}, {hi})")
     return (int(lo), int(hi))
 
 
-def capture_sgd_step(model: nn.Module, inputs: Sequence[torch.Tensor], targets: torch.Tensor,
-                     loss_fn: LossFn, lr: float, *, momentum: float = 0.0, nesterov: bool = False,
-                     weight_decay: float = 0.0,
-                     int_ranges: Mapping[str, tuple[int, int]] | None = None) -> CapturedStep:
-    config = OptimizerConfig("sgd", lr=lr, momentum=momentum, nesterov=nesterov,
-                             weight_decay=weight_decay)
-    return capture_training_step(model, inputs, targets, loss_fn, config, int_ranges=int_ranges)
+# ----------------------------------------------------------------------------------------------
+# Older entry points and reference helpers (tests, bench)
 
 
-def capture_adam_step(model: nn.Module, inputs: Sequence[torch.Tensor], targets: torch.Tensor,
-                      loss_fn: LossFn, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                      eps: float = 1e-8, *, weight_decay: float = 0.0, decoupled: bool = False,
-                      int_ranges: Mapping[str, tuple[int, int]] | None = None) -> CapturedStep:
+def capture_sgd_step(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    targets: torch.Tensor,
+    loss_fn: LossFn,
+    lr: float,
+    *,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    int_ranges: Mapping[str, tuple[int, int]] | None = None,
+) -> CapturedStep:
+    config = OptimizerConfig(
+        "sgd", lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+    )
+    return capture_training_step(
+        model, inputs, targets, loss_fn, config, int_ranges=int_ranges, lower=False
+    )
+
+
+def capture_adam_step(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    targets: torch.Tensor,
+    loss_fn: LossFn,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    *,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    int_ranges: Mapping[str, tuple[int, int]] | None = None,
+) -> CapturedStep:
     """Adam, or AdamW when ``decoupled``."""
-    config = OptimizerConfig("adamw" if decoupled else "adam", lr=lr, betas=betas, eps=eps,
-                             weight_decay=weight_decay)
-    return capture_training_step(model, inputs, targets, loss_fn, config, int_ranges=int_ranges)
-
-
-def import_to_linalg(captured: CapturedStep | torch.fx.GraphModule, func_name: str = "main"
-                     ) -> ir.Module:
-    """Import the step graph and lower it to linalg on tensors (with tm_tensor, scf, arith, math)."""
-    graph = captured.graph if isinstance(captured, CapturedStep) else captured
-    return torch_mlir_fx.stateless_fx_import(
-        graph, output_type="linalg-on-tensors", model_name=func_name)
+    config = OptimizerConfig(
+        "adamw" if decoupled else "adam", lr=lr, betas=betas, eps=eps, weight_decay=weight_decay
+    )
+    return capture_training_step(
+        model, inputs, targets, loss_fn, config, int_ranges=int_ranges, lower=False
+    )
 
 
 def reference_step(captured: CapturedStep) -> list[torch.Tensor]:
     """Run the captured graph on its example arguments (real tensors): the expected results."""
     with torch.no_grad():
-        return list(captured.graph(*captured.example_args))
+        return list(captured.graph(*[a.clone() for a in captured.example_args]))
 
 
-def eager_reference_step(model: nn.Module, inputs: Sequence[torch.Tensor], targets: torch.Tensor,
-                         loss_fn: LossFn, optimizer: OptimizerConfig
-                         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """The same step with torch.optim on a deep copy of ``model``: (loss, new parameters)."""
+def torch_optimizer(
+    config: OptimizerConfig, params: Sequence[torch.Tensor]
+) -> torch.optim.Optimizer:
+    """The torch.optim instance ``config`` stands for."""
+    if config.kind == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            dampening=config.dampening,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
+    cls = torch.optim.Adam if config.kind == "adam" else torch.optim.AdamW
+    return cls(
+        params, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
+    )
+
+
+def eager_reference_step(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    targets: Sequence[torch.Tensor] | torch.Tensor,
+    loss_fn: LossFn,
+    optimizer: OptimizerConfig,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The same step with torch.optim on a deep copy of ``model`` (training mode, dropout off):
+    (loss, new parameters)."""
+    loss, params, _ = eager_training_step(model, inputs, targets, loss_fn, optimizer)
+    return loss, list(params.values())
+
+
+def eager_training_step(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    targets: Sequence[torch.Tensor] | torch.Tensor,
+    loss_fn: LossFn,
+    optimizer: OptimizerConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One eager step with torch.optim on a deep copy: (loss, new params, new buffers) by name."""
     clone = copy.deepcopy(model)
-    clone.eval()
-    params = list(clone.parameters())
-    opt: torch.optim.Optimizer
-    if optimizer.kind == "sgd":
-        opt = torch.optim.SGD(params, lr=optimizer.lr, momentum=optimizer.momentum,
-                              nesterov=optimizer.nesterov, weight_decay=optimizer.weight_decay)
-    elif optimizer.kind == "adam":
-        opt = torch.optim.Adam(params, lr=optimizer.lr, betas=optimizer.betas,
-                               eps=optimizer.eps, weight_decay=optimizer.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=optimizer.lr, betas=optimizer.betas,
-                                eps=optimizer.eps, weight_decay=optimizer.weight_decay)
-    loss = loss_fn(clone(*inputs), targets)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss.detach(), [p.detach() for p in clone.parameters()]
+    opt = torch_optimizer(optimizer, [p for p in clone.parameters() if p.requires_grad])
+    with _model_mode(clone, train=True):
+        loss = loss_fn(clone(*inputs), *_as_list(targets))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return (
+        loss.detach(),
+        {n: p.detach() for n, p in clone.named_parameters()},
+        {n: b.detach() for n, b in clone.named_buffers()},
+    )
 
 
 def max_relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     scale = max(float(expected.abs().max()), 1e-12) if expected.numel() else 1.0
-    diff = float((actual - expected).abs().max()) if expected.numel() else 0.0
+    diff = float((actual.double() - expected.double()).abs().max()) if expected.numel() else 0.0
     return diff / scale if math.isfinite(diff) else math.inf
