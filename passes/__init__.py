@@ -19,6 +19,7 @@ from modelopt_mlir.diagnostics import DiagnosticEngine
 PASS_REGISTRY: dict[str, str] = {
     "memory-plan": "modelopt_mlir.passes.memory_plan:MemoryPlanPass",
     "clone-shared-fills": "modelopt_mlir.passes.clone_shared_fills:CloneSharedFillsPass",
+    "lower-to-gpu": "modelopt_mlir.passes.lower_to_gpu:LowerToGpuPass",
 }
 
 

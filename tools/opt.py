@@ -39,6 +39,7 @@ options:
   --split-input-file                     process each '// -----'-separated chunk on its own
   --verify-diagnostics                   check diagnostics against expected-* comments
   --plan-report=FILE.json                write memory-plan's per-function report as JSON
+  --emit-ptx=DIR                         after the pipeline (lower-to-gpu), write PTX per kernel module
   --allow-unregistered-dialect           accept ops of unregistered dialects
   --mlir-print-debuginfo                 print locations
   --list-passes                          list our passes and their options
@@ -64,6 +65,7 @@ class Options:
     split_input_file: bool = False
     verify_diagnostics: bool = False
     plan_report: str | None = None
+    emit_ptx: str | None = None
     allow_unregistered: bool = False
     print_debuginfo: bool = False
     list_passes: bool = False
@@ -97,6 +99,8 @@ def parse_args(argv: Sequence[str]) -> Options:
             options.pipeline_text = value_of(arg, "--pass-pipeline")
         elif arg == "--plan-report" or arg.startswith("--plan-report="):
             options.plan_report = value_of(arg, "--plan-report")
+        elif arg == "--emit-ptx" or arg.startswith("--emit-ptx="):
+            options.emit_ptx = value_of(arg, "--emit-ptx")
         elif arg == "--split-input-file":
             options.split_input_file = True
         elif arg == "--verify-diagnostics":
@@ -250,7 +254,11 @@ class ChunkResult:
 
 
 def run_chunk(
-    text: str, stages: list[Stage], context: ir.Context, print_debuginfo: bool
+    text: str,
+    stages: list[Stage],
+    context: ir.Context,
+    print_debuginfo: bool,
+    emit_ptx: str | None = None,
 ) -> ChunkResult:
     diagnostics = DiagnosticEngine()
     pass_context = PassContext(diagnostics)
@@ -282,6 +290,14 @@ def run_chunk(
                 except PassFailure:
                     if not diagnostics.has_errors:
                         diagnostics.error(f"pass '{stage.text}' failed")
+                    return ChunkResult(None, diagnostics, pass_context.reports)
+            if emit_ptx is not None:
+                from modelopt_mlir.lowering.ptx import PtxError, emit_ptx_for_module
+
+                try:
+                    emit_ptx_for_module(module, emit_ptx)
+                except PtxError as error:
+                    diagnostics.error(f"--emit-ptx: {error}")
                     return ChunkResult(None, diagnostics, pass_context.reports)
             output = module.operation.get_asm(enable_debug_info=print_debuginfo)
             return ChunkResult(output, diagnostics, pass_context.reports)
@@ -415,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports: list[dict[str, Any]] = []
     failed = False
     for chunk in split_chunks(text, options.split_input_file):
-        result = run_chunk(chunk, stages, context, options.print_debuginfo)
+        result = run_chunk(chunk, stages, context, options.print_debuginfo, options.emit_ptx)
         reports.extend(result.reports)
         if options.verify_diagnostics:
             problems = verify_diagnostics(chunk, result.diagnostics.diagnostics, display_name)
