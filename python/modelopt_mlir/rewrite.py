@@ -16,11 +16,16 @@ def apply_plan(analysis: FunctionAnalysis, plan: ArenaPlan) -> ir.Operation | No
     func = analysis.func
     block = func.regions[0].blocks[0]
     arena = None
+    # Stack buffers only: the arena stays on the stack. Heap arena holding stack buffers: it
+    # must be freed, as the allocas were, at the return.
+    kinds = {buffer.alloc.name for buffer in analysis.buffers}
+    on_stack = kinds == {"memref.alloca"}
     if analysis.buffers:
         alignment = max([ARENA_ALIGNMENT_FLOOR] + [buffer.alignment for buffer in analysis.buffers])
         with ir.InsertionPoint.at_block_begin(block), func.location:
             i8 = ir.IntegerType.get_signless(8)
-            arena = memref.AllocOp(
+            arena_op = memref.AllocaOp if on_stack else memref.AllocOp
+            arena = arena_op(
                 ir.MemRefType.get([plan.arena_size], i8), [], [], alignment=alignment
             ).operation
         with ir.InsertionPoint.after(arena):
@@ -48,7 +53,7 @@ def apply_plan(analysis: FunctionAnalysis, plan: ArenaPlan) -> ir.Operation | No
     terminator = analysis.terminator
     for unit_index in plan.order:
         analysis.units[unit_index].move_before(terminator)
-    if arena is not None and had_dealloc:
+    if arena is not None and not on_stack and (had_dealloc or "memref.alloca" in kinds):
         # Every planned buffer is dead by the terminator; free the arena once, there.
         with func.location:
             memref.DeallocOp(arena.results[0], ip=ir.InsertionPoint(terminator))
