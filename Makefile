@@ -13,10 +13,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Plan the bundled training steps, check planned vs unplanned IR bit for bit on the CPU,
-# print the table; planned IR and plan.json land in out/.
+# Plan the bundled training steps (table, planned vs unplanned IR bit for bit on the CPU), then
+# capture a small GPT-2 training step with Adam from PyTorch, plan it, verify it against eager
+# PyTorch and write out/planned.mlir, out/plan.json and out/timeline.png.
 demo: $(STAMP)
-	$(BIN)/python bench/plan_examples.py --verify --out out
+	$(BIN)/python bench/plan_examples.py --verify --out out/examples
+	$(BIN)/python bench/demo.py --out out
 
 # lit + FileCheck tests, then pytest (fast default run; `$(BIN)/pytest -m slow` for model tests).
 test: $(STAMP)

@@ -1,0 +1,698 @@
+"""The Python pipeline in one call: capture a PyTorch training step (or inference graph), plan
+its memory, run it on the CPU and check it against eager PyTorch.
+
+    result = plan(model, (x,), y, loss_fn, torch.optim.Adam(model.parameters(), lr=1e-3))
+    print(result.report)
+    result.verify()                      # one eager torch.optim step on copies, compared
+    result.verify_planned_vs_unplanned() # bit for bit on the CPU
+    result.save("out")                   # planned.mlir, plan.json, timeline.png
+
+A training step computes ``loss_fn(model(*example_inputs), *targets)``, its gradients and the
+optimizer update; without ``loss_fn`` the graph is the model's forward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from modelopt_mlir.frontend import capture as _capture_module
+from modelopt_mlir.progress import StageProgress
+
+__all__ = [
+    "PlanError",
+    "PlanReport",
+    "PlanResult",
+    "TensorError",
+    "VerificationError",
+    "plan",
+]
+
+
+class PlanError(ValueError):
+    """The call cannot be planned as given (a usage error); the message says what to change."""
+
+
+class VerificationError(AssertionError):
+    """Planned results differ from the reference beyond tolerance; ``errors`` has every tensor."""
+
+    def __init__(self, message: str, errors: Sequence[TensorError] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+
+@dataclass(frozen=True)
+class TensorError:
+    """How one updated tensor compared with the reference."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float  # max |actual - expected| / max |expected|
+    ok: bool
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def _mib(value: int | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1 << 20:
+        return f"{value / 1024:,.1f} KiB"
+    return f"{value / (1 << 20):,.2f} MiB"
+
+
+@dataclass
+class PlanReport:
+    """What planning one step achieved. Bytes unless said otherwise."""
+
+    model: str
+    mode: str  # "training" or "inference"
+    optimizer: str
+    func_name: str
+    param_bytes: int
+    state_bytes: int  # optimizer state (moments, momentum, step)
+    buffer_bytes: int  # model buffers passed as arguments (e.g. batch-norm statistics)
+    batch_bytes: int
+    temporaries_bytes: int  # sum of all planned temporaries, no reuse
+    program_order_peak: int  # peak of live temporaries in the captured program order
+    arena_bytes: int  # our planned arena
+    lower_bound: int
+    gap: float  # (arena - lower bound) / lower bound
+    ops: int  # schedulable top-level ops
+    allocs_planned: int
+    allocs_left_alone: int
+    solver_requested: str
+    solver_used: str
+    order_algorithm: str
+    offset_algorithm: str
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    upstream_best_fit: int | None = None  # with optimize-allocation-liveness
+    upstream_best_fit_plain: int | None = None
+
+    @property
+    def params_and_state_bytes(self) -> int:
+        return self.param_bytes + self.state_bytes + self.buffer_bytes
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.stage_seconds.values())
+
+    @property
+    def reduction_vs_program_order(self) -> float:
+        """Fraction of the program-order peak that planning saved."""
+        if not self.program_order_peak:
+            return 0.0
+        return 1.0 - self.arena_bytes / self.program_order_peak
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["params_and_state_bytes"] = self.params_and_state_bytes
+        data["reduction_vs_program_order"] = self.reduction_vs_program_order
+        data["total_seconds"] = self.total_seconds
+        return data
+
+    def rows(self) -> list[tuple[str, str]]:
+        def ratio(value: int | None) -> str:
+            if not value or not self.arena_bytes:
+                return ""
+            return f"  (ours = {self.arena_bytes / value:.3f}x)"
+
+        rows = [
+            ("model", f"{self.model} ({self.mode}, {self.optimizer})"),
+            ("parameters", _mib(self.param_bytes)),
+            ("optimizer state", _mib(self.state_bytes)),
+        ]
+        if self.buffer_bytes:
+            rows.append(("model buffers", _mib(self.buffer_bytes)))
+        rows += [
+            ("batch", _mib(self.batch_bytes)),
+            ("temporaries, no reuse", _mib(self.temporaries_bytes) + ratio(self.temporaries_bytes)),
+            ("program-order peak", _mib(self.program_order_peak) + ratio(self.program_order_peak)),
+        ]
+        if self.upstream_best_fit_plain is not None:
+            rows.append(
+                (
+                    "upstream best-fit",
+                    _mib(self.upstream_best_fit_plain) + ratio(self.upstream_best_fit_plain),
+                )
+            )
+        if self.upstream_best_fit is not None:
+            rows.append(
+                (
+                    "upstream best-fit+liveness",
+                    _mib(self.upstream_best_fit) + ratio(self.upstream_best_fit),
+                )
+            )
+        rows += [
+            ("planned arena (ours)", _mib(self.arena_bytes)),
+            ("lower bound", _mib(self.lower_bound)),
+            ("gap to lower bound", f"{self.gap:.1%}"),
+            ("saved vs program order", f"{self.reduction_vs_program_order:.1%}"),
+            (
+                "ops / allocs planned / left alone",
+                f"{self.ops} / {self.allocs_planned} / {self.allocs_left_alone}",
+            ),
+            (
+                "solver",
+                f"{self.solver_used} (asked: {self.solver_requested}; order {self.order_algorithm}, "
+                f"offsets {self.offset_algorithm})",
+            ),
+        ]
+        for stage, seconds in self.stage_seconds.items():
+            rows.append((f"time: {stage}", f"{seconds:.2f} s"))
+        rows.append(("time: total", f"{self.total_seconds:.2f} s"))
+        return rows
+
+    def __str__(self) -> str:
+        rows = self.rows()
+        width = max(len(name) for name, _ in rows)
+        title = f"memory plan of @{self.func_name}"
+        lines = [title, "-" * max(len(title), width + 30)]
+        lines += [f"{name:<{width}}  {value}" for name, value in rows]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Capture
+
+
+def _dtype_bytes(dtype: str) -> float:
+    return {"i1": 1, "i8": 1, "f16": 2, "bf16": 2, "i16": 2, "f32": 4, "i32": 4}.get(dtype, 8)
+
+
+def _spec_bytes(spec: Any) -> int:
+    count = 1
+    for dim in spec.shape:
+        count *= int(dim)
+    return int(count * _dtype_bytes(str(spec.dtype)))
+
+
+def _capture(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    targets: torch.Tensor | Sequence[torch.Tensor] | None,
+    loss_fn: Callable[..., torch.Tensor] | None,
+    optimizer: Any,
+    int_ranges: Mapping[str, tuple[int, int]] | None,
+    func_name: str,
+    stages: StageProgress,
+) -> Any:
+    """Trace with the frontend, then import and bufferize (``module_text``), as two stages."""
+    what = "forward pass" if loss_fn is None else "training step"
+    try:
+        with stages.stage("capture", f"capturing the {what} (make_fx)"):
+            if loss_fn is None:
+                captured = _capture_module.capture_inference(
+                    model, tuple(inputs), int_ranges=int_ranges, func_name=func_name, lower=False
+                )
+            else:
+                captured = _capture_module.capture_training_step(
+                    model,
+                    tuple(inputs),
+                    targets,
+                    loss_fn,
+                    optimizer,
+                    int_ranges=int_ranges,
+                    func_name=func_name,
+                    lower=False,
+                )
+        with stages.stage("bufferize", "importing (torch-mlir) and bufferizing to memref IR"):
+            captured.module_text  # noqa: B018  (lowered on first use)
+    except _capture_module.CaptureError:
+        raise
+    except TypeError as error:
+        raise PlanError(f"cannot capture the {what}: {error}") from error
+    return captured
+
+
+# --------------------------------------------------------------------------------------------
+# Planning
+
+
+def _accepted_solvers() -> tuple[str, ...]:
+    from modelopt_mlir.passes.memory_plan import MemoryPlanPass
+
+    hint = typing.get_type_hints(MemoryPlanPass).get("solver")
+    choices = typing.get_args(hint)
+    return tuple(str(c) for c in choices) or ("greedy",)
+
+
+def _plan_in_place(module: Any, solver: str, time_limit: float) -> tuple[dict[str, Any], str]:
+    """Run memory-plan; ``auto`` becomes the best solver the pass accepts. Returns (report,
+    solver that ran)."""
+    from modelopt_mlir.diagnostics import PassFailure
+    from modelopt_mlir.planning import plan_module
+
+    accepted = _accepted_solvers()
+    if solver == "auto" and "auto" not in accepted:
+        solver = "ilp" if "ilp" in accepted else "greedy"
+    elif solver not in accepted and solver != "auto":
+        raise PlanError(
+            f"unknown solver '{solver}' (this build accepts: auto, {', '.join(accepted)})"
+        )
+    try:
+        reports = plan_module(module, solver=solver, time_limit=float(time_limit))
+    except PassFailure as error:
+        raise PlanError(f"memory-plan failed: {error}") from error
+    except ValueError as error:
+        if "solver" not in str(error) or solver == "greedy":
+            raise
+        solver = "greedy"
+        reports = plan_module(module, solver=solver, time_limit=float(time_limit))
+    if len(reports) != 1:
+        raise PlanError(f"expected one planned function, got {len(reports)}")
+    report = reports[0]
+    return report, str(report.get("solver", solver))
+
+
+def plan(
+    model: nn.Module,
+    example_inputs: torch.Tensor | Sequence[torch.Tensor],
+    targets: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    loss_fn: Callable[..., torch.Tensor] | None = None,
+    optimizer: Any = None,
+    solver: str = "auto",
+    time_limit: float = 10,
+    progress: bool | None = None,
+    *,
+    int_ranges: Mapping[str, tuple[int, int]] | None = None,
+    upstream: bool = False,
+    func_name: str = "main",
+) -> PlanResult:
+    """Capture, bufferize and memory-plan one step of ``model``.
+
+    With ``loss_fn`` the step is ``loss_fn(model(*example_inputs), *targets)``, its gradients and
+    one ``optimizer`` update (a torch.optim SGD/Adam/AdamW, or an OptimizerConfig); without it,
+    the forward pass. ``solver`` goes to the memory-plan pass (``auto`` picks the best it
+    accepts), ``time_limit`` bounds the solve in seconds. ``upstream=True`` also measures the
+    upstream best-fit planner on the same IR. ``progress`` shows stages on stderr (default: when
+    stderr is a terminal).
+    """
+    from torch_mlir import ir
+
+    from modelopt_mlir.ir_context import make_context
+
+    if not isinstance(model, nn.Module):
+        raise PlanError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    inputs = _as_tensors(example_inputs, "example_inputs")
+    target_list = [] if targets is None else _as_tensors(targets, "targets")
+    if loss_fn is None:
+        if optimizer is not None or target_list:
+            raise PlanError(
+                "targets and optimizer need a loss_fn (without one the graph is inference)"
+            )
+    else:
+        if not callable(loss_fn):
+            raise PlanError("loss_fn must be callable")
+        if optimizer is None:
+            raise PlanError("a training step needs an optimizer (torch.optim SGD, Adam or AdamW)")
+        if not target_list:
+            raise PlanError("a training step needs targets: loss_fn(model(*inputs), *targets)")
+    if not isinstance(solver, str):
+        raise PlanError(f"solver must be a string, got {type(solver).__name__}")
+    if time_limit is None or float(time_limit) <= 0:
+        raise PlanError(f"time_limit must be positive, got {time_limit}")
+
+    stages = StageProgress(progress)
+    # A single target tensor keeps its name "target" in the captured signature.
+    targets_arg = targets if isinstance(targets, torch.Tensor) else target_list
+    captured = _capture(
+        model, inputs, targets_arg, loss_fn, optimizer, int_ranges, func_name, stages
+    )
+    unplanned_text = captured.module_text
+    with stages.stage("parse", "parsing memref IR"):
+        context = make_context()
+        with context:
+            module = ir.Module.parse(unplanned_text)
+    with stages.stage("plan", f"planning memory (solver {solver})"), context:
+        function_report, solver_used = _plan_in_place(module, solver, time_limit)
+        planned_text = module.operation.get_asm(enable_debug_info=False)
+    with stages.stage("classify", "classifying buffers for the timeline"):
+        try:
+            kinds = _buffer_kinds(
+                captured, unplanned_text, function_report, training=loss_fn is not None
+            )
+        except Exception as error:  # the picture falls back to "unknown"; planning succeeded
+            stages.note(f"buffer classification failed: {error}")
+            kinds = ["unknown"] * len(function_report["buffers"])
+    for buffer, kind in zip(function_report["buffers"], kinds, strict=True):
+        buffer["kind"] = kind
+    upstream_live = upstream_plain = None
+    if upstream:
+        from modelopt_mlir.baseline import upstream_best_fit_arena
+
+        with stages.stage("upstream", "upstream best-fit baseline"):
+            fn = captured.func_name
+            upstream_live = upstream_best_fit_arena(unplanned_text, fn, optimize_liveness=True)[fn]
+            upstream_plain = upstream_best_fit_arena(unplanned_text, fn)[fn]
+
+    # The frontend's own split (capture, import, bufferize) replaces our two coarser stages.
+    seconds = dict(captured.timings) or {
+        k: stages.seconds[k] for k in ("capture", "bufferize") if k in stages.seconds
+    }
+    seconds.update({k: v for k, v in stages.seconds.items() if k not in ("capture", "bufferize")})
+    signature = list(captured.signature.args)
+    report = PlanReport(
+        model=type(model).__name__,
+        mode="training" if loss_fn is not None else "inference",
+        optimizer=_describe_optimizer(optimizer),
+        func_name=captured.func_name,
+        param_bytes=sum(_spec_bytes(s) for s in signature if s.kind == "param"),
+        state_bytes=sum(_spec_bytes(s) for s in signature if s.kind == "state"),
+        buffer_bytes=sum(_spec_bytes(s) for s in signature if s.kind == "buffer"),
+        batch_bytes=sum(_spec_bytes(s) for s in signature if s.kind in ("input", "target")),
+        temporaries_bytes=int(function_report["sum_of_sizes"]),
+        program_order_peak=int(function_report["program_order_peak"]),
+        arena_bytes=int(function_report["arena_size"]),
+        lower_bound=int(function_report["lower_bound"]),
+        gap=float(function_report["gap"]),
+        ops=int(function_report["units"]),
+        allocs_planned=int(function_report["allocs"]),
+        allocs_left_alone=int(function_report["left_alone"]),
+        solver_requested=solver,
+        solver_used=solver_used,
+        order_algorithm=str(function_report.get("order_algorithm", "")),
+        offset_algorithm=str(function_report.get("offset_algorithm", "")),
+        stage_seconds=seconds,
+        upstream_best_fit=upstream_live,
+        upstream_best_fit_plain=upstream_plain,
+    )
+    return PlanResult(
+        module=module,
+        module_text=planned_text,
+        unplanned_text=unplanned_text,
+        captured=captured,
+        report=report,
+        function_report=function_report,
+        model=model,
+        example_inputs=inputs,
+        targets=targets_arg if loss_fn is not None else None,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+    )
+
+
+def _as_tensors(value: Any, what: str) -> list[torch.Tensor]:
+    items = [value] if isinstance(value, torch.Tensor) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise PlanError(f"{what} must be a tensor or a non-empty tuple/list of tensors")
+    for i, item in enumerate(items):
+        if not isinstance(item, torch.Tensor):
+            raise PlanError(f"{what}[{i}] is a {type(item).__name__}, not a torch.Tensor")
+    return list(items)
+
+
+def _describe_optimizer(optimizer: Any) -> str:
+    if optimizer is None:
+        return "no optimizer"
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return f"{type(optimizer).__name__} lr={optimizer.param_groups[0]['lr']}"
+    kind = getattr(optimizer, "kind", type(optimizer).__name__)
+    return f"{kind} lr={getattr(optimizer, 'lr', '?')}"
+
+
+def _buffer_kinds(
+    captured: Any, unplanned_text: str, function_report: dict[str, Any], training: bool
+) -> list[str]:
+    from modelopt_mlir.timeline import classify_buffers
+
+    signature = list(captured.signature.args)
+    loss_args, batch_args, optimizer_args = [], [], []
+    groups: dict[int, str] = {}
+    param_names = sorted((s.name for s in signature if s.kind == "param"), key=len, reverse=True)
+    for index, spec in enumerate(signature):
+        if spec.kind in ("input", "target"):
+            batch_args.append(index)
+        elif spec.kind in ("param", "state"):
+            optimizer_args.append(index)
+        elif spec.kind == "output":
+            name = spec.name.removeprefix("new.")
+            # Updated model buffers (batch-norm statistics) come out of the forward pass.
+            if name == "loss" or getattr(spec, "result", None) == "buffer":
+                loss_args.append(index)
+                continue
+            optimizer_args.append(index)
+            owner = next((p for p in param_names if name == p or name.startswith(p + ".")), name)
+            groups[index] = owner
+    return classify_buffers(
+        unplanned_text,
+        captured.func_name,
+        loss_args=loss_args,
+        batch_args=batch_args,
+        optimizer_args=optimizer_args,
+        update_groups=groups,
+        training=training,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclass
+class PlanResult:
+    """A planned step: IR before and after, the report, and ways to run and check it."""
+
+    module: Any  # torch_mlir.ir.Module, planned
+    module_text: str
+    unplanned_text: str
+    captured: Any
+    report: PlanReport
+    function_report: dict[str, Any]  # memory-plan's report with a "kind" per buffer
+    model: nn.Module = field(repr=False)
+    example_inputs: list[torch.Tensor] = field(repr=False)
+    targets: torch.Tensor | list[torch.Tensor] | None = field(repr=False)
+    loss_fn: Callable[..., torch.Tensor] | None = field(repr=False)
+    optimizer: Any = field(repr=False)
+    _compiled: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def func_name(self) -> str:
+        return self.captured.func_name
+
+    def save(self, directory: str | Path, title: str | None = None) -> dict[str, Path]:
+        """Write ``planned.mlir``, ``plan.json`` (report + per-buffer plan) and ``timeline.png``."""
+        from modelopt_mlir.timeline import render_timeline
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "mlir": directory / "planned.mlir",
+            "json": directory / "plan.json",
+            "png": directory / "timeline.png",
+        }
+        paths["mlir"].write_text(self.module_text)
+        payload = {
+            "report": self.report.to_json(),
+            "signature": self.captured.signature.to_json(),
+            "plan": self.function_report,
+        }
+        paths["json"].write_text(json.dumps(payload, indent=1) + "\n")
+        render_timeline(
+            self.function_report,
+            paths["png"],
+            title=title or self._title(),
+            upstream_arena=self.report.upstream_best_fit,
+        )
+        return paths
+
+    def _title(self) -> str:
+        r = self.report
+        return (
+            f"{r.model} {r.mode} step ({r.optimizer}): arena {_mib(r.arena_bytes)}, "
+            f"lower bound {_mib(r.lower_bound)}, program order {_mib(r.program_order_peak)}"
+        )
+
+    def _compiled_function(self, which: str) -> Any:
+        from modelopt_mlir.lowering.cpu import compile_cpu
+
+        if which not in self._compiled:
+            text = self.module_text if which == "planned" else self.unplanned_text
+            self._compiled[which] = compile_cpu(text, self.func_name)
+        return self._compiled[which]
+
+    def arguments(
+        self,
+        model: nn.Module | None = None,
+        optimizer: Any = None,
+        example_inputs: Sequence[torch.Tensor] | None = None,
+        targets: torch.Tensor | Sequence[torch.Tensor] | None = None,
+    ) -> list[np.ndarray]:
+        """Every function argument as numpy (params, buffers, state, batch, zeroed out-params),
+        from the given or the planned model, optimizer and batch."""
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        state = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
+        return list(
+            self.captured.arguments_from(
+                model if model is not None else self.model,
+                state,
+                list(example_inputs) if example_inputs is not None else self.example_inputs,
+                targets if targets is not None else self.targets,
+            )
+        )
+
+    def run_cpu(
+        self,
+        model: nn.Module | None = None,
+        optimizer: Any = None,
+        example_inputs: Sequence[torch.Tensor] | None = None,
+        targets: torch.Tensor | Sequence[torch.Tensor] | None = None,
+        *,
+        planned: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """Run the planned step on the CPU (compiled once, then cached) on the model's current
+        parameters, buffers and optimizer state and the example batch (or the ones given).
+
+        Returns torch tensors by name: ``loss``, each updated parameter, optimizer state entry
+        (``<param>.exp_avg``, ``step``, ...) and updated buffer; for inference the outputs
+        (``output`` or ``output.<key>``). The model and optimizer are not modified."""
+        arrays = self.arguments(model, optimizer, example_inputs, targets)
+        results = self._compiled_function("planned" if planned else "unplanned")(arrays)
+        return {
+            name.removeprefix("new."): value
+            for name, value in self.captured.results_to_torch(results).items()
+        }
+
+    def reference(self) -> dict[str, torch.Tensor]:
+        """The same step in eager PyTorch on deep copies of the model and optimizer, named like
+        :meth:`run_cpu`. Modes match the capture: training mode with dropout off for a training
+        step (one ``loss.backward()`` and ``optimizer.step()``), eval mode for inference."""
+        from torch.utils import _pytree
+
+        if self.loss_fn is None:
+            model = copy.deepcopy(self.model).eval()
+            with torch.no_grad():
+                leaves, _ = _pytree.tree_flatten(model(*self.example_inputs))
+            tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
+            names = [s.name for s in self.captured.signature.outputs]
+            return dict(zip(names, tensors, strict=True))
+        model, optimizer = _copy_model_and_optimizer(self.model, self.optimizer)
+        model.train()
+        for module in model.modules():
+            if isinstance(module, nn.modules.dropout._DropoutNd):
+                module.eval()
+        optimizer.zero_grad()
+        targets = [self.targets] if isinstance(self.targets, torch.Tensor) else self.targets
+        loss = self.loss_fn(model(*self.example_inputs), *targets)
+        loss.backward()
+        optimizer.step()
+        expected: dict[str, torch.Tensor] = {"loss": loss.detach().reshape(())}
+        params = dict(model.named_parameters())
+        expected.update({n: p.detach() for n, p in params.items()})
+        expected.update({n: b.detach() for n, b in model.named_buffers()})
+        for name, param in params.items():
+            for key, value in optimizer.state.get(param, {}).items():
+                if key == "step":
+                    expected["step"] = torch.as_tensor(value, dtype=torch.float32).reshape(())
+                elif isinstance(value, torch.Tensor):
+                    expected[f"{name}.{key}"] = value.detach()
+        return expected
+
+    def verify(
+        self, rtol: float = 1e-5, atol: float = 1e-7, *, param_atol: float | None = None
+    ) -> list[TensorError]:
+        """Run the planned step on the CPU and one eager PyTorch step; compare every updated
+        tensor. A tensor passes when max |actual - expected| <= atol + rtol * max |expected|;
+        updated parameters may use a looser ``param_atol`` (Adam divides by sqrt(v) + eps, so an
+        element whose gradient is about zero turns rounding noise into an update of up to lr).
+        Returns the per-tensor errors; raises VerificationError if any tensor fails."""
+        actual = self.run_cpu()
+        expected = self.reference()
+        params = {n for n, _ in self.model.named_parameters()}
+        tolerances = {n: max(atol, param_atol) for n in params} if param_atol is not None else {}
+        return compare_results(actual, expected, rtol=rtol, atol=atol, atol_by_name=tolerances)
+
+    def verify_planned_vs_unplanned(self) -> Any:
+        """Run planned and unplanned IR on the same (real) arguments; every buffer must be
+        bit-identical. Returns a lowering.cpu Comparison; raises VerificationError otherwise."""
+        from modelopt_mlir.lowering.cpu import ArgumentResult, Comparison, _max_abs_diff
+
+        arrays = self.arguments()
+        want = self._compiled_function("unplanned")(arrays)
+        got = self._compiled_function("planned")(arrays)
+        specs = self._compiled_function("planned").specs
+        results = []
+        for spec, a, b in zip(specs, want, got, strict=True):
+            equal = a.tobytes() == b.tobytes()
+            diff = 0.0 if equal else _max_abs_diff(a, b, spec.element_type)
+            results.append(ArgumentResult(spec.index, a.shape, spec.element_type, equal, diff))
+        comparison = Comparison(self.func_name, -1, tuple(results))
+        if not comparison.identical:
+            raise VerificationError(
+                "planned IR differs from unplanned IR:\n" + comparison.summary()
+            )
+        return comparison
+
+
+def _copy_model_and_optimizer(model: nn.Module, optimizer: Any) -> tuple[nn.Module, Any]:
+    """Deep copies that still belong together (the optimizer updates the copied parameters)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return copy.deepcopy((model, optimizer))
+    model = copy.deepcopy(model)
+    config = optimizer
+    params = list(model.parameters())
+    if config.kind == "sgd":
+        return model, torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
+    cls = torch.optim.Adam if config.kind == "adam" else torch.optim.AdamW
+    return model, cls(
+        params, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
+    )
+
+
+def compare_results(
+    actual: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Tensor],
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    atol_by_name: Mapping[str, float] | None = None,
+) -> list[TensorError]:
+    """Compare every tensor of ``actual`` with the same name in ``expected``; raise
+    VerificationError when one is off, missing, or the shapes differ."""
+    errors: list[TensorError] = []
+    problems: list[str] = []
+    for name, got in actual.items():
+        want = expected.get(name)
+        if want is None:
+            problems.append(f"{name}: no reference value")
+            continue
+        got64 = got.detach().to(torch.float64).reshape(-1)
+        want64 = want.detach().to(torch.float64).reshape(-1)
+        if got64.numel() != want64.numel():
+            problems.append(f"{name}: {tuple(got.shape)} vs reference {tuple(want.shape)}")
+            continue
+        if got64.numel() == 0:
+            errors.append(TensorError(name, tuple(got.shape), 0.0, 0.0, True))
+            continue
+        max_abs = float((got64 - want64).abs().max())
+        scale = float(want64.abs().max())
+        max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+        ok = max_abs <= (atol_by_name or {}).get(name, atol) + rtol * scale  # NaN fails
+        errors.append(TensorError(name, tuple(got.shape), max_abs, max_rel, ok))
+    failed = [e for e in errors if not e.ok]
+    if failed or problems:
+        lines = [f"{len(failed)} of {len(errors)} tensors beyond rtol={rtol} atol={atol}"]
+        lines += [
+            f"  {e.name}{list(e.shape)}: max abs {e.max_abs:.3g}, rel {e.max_rel:.3g}"
+            for e in failed[:20]
+        ]
+        lines += [f"  {p}" for p in problems]
+        raise VerificationError("\n".join(lines), errors)
+    return errors

@@ -1,0 +1,201 @@
+"""modelopt_mlir.plan: capture -> plan -> run on the CPU -> compare with eager PyTorch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from modelopt_mlir.api import PlanError, PlanResult, VerificationError, compare_results, plan
+
+
+def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    return model, torch.randn(8, 16), torch.randint(0, 4, (8,))
+
+
+@pytest.fixture(scope="module")
+def sgd_result() -> PlanResult:
+    model, x, y = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return plan(model, (x,), y, nn.functional.cross_entropy, optimizer, upstream=True)
+
+
+def test_mlp_sgd_matches_pytorch(sgd_result: PlanResult) -> None:
+    errors = sgd_result.verify(rtol=1e-5)
+    names = {e.name for e in errors}
+    assert {"loss", "0.weight", "0.bias", "2.weight", "2.bias", "0.weight.momentum_buffer"} <= names
+    assert all(e.max_rel <= 1e-5 for e in errors)
+
+
+def test_run_cpu_returns_updated_tensors(sgd_result: PlanResult) -> None:
+    before = {n: p.detach().clone() for n, p in sgd_result.model.named_parameters()}
+    out = sgd_result.run_cpu()
+    assert out["loss"].shape == ()
+    assert out["0.weight"].shape == (32, 16)
+    assert not torch.equal(out["0.weight"], before["0.weight"])
+    for name, value in sgd_result.model.named_parameters():  # the model is not modified
+        assert torch.equal(value.detach(), before[name])
+
+
+def test_planned_equals_unplanned_bit_for_bit(sgd_result: PlanResult) -> None:
+    assert sgd_result.verify_planned_vs_unplanned().identical
+
+
+def test_report_fields_consistent(sgd_result: PlanResult) -> None:
+    r = sgd_result.report
+    assert 0 < r.lower_bound <= r.arena_bytes <= r.program_order_peak <= r.temporaries_bytes
+    assert r.param_bytes == 4 * (32 * 16 + 32 + 4 * 32 + 4)
+    assert r.state_bytes == r.param_bytes  # one momentum buffer per parameter
+    assert r.allocs_planned > 0 and r.ops > r.allocs_planned
+    assert r.upstream_best_fit is not None and r.upstream_best_fit_plain is not None
+    assert r.solver_requested == "auto" and r.solver_used
+    assert {"capture", "plan"} <= set(r.stage_seconds)
+    text = str(r)
+    assert "planned arena (ours)" in text and "lower bound" in text
+    assert sgd_result.function_report["arena_size"] == r.arena_bytes
+    kinds = {b["kind"] for b in sgd_result.function_report["buffers"]}
+    assert {"forward", "gradient"} <= kinds
+
+
+def test_save_writes_three_files(sgd_result: PlanResult, tmp_path: Path) -> None:
+    paths = sgd_result.save(tmp_path)
+    assert "func.func @main" in (tmp_path / "planned.mlir").read_text()
+    data = json.loads((tmp_path / "plan.json").read_text())
+    assert data["report"]["arena_bytes"] == sgd_result.report.arena_bytes
+    assert len(data["plan"]["buffers"]) == sgd_result.report.allocs_planned
+    png = tmp_path / "timeline.png"
+    assert paths["png"] == png
+    assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_corrupted_result_fails_verification(sgd_result: PlanResult) -> None:
+    expected = sgd_result.reference()
+    actual = sgd_result.run_cpu()
+    actual["2.weight"] = actual["2.weight"] * (1 + 1e-3)
+    with pytest.raises(VerificationError, match="2.weight") as info:
+        compare_results(actual, expected, rtol=1e-5)
+    assert any(not e.ok and e.name == "2.weight" for e in info.value.errors)
+
+
+def test_corrupted_planned_ir_fails_bit_comparison(sgd_result: PlanResult) -> None:
+    corrupt = PlanResult(**{**sgd_result.__dict__, "_compiled": {}})
+    last_sub = sgd_result.module_text.rindex("arith.subf")  # the SGD update p - lr * g
+    text = sgd_result.module_text
+    corrupt.module_text = text[:last_sub] + "arith.addf" + text[last_sub + len("arith.subf") :]
+    assert corrupt.module_text != sgd_result.module_text
+    with pytest.raises(VerificationError, match="differs"):
+        corrupt.verify_planned_vs_unplanned()
+
+
+def test_adam_and_inference() -> None:
+    model, x, y = _mlp()
+    adam = torch.optim.Adam(model.parameters(), lr=1e-2)
+    result = plan(model, x, y, nn.functional.cross_entropy, adam)
+    result.verify(rtol=1e-5)
+    assert result.report.state_bytes == 2 * result.report.param_bytes + 4
+    inference = plan(model, (x,))
+    assert inference.report.mode == "inference"
+    outputs = inference.run_cpu()
+    torch.testing.assert_close(outputs["output"], model(x), rtol=1e-5, atol=1e-6)
+    inference.verify()
+
+
+def test_user_errors_are_clean() -> None:
+    model, x, y = _mlp()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(PlanError, match="nn.Module"):
+        plan(lambda t: t, (x,))
+    with pytest.raises(PlanError, match="optimizer"):
+        plan(model, (x,), y, nn.functional.cross_entropy)
+    with pytest.raises(PlanError, match="loss_fn"):
+        plan(model, (x,), y, optimizer=sgd)
+    with pytest.raises(PlanError, match="torch.Tensor"):
+        plan(model, ([1.0, 2.0],))
+    with pytest.raises(PlanError, match="solver"):
+        plan(model, (x,), y, nn.functional.cross_entropy, sgd, solver="no-such-solver")
+    with pytest.raises(ValueError, match="Rprop|not supported|unsupported"):
+        plan(model, (x,), y, nn.functional.cross_entropy, torch.optim.Rprop(model.parameters()))
+
+
+def test_top_level_imports_are_lazy() -> None:
+    code = (
+        "import sys, modelopt_mlir\n"
+        "assert 'torch' not in sys.modules, 'import modelopt_mlir imported torch'\n"
+        "from modelopt_mlir import plan, capture_training_step, capture_inference\n"
+        "assert callable(plan) and callable(capture_training_step) and callable(capture_inference)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_timeline_renders_without_mlir(tmp_path: Path) -> None:
+    from modelopt_mlir.timeline import live_bytes_per_step, render_timeline
+
+    buffers = [
+        {"index": 0, "offset": 0, "size": 64, "first_step": 0, "last_step": 2, "kind": "forward"},
+        {"index": 1, "offset": 64, "size": 64, "first_step": 1, "last_step": 3},
+        {
+            "index": 2,
+            "offset": 0,
+            "size": 64,
+            "first_step": 3,
+            "last_step": 4,
+            "location": 'loc("adam_update")',
+        },
+    ]
+    report = {
+        "buffers": buffers,
+        "arena_size": 128,
+        "lower_bound": 128,
+        "program_order_peak": 192,
+        "function": "f",
+    }
+    assert live_bytes_per_step(buffers) == [64, 128, 128, 128, 64]
+    path = render_timeline(report, tmp_path / "t.png", title="toy")
+    assert path.stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_gpt2_tiny_adam_pipeline(tmp_path: Path) -> None:
+    from modelopt_mlir.zoo import ZOO
+
+    built = ZOO["gpt2"].build()
+    adam = torch.optim.Adam(built.model.parameters(), lr=1e-3)
+    result = plan(
+        built.model,
+        built.example_inputs,
+        built.targets,
+        built.loss_fn,
+        adam,
+        int_ranges=built.int_ranges,
+    )
+    result.verify(rtol=1e-5, param_atol=5e-5)
+    result.verify_planned_vs_unplanned()
+    result.save(tmp_path)
+    kinds = {b["kind"] for b in result.function_report["buffers"]}
+    assert {"forward", "gradient", "optimizer"} <= kinds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cnn", "bert"])
+def test_zoo_model_pipeline(name: str) -> None:
+    from modelopt_mlir.zoo import ZOO
+
+    built = ZOO[name].build()
+    sgd = torch.optim.SGD(built.model.parameters(), lr=0.01, momentum=0.9)
+    result = plan(
+        built.model,
+        built.example_inputs,
+        built.targets,
+        built.loss_fn,
+        sgd,
+        int_ranges=built.int_ranges,
+    )
+    result.verify(rtol=1e-4, atol=1e-6)
+    result.verify_planned_vs_unplanned()
