@@ -1,9 +1,16 @@
-"""Order heuristics: program order and a memory-aware list schedule."""
+"""Order heuristics: program order, list schedules (memory-aware, depth-first, breadth-first,
+least-peak-first), each also run on the reversed graph; ``best_order`` keeps the lowest peak.
+
+The memory model is symmetric in time (a buffer is live from its first to its last user), so
+the reverse of an order of the reversed graph is an order with the same peak: running a
+heuristic backwards is a second, different heuristic for free.
+"""
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 from modelopt_mlir.solver.liveness import live_intervals, max_live
 from modelopt_mlir.solver.problem import OrderPlan, ScheduleProblem, align_up
@@ -18,9 +25,53 @@ def peak_of_order(problem: ScheduleProblem, order: Sequence[int]) -> int:
     return max_live(live_intervals(problem, order, padded_sizes(problem)))
 
 
+def step_memory(problem: ScheduleProblem, order: Sequence[int], padded: bool = True) -> list[int]:
+    """Bytes (padded by default) live at each step of ``order``; the maximum is its peak."""
+    n = problem.num_units
+    position = [0] * n
+    for step, unit in enumerate(order):
+        position[unit] = step
+    delta = [0] * (n + 1)
+    for buffer, size in enumerate(padded_sizes(problem) if padded else problem.sizes):
+        users = problem.users[buffer]
+        if size and users:
+            steps = [position[u] for u in users]
+            delta[min(steps)] += size
+            delta[max(steps) + 1] -= size
+    memory = []
+    live = 0
+    for step in range(n):
+        live += delta[step]
+        memory.append(live)
+    return memory
+
+
+def is_valid_order(problem: ScheduleProblem, order: Sequence[int]) -> bool:
+    if sorted(order) != list(range(problem.num_units)):
+        return False
+    position = [0] * problem.num_units
+    for step, unit in enumerate(order):
+        position[unit] = step
+    return all(position[before] < position[after] for before, after in problem.edges)
+
+
 def program_order(problem: ScheduleProblem) -> OrderPlan:
     order = tuple(range(problem.num_units))
     return OrderPlan(order, peak_of_order(problem, order), "program-order")
+
+
+def _indegrees(problem: ScheduleProblem) -> list[int]:
+    indegree = [0] * problem.num_units
+    for _, after in problem.edges:
+        indegree[after] += 1
+    return indegree
+
+
+def _finish(problem: ScheduleProblem, order: list[int], algorithm: str) -> OrderPlan:
+    if len(order) != problem.num_units:
+        raise ValueError("dependence graph has a cycle")
+    order_tuple = tuple(order)
+    return OrderPlan(order_tuple, peak_of_order(problem, order_tuple), algorithm)
 
 
 def memory_aware_list_schedule(problem: ScheduleProblem) -> OrderPlan:
@@ -29,9 +80,7 @@ def memory_aware_list_schedule(problem: ScheduleProblem) -> OrderPlan:
     n = problem.num_units
     sizes = padded_sizes(problem)
     succs = problem.successors()
-    indegree = [0] * n
-    for _, after in problem.edges:
-        indegree[after] += 1
+    indegree = _indegrees(problem)
     buffers_of = problem.buffers_of_unit()
     users_of = [sorted(set(users)) for users in problem.users]
     remaining = [len(users) for users in users_of]
@@ -78,17 +127,181 @@ def memory_aware_list_schedule(problem: ScheduleProblem) -> OrderPlan:
         for other in touched:
             if not scheduled[other] and indegree[other] == 0:
                 heapq.heappush(heap, (-score[other], other))
-    if len(order) != n:
-        raise ValueError("dependence graph has a cycle")
-    order_tuple = tuple(order)
-    return OrderPlan(order_tuple, peak_of_order(problem, order_tuple), "memory-aware-list")
+    return _finish(problem, order, "memory-aware-list")
+
+
+def least_peak_first_schedule(problem: ScheduleProblem) -> OrderPlan:
+    """Schedule the ready unit whose own step holds the fewest bytes (it starts the fewest new
+    bytes, single-step buffers included); ties: most bytes freed, then program order.
+    Incremental scores and a lazy heap: O((n + E + sum of users) log n)."""
+    n = problem.num_units
+    sizes = padded_sizes(problem)
+    succs = problem.successors()
+    indegree = _indegrees(problem)
+    buffers_of = problem.buffers_of_unit()
+    users_of = [sorted(set(users)) for users in problem.users]
+    remaining = [len(users) for users in users_of]
+    started = [False] * len(sizes)
+    scheduled = [False] * n
+    starts = [0] * n  # bytes that come to life at this unit's step if it runs now
+    frees = [0] * n  # bytes whose last user is this unit if it runs now
+    for buffer, users in enumerate(users_of):
+        for unit in users:
+            starts[unit] += sizes[buffer]
+        if len(users) == 1:
+            frees[users[0]] += sizes[buffer]
+
+    def key(unit: int) -> tuple[int, int, int]:
+        return (starts[unit], -frees[unit], unit)
+
+    heap = [key(u) for u in range(n) if indegree[u] == 0]
+    heapq.heapify(heap)
+    order: list[int] = []
+    while heap:
+        entry = heapq.heappop(heap)
+        unit = entry[2]
+        if scheduled[unit] or entry != key(unit):
+            continue
+        scheduled[unit] = True
+        order.append(unit)
+        touched: set[int] = set()
+        for buffer in buffers_of[unit]:
+            users = users_of[buffer]
+            if not started[buffer]:
+                started[buffer] = True
+                for other in users:
+                    if other != unit:
+                        starts[other] -= sizes[buffer]
+                        touched.add(other)
+            remaining[buffer] -= 1
+            if remaining[buffer] == 1:
+                for other in users:
+                    if not scheduled[other]:
+                        frees[other] += sizes[buffer]
+                        touched.add(other)
+        for succ in succs[unit]:
+            indegree[succ] -= 1
+            if indegree[succ] == 0:
+                touched.add(succ)
+        for other in touched:
+            if not scheduled[other] and indegree[other] == 0:
+                heapq.heappush(heap, key(other))
+    return _finish(problem, order, "least-peak-first")
+
+
+def depth_first_schedule(problem: ScheduleProblem) -> OrderPlan:
+    """Run the most recently readied unit first (a stack), finishing a chain before starting
+    another; units readied together run in program order. O(n + E)."""
+    succs = problem.successors()
+    indegree = _indegrees(problem)
+    stack = [u for u in reversed(range(problem.num_units)) if indegree[u] == 0]
+    order: list[int] = []
+    while stack:
+        unit = stack.pop()
+        order.append(unit)
+        ready = []
+        for succ in succs[unit]:
+            indegree[succ] -= 1
+            if indegree[succ] == 0:
+                ready.append(succ)
+        stack.extend(sorted(ready, reverse=True))
+    return _finish(problem, order, "depth-first")
+
+
+def depth_first_from_outputs(problem: ScheduleProblem) -> OrderPlan:
+    """Post-order of a depth-first search over predecessors from each unit without
+    successors: every unit runs right after the subgraph it needs. O(n + E)."""
+    n = problem.num_units
+    preds = [sorted(set(p)) for p in problem.predecessors()]
+    succs = problem.successors()
+    done = [False] * n
+    order: list[int] = []
+    roots = [u for u in range(n) if not succs[u]]
+    for root in roots:
+        if done[root]:
+            continue
+        stack: list[tuple[int, int]] = [(root, 0)]
+        while stack:
+            unit, next_pred = stack[-1]
+            preds_of = preds[unit]
+            while next_pred < len(preds_of) and done[preds_of[next_pred]]:
+                next_pred += 1
+            if next_pred < len(preds_of):
+                stack[-1] = (unit, next_pred + 1)
+                pred = preds_of[next_pred]
+                done[pred] = True  # claimed: appended once its own predecessors are out
+                stack.append((pred, 0))
+            else:
+                stack.pop()
+                done[unit] = True
+                order.append(unit)
+    return _finish(problem, order, "depth-first-from-outputs")
+
+
+def breadth_first_schedule(problem: ScheduleProblem) -> OrderPlan:
+    """Kahn's algorithm with a queue: units run level by level, in the order they become
+    ready. O(n + E)."""
+    succs = problem.successors()
+    indegree = _indegrees(problem)
+    queue = deque(u for u in range(problem.num_units) if indegree[u] == 0)
+    order: list[int] = []
+    while queue:
+        unit = queue.popleft()
+        order.append(unit)
+        for succ in succs[unit]:
+            indegree[succ] -= 1
+            if indegree[succ] == 0:
+                queue.append(succ)
+    return _finish(problem, order, "breadth-first")
+
+
+def reversed_problem(problem: ScheduleProblem) -> ScheduleProblem:
+    """The same problem with every edge flipped, units renumbered n-1-u so program order
+    still holds."""
+    last = problem.num_units - 1
+    return ScheduleProblem(
+        problem.num_units,
+        tuple(sorted((last - after, last - before) for before, after in problem.edges)),
+        problem.sizes,
+        tuple(tuple(last - u for u in users) for users in problem.users),
+        problem.alignment,
+    )
+
+
+def _run_reversed(
+    problem: ScheduleProblem, heuristic: Callable[[ScheduleProblem], OrderPlan]
+) -> OrderPlan:
+    backwards = heuristic(reversed_problem(problem))
+    last = problem.num_units - 1
+    order = tuple(last - u for u in reversed(backwards.order))
+    return OrderPlan(order, backwards.peak, backwards.algorithm + "-reversed")
+
+
+FORWARD_HEURISTICS: tuple[Callable[[ScheduleProblem], OrderPlan], ...] = (
+    memory_aware_list_schedule,
+    least_peak_first_schedule,
+    depth_first_schedule,
+    depth_first_from_outputs,
+    breadth_first_schedule,
+)
+
+
+def heuristic_orders(problem: ScheduleProblem) -> list[OrderPlan]:
+    """Program order, then every heuristic forwards and on the reversed graph."""
+    plans = [program_order(problem)]
+    for heuristic in FORWARD_HEURISTICS:
+        plans.append(heuristic(problem))
+    for heuristic in FORWARD_HEURISTICS:
+        plans.append(_run_reversed(problem, heuristic))
+    return plans
 
 
 def best_order(problem: ScheduleProblem, reorder: bool = True) -> tuple[OrderPlan, OrderPlan]:
-    """The lower-peak order among the heuristics, and program order for reference."""
-    baseline = program_order(problem)
+    """The lowest-peak order among the heuristics (earliest listed on ties), and program
+    order for reference."""
     if not reorder:
+        baseline = program_order(problem)
         return baseline, baseline
-    candidates = [baseline, memory_aware_list_schedule(problem)]
-    best = min(candidates, key=lambda plan: plan.peak)
-    return best, baseline
+    plans = heuristic_orders(problem)
+    best = min(plans, key=lambda plan: plan.peak)
+    return best, plans[0]

@@ -1,0 +1,637 @@
+"""MODeL's create/preserve ILP for the order with the least peak, solved with PuLP + HiGHS.
+
+One unit runs per step. ``done[u, s]`` (1 once unit u has run by step s) is monotone in s and
+exists only inside u's ASAP..ALAP window (ASAP = number of ancestors, ALAP = n - 1 - number of
+descendants): outside it the value is a constant, which is MODeL's sparse-timestep trick.
+Exactly s + 1 units have run by step s; an edge (a, b) needs done[b, s] <= done[a, s - 1].
+Per buffer, ``create[b, s]`` marks the step it comes to life (once, at one of its users) and
+``preserve[b, s]`` keeps it alive (only after it was created or preserved the step before);
+every user's step must find it created or preserved. Memory at each step <= peak, minimised.
+The best heuristic order is the warm start and its peak the upper bound; the result is never
+worse than the warm start. ``mode="joint"`` adds an offset per buffer with non-overlap
+disjunctions for buffers that may be live together (small graphs only). Large graphs are
+improved window by window: k consecutive steps of the current order around a peak step are
+re-optimised with everything outside them fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import highspy
+import pulp
+
+from modelopt_mlir.solver.liveness import live_intervals
+from modelopt_mlir.solver.native_output import native_stdout_silenced
+from modelopt_mlir.solver.offsets import best_offsets
+from modelopt_mlir.solver.order import is_valid_order, padded_sizes, peak_of_order, step_memory
+from modelopt_mlir.solver.problem import IntervalProblem, ScheduleProblem
+from modelopt_mlir.validate import check_plan
+
+IlpStatus = Literal["optimal", "feasible", "timeout"]
+
+# Above these the whole-graph model is too big to improve on within seconds: use windows.
+FULL_MODEL_MAX_VARIABLES = 1_500
+JOINT_MAX_UNITS = 40
+JOINT_MAX_BUFFER_PAIRS = 1_500
+
+
+@dataclass(frozen=True)
+class IlpOrderResult:
+    order: tuple[int, ...]
+    peak: int
+    bound: int  # the solver's proven lower bound on the peak (0 when it proved none)
+    status: IlpStatus
+    algorithm: str
+    improved: bool
+    offsets: dict[int, int] | None = None
+    arena_size: int | None = None
+    windows: int = 0  # window models solved (decomposition only)
+
+
+class _WarmHiGHS(pulp.HiGHS):
+    """pulp.HiGHS that hands the variables' initial values to HiGHS as a starting solution."""
+
+    def __init__(self, warm_start: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.warm_start = warm_start
+
+    def callSolver(self, lp: pulp.LpProblem) -> None:  # noqa: N802 (pulp's name)
+        if self.warm_start:
+            variables = lp.variables()
+            solution = highspy.HighsSolution()
+            values = [0.0] * len(variables)
+            for var in variables:
+                values[var.index] = float(var.varValue or 0.0)
+            solution.col_value = values
+            solution.value_valid = True
+            lp.solverModel.setSolution(solution)
+        lp.solverModel.run()
+
+
+@dataclass
+class _Solved:
+    values: dict[str, float]
+    bound: float
+    optimal: bool
+    has_solution: bool
+
+
+def _solve(model: pulp.LpProblem, time_limit: float, warm_start: bool) -> _Solved:
+    time_limit = max(time_limit, 0.05)
+    try:
+        # The objective is integral in scaled units: an absolute gap under 1 proves optimality.
+        solver = _WarmHiGHS(warm_start, msg=False, timeLimit=time_limit, gapRel=0, gapAbs=0.99)
+        with native_stdout_silenced():
+            model.solve(solver)
+        highs = model.solverModel
+        status = highs.getModelStatus()
+        info = highs.getInfo()
+        optimal = status == highspy.HighsModelStatus.kOptimal
+        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else 0.0
+    except (pulp.PulpSolverError, AttributeError):
+        with native_stdout_silenced():
+            model.solve(
+                pulp.PULP_CBC_CMD(
+                    msg=False, timeLimit=time_limit, warmStart=warm_start, gapRel=0, gapAbs=0.99
+                )
+            )
+        optimal = model.status == pulp.LpStatusOptimal and model.sol_status == 1
+        has_solution = model.sol_status in (1, 2)
+        bound = 0.0
+    values = {var.name: float(var.varValue or 0.0) for var in model.variables()}
+    return _Solved(values, bound, optimal, has_solution)
+
+
+@dataclass
+class _Window:
+    """Units ``units`` (global ids) to permute over steps 0..k-1, everything else fixed.
+
+    ``buffers``: (buffer, size, local users, live before the window, live after it).
+    ``constant``: bytes live at every window step whatever the permutation.
+    """
+
+    units: list[int]
+    edges: list[tuple[int, int]]
+    buffers: list[tuple[int, int, list[int], bool, bool]]
+    constant: int
+    start_order: list[int]  # local ids in the current order
+    asap: list[int] = field(default_factory=list)
+    alap: list[int] = field(default_factory=list)
+    ancestors: list[int] = field(default_factory=list)  # bitsets over local ids
+    descendants: list[int] = field(default_factory=list)
+
+
+def _closures(k: int, edges: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Ancestor and descendant bitsets (units are in a topological order 0..k-1)."""
+    preds: list[list[int]] = [[] for _ in range(k)]
+    succs: list[list[int]] = [[] for _ in range(k)]
+    for before, after in edges:
+        preds[after].append(before)
+        succs[before].append(after)
+    ancestors = [0] * k
+    for unit in range(k):
+        bits = 0
+        for pred in preds[unit]:
+            bits |= ancestors[pred] | (1 << pred)
+        ancestors[unit] = bits
+    descendants = [0] * k
+    for unit in reversed(range(k)):
+        bits = 0
+        for succ in succs[unit]:
+            bits |= descendants[succ] | (1 << succ)
+        descendants[unit] = bits
+    return ancestors, descendants
+
+
+def _make_window(
+    problem: ScheduleProblem,
+    order: Sequence[int],
+    lo: int,
+    hi: int,
+    sizes: Sequence[int] | None = None,
+) -> _Window:
+    position = [0] * problem.num_units
+    for step, unit in enumerate(order):
+        position[unit] = step
+    units = list(order[lo:hi])
+    # Local ids in program order keep every local edge pointing forwards.
+    units.sort()
+    local = {unit: index for index, unit in enumerate(units)}
+    edges = sorted({(local[a], local[b]) for a, b in problem.edges if a in local and b in local})
+    sizes = padded_sizes(problem) if sizes is None else sizes
+    buffers = []
+    constant = 0
+    for buffer, users in enumerate(problem.users):
+        size = sizes[buffer]
+        if not size or not users:
+            continue
+        steps = [position[u] for u in users]
+        before = min(steps) < lo
+        after = max(steps) >= hi
+        inside = sorted({local[u] for u in users if u in local})
+        if before and after:
+            constant += size
+        elif inside:
+            buffers.append((buffer, size, inside, before, after))
+    start_order = [local[u] for u in order[lo:hi]]
+    k = len(units)
+    ancestors, descendants = _closures(k, edges)
+    return _Window(
+        units,
+        edges,
+        buffers,
+        constant,
+        start_order,
+        asap=[bits.bit_count() for bits in ancestors],
+        alap=[k - 1 - bits.bit_count() for bits in descendants],
+        ancestors=ancestors,
+        descendants=descendants,
+    )
+
+
+def _full_window(problem: ScheduleProblem, order: Sequence[int]) -> _Window:
+    return _make_window(problem, order, 0, problem.num_units)
+
+
+def _model_size(window: _Window) -> int:
+    """Rough variable count of the window's model."""
+    count = sum(hi - lo for lo, hi in zip(window.asap, window.alap, strict=True))
+    for _, _, users, before, after in window.buffers:
+        lo = 0 if before else min(window.asap[u] for u in users)
+        hi = len(window.units) - 1 if after else max(window.alap[u] for u in users)
+        count += hi - lo + 1
+    return count
+
+
+class _OrderModel:
+    """The create/preserve model of one window (the whole problem is one window).
+
+    Liveness is written so that the LP relaxation stays tight: with ``started[b, s]`` (>= every
+    user's done[u, s]: the buffer exists once any user ran) and ``finished[b, s]`` (<= every
+    user's done[w, s]), create[b, s] + preserve[b, s] >= started[b, s] - finished[b, s - 1].
+    When one user precedes all others (a producer), started is that user's done and create is
+    its step; when one follows all others, finished is that user's done: no extra variables.
+    """
+
+    def __init__(
+        self, window: _Window, scale: int, upper: int, lower: int, explicit_single: bool = False
+    ) -> None:
+        self.window = window
+        k = len(window.units)
+        self.k = k
+        self.model = pulp.LpProblem("order", pulp.LpMinimize)
+        self.peak = self.model.add_variable("peak", lower / scale, upper / scale)
+        self.model += self.peak
+        self.done: dict[tuple[int, int], pulp.LpVariable] = {}
+        asap, alap = window.asap, window.alap
+        for u in range(k):
+            for s in range(asap[u], alap[u]):
+                self.done[u, s] = self.model.add_variable(f"d_{u}_{s}", 0, 1, "Binary")
+            for s in range(asap[u] + 1, alap[u]):
+                self.model += self.done[u, s] >= self.done[u, s - 1]
+        by_step: list[list[int]] = [[] for _ in range(k)]
+        for u in range(k):
+            for s in range(asap[u], k):
+                by_step[s].append(u)
+        for s in range(k):
+            self.model += pulp.lpSum(self._done(u, s) for u in by_step[s]) == s + 1
+        for a, b in window.edges:
+            for s in range(asap[b], alap[b]):
+                self.model += self._done(b, s) <= self._done(a, s - 1)
+
+        self.live: dict[int, dict[int, Any]] = {}
+        self.create: dict[tuple[int, int], pulp.LpVariable] = {}  # only without a first user
+        self.started: dict[tuple[int, int], pulp.LpVariable] = {}
+        self.finished: dict[tuple[int, int], pulp.LpVariable] = {}
+        self.preserve: dict[tuple[int, int], pulp.LpVariable] = {}
+        single = [0] * k
+        for index, (_, size, users, before, after) in enumerate(window.buffers):
+            if len(users) == 1 and not before and not after:
+                u = users[0]
+                if explicit_single:  # live exactly at its one user's step
+                    self.live[index] = {s: self._runs(u, s) for s in range(asap[u], alap[u] + 1)}
+                else:
+                    single[u] += size
+                continue
+            self.live[index] = self._liveness(index, users, before, after)
+        for s in range(k):
+            terms = [
+                (size / scale) * self.live[index][s]
+                for index, (_, size, _, _, _) in enumerate(window.buffers)
+                if index in self.live and s in self.live[index]
+            ]
+            terms += [(single[u] / scale) * self._runs(u, s) for u in by_step[s] if single[u]]
+            self.model += pulp.lpSum(terms) + window.constant / scale <= self.peak
+
+    def _done(self, u: int, s: int) -> Any:
+        if s < self.window.asap[u]:
+            return 0
+        if s >= self.window.alap[u]:
+            return 1
+        return self.done[u, s]
+
+    def _runs(self, u: int, s: int) -> Any:
+        return self._done(u, s) - self._done(u, s - 1)
+
+    def _first_and_last(self, users: list[int]) -> tuple[int | None, int | None]:
+        """A user that is an ancestor of every other user, and one that is a descendant."""
+        bits = 0
+        for u in users:
+            bits |= 1 << u
+        first = last = None
+        for u in users:
+            others = bits & ~(1 << u)
+            if self.window.descendants[u] & others == others:
+                first = u
+            if self.window.ancestors[u] & others == others:
+                last = u
+        return first, last
+
+    def _liveness(self, index: int, users: list[int], before: bool, after: bool) -> dict[int, Any]:
+        asap, alap, k = self.window.asap, self.window.alap, self.k
+        lo = 0 if before else min(asap[u] for u in users)
+        hi = k - 1 if after else max(alap[u] for u in users)
+        first, last = self._first_and_last(users)
+
+        def create(s: int) -> Any:
+            if before:
+                return 0
+            if first is not None:
+                return self._runs(first, s)
+            if s - 1 >= lo:
+                return self.started[index, s] - self.started[index, s - 1]
+            return self.started[index, s]
+
+        def started(s: int) -> Any:
+            if before:
+                return 1
+            if first is not None:
+                return self._done(first, s)
+            return self.started[index, s]
+
+        def pending(s: int) -> Any:  # some user has not run before step s
+            if after or s - 1 < lo:
+                return 1
+            if last is not None:
+                return 1 - self._done(last, s - 1)
+            return 1 - self.finished[index, s - 1]
+
+        if not before and first is None:
+            for s in range(lo, hi + 1):
+                # Once any user has run, the buffer has been created: a monotone 0/1 step.
+                self.started[index, s] = self.model.add_variable(f"c_{index}_{s}", 0, 1, "Binary")
+                if s > lo:
+                    self.model += self.started[index, s] >= self.started[index, s - 1]
+                for u in users:
+                    self.model += self.started[index, s] >= self._done(u, s)
+        if not after and last is None:
+            for s in range(lo, hi):
+                finished = self.model.add_variable(f"f_{index}_{s}", 0, 1)
+                self.finished[index, s] = finished
+                for w in users:
+                    self.model += finished <= self._done(w, s)
+        live: dict[int, Any] = {}
+        for s in range(lo, hi + 1):
+            keep = self.model.add_variable(f"p_{index}_{s}", 0, 1, "Binary")
+            self.preserve[index, s] = keep
+            live[s] = create(s) + keep
+            self.model += live[s] >= started(s) + pending(s) - 1
+            self.model += live[s] <= 1
+        return live
+
+    def set_start(self, local_order: Sequence[int], peak: int, scale: int) -> None:
+        position = [0] * self.k
+        for step, u in enumerate(local_order):
+            position[u] = step
+        for (u, s), var in self.done.items():
+            var.setInitialValue(1 if position[u] <= s else 0)
+        spans = {}
+        for index, (_, _, users, before, after) in enumerate(self.window.buffers):
+            first = 0 if before else min(position[u] for u in users)
+            last = self.k - 1 if after else max(position[u] for u in users)
+            first_user = -1 if before else first
+            spans[index] = (first, last, first_user)
+        for (index, s), var in self.started.items():
+            var.setInitialValue(1 if s >= spans[index][2] else 0)
+        for (index, s), var in self.finished.items():
+            var.setInitialValue(1 if s >= spans[index][1] else 0)
+        for (index, s), var in self.preserve.items():
+            first, last, first_user = spans[index]
+            var.setInitialValue(1 if first <= s <= last and s != first_user else 0)
+        self.peak.setInitialValue(peak / scale)
+
+    def local_order(self, values: dict[str, float]) -> list[int]:
+        def first_step(u: int) -> int:
+            for s in range(self.window.asap[u], self.window.alap[u]):
+                if values[self.done[u, s].name] > 0.5:
+                    return s
+            return self.window.alap[u]
+
+        return sorted(range(self.k), key=lambda u: (first_step(u), u))
+
+
+def _scale(values: Sequence[int]) -> int:
+    scale = 0
+    for value in values:
+        scale = math.gcd(scale, value)
+    return max(scale, 1)
+
+
+def _window_peak(window: _Window, local_order: Sequence[int]) -> int:
+    k = len(window.units)
+    position = [0] * k
+    for step, u in enumerate(local_order):
+        position[u] = step
+    delta = [0] * (k + 1)
+    for _, size, users, before, after in window.buffers:
+        first = 0 if before else min(position[u] for u in users)
+        last = k - 1 if after else max(position[u] for u in users)
+        delta[first] += size
+        delta[last + 1] -= size
+    peak = live = 0
+    for s in range(k):
+        live += delta[s]
+        peak = max(peak, live)
+    return peak + window.constant
+
+
+def _solve_window(
+    window: _Window, upper: int, lower: int, deadline: float
+) -> tuple[list[int], int, float, bool]:
+    """Best local order found, its window peak, the proven bound, and whether it is optimal.
+    Model building counts against ``deadline`` (a perf_counter time)."""
+    scale = _scale([size for _, size, _, _, _ in window.buffers] + [window.constant])
+    start_peak = _window_peak(window, window.start_order)
+    upper = min(upper, start_peak)
+    model = _OrderModel(window, scale, upper, min(lower, upper))
+    model.set_start(window.start_order, start_peak, scale)
+    solved = _solve(model.model, deadline - time.perf_counter(), warm_start=True)
+    bound = solved.bound * scale
+    if not solved.has_solution:
+        return list(window.start_order), start_peak, bound, solved.optimal
+    local = model.local_order(solved.values)
+    peak = _window_peak(window, local)
+    if peak > start_peak or not _locally_valid(window, local):
+        return list(window.start_order), start_peak, bound, False
+    return local, peak, bound, solved.optimal
+
+
+def _locally_valid(window: _Window, local: Sequence[int]) -> bool:
+    position = {u: step for step, u in enumerate(local)}
+    return len(position) == len(window.units) and all(
+        position[a] < position[b] for a, b in window.edges
+    )
+
+
+def full_order_ilp(
+    problem: ScheduleProblem, start: Sequence[int], time_limit: float, lower: int = 0
+) -> IlpOrderResult:
+    """The whole-graph create/preserve ILP, warm-started from ``start``."""
+    deadline = time.perf_counter() + time_limit
+    start_peak = peak_of_order(problem, start)
+    window = _full_window(problem, start)
+    local, _, bound, optimal = _solve_window(window, start_peak, lower, deadline)
+    order = tuple(window.units[u] for u in local)
+    peak = peak_of_order(problem, order)
+    if peak > start_peak or not is_valid_order(problem, order):
+        order, peak = tuple(start), start_peak
+    proven = min(peak, math.ceil(bound - 1e-6)) if bound else 0
+    status: IlpStatus = "optimal" if optimal or proven >= peak else "timeout"
+    return IlpOrderResult(
+        order, peak, max(proven, 0), status, "ilp-create-preserve", peak < start_peak
+    )
+
+
+def window_order_ilp(
+    problem: ScheduleProblem,
+    start: Sequence[int],
+    time_limit: float,
+    lower: int = 0,
+    window_size: int = 12,
+    max_window_size: int = 48,
+    window_time: float = 2.0,
+) -> IlpOrderResult:
+    """Re-optimise windows of consecutive steps around the peak steps of the current order.
+
+    Memory outside a window does not depend on the order inside it (a buffer's first and last
+    steps move only if they lie inside), so accepting a window whose own peak drops below the
+    global peak never raises any other step. When every window around every peak step fails,
+    the windows grow by half, up to ``max_window_size``.
+    """
+    deadline = time.perf_counter() + time_limit
+    order = list(start)
+    n = len(order)
+    memory = step_memory(problem, order)
+    peak = max(memory, default=0)
+    start_peak = peak
+    k = min(window_size, n)
+    tried: set[tuple[int, int]] = set()
+    solved_windows = 0
+    timed_out = False
+    while peak > lower:
+        if time.perf_counter() >= deadline - 0.2:  # too little left to build a model
+            timed_out = True
+            break
+        candidates = []
+        for step in range(n):
+            if memory[step] == peak:
+                lo = min(max(step - k // 2, 0), n - k)
+                if (lo, k) not in tried:
+                    candidates.append(lo)
+        if not candidates:
+            if k >= min(max_window_size, n):
+                break
+            k = min(int(k * 1.5) + 1, max_window_size, n)
+            tried.clear()
+            continue
+        lo = candidates[0]
+        tried.add((lo, k))
+        window = _make_window(problem, order, lo, lo + k)
+        local, window_peak, _, _ = _solve_window(
+            window, peak, lower, min(deadline, time.perf_counter() + window_time)
+        )
+        solved_windows += 1
+        if window_peak < peak:
+            candidate = order[:lo] + [window.units[u] for u in local] + order[lo + k :]
+            new_memory = step_memory(problem, candidate)
+            if max(new_memory) <= peak and is_valid_order(problem, candidate):
+                order, memory = candidate, new_memory
+                peak = max(memory)
+                tried.clear()
+    final = tuple(order)
+    final_peak = peak_of_order(problem, final)
+    if final_peak > start_peak:
+        final, final_peak = tuple(start), start_peak
+    status: IlpStatus = "timeout" if timed_out else "feasible"
+    if final_peak <= lower:
+        status = "optimal"
+    return IlpOrderResult(
+        final,
+        final_peak,
+        0,
+        status,
+        f"ilp-windows(k<={k})",
+        final_peak < start_peak,
+        windows=solved_windows,
+    )
+
+
+def order_ilp(
+    problem: ScheduleProblem, start: Sequence[int], time_limit: float, lower: int = 0
+) -> IlpOrderResult:
+    """The whole-graph ILP when it is small enough to improve on in time, else windows."""
+    window = _full_window(problem, start)
+    if _model_size(window) <= FULL_MODEL_MAX_VARIABLES:
+        return full_order_ilp(problem, start, time_limit, lower)
+    return window_order_ilp(problem, start, time_limit, lower)
+
+
+def joint_fits(problem: ScheduleProblem) -> bool:
+    live = sum(
+        1 for users, size in zip(problem.users, problem.sizes, strict=True) if users and size
+    )
+    return problem.num_units <= JOINT_MAX_UNITS and live * (live - 1) // 2 <= JOINT_MAX_BUFFER_PAIRS
+
+
+def joint_ilp(problem: ScheduleProblem, start: Sequence[int], time_limit: float) -> IlpOrderResult:
+    """MODeL's joint order + address ILP: minimise the arena, not just the peak.
+
+    Offsets are in units of each buffer's alignment; buffers whose live windows can meet get a
+    binary "both live" indicator per pair (>= live[a, s] + live[b, s] - 1 at every common step)
+    and an above/below disjunction that binds only when it is 1. The warm start is ``start``
+    with best-fit offsets; the result is never a larger arena than that.
+    """
+    deadline = time.perf_counter() + time_limit
+    start = tuple(start)
+    start_offsets = best_offsets(IntervalProblem(live_intervals(problem, start)))
+    start_peak = peak_of_order(problem, start)
+    upper = start_offsets.arena_size
+    fallback = IlpOrderResult(
+        start, start_peak, 0, "timeout", "ilp-joint", False, dict(start_offsets.offsets), upper
+    )
+    raw = list(problem.sizes)
+    alignments = [problem.buffer_alignment(b) for b in range(len(raw))]
+    scale = _scale(raw + [a for a in alignments if a > 1])
+    # Raw sizes: padding past a buffer's end may hold the next buffer, so padded peaks do not
+    # bound the arena.
+    window = _make_window(problem, start, 0, problem.num_units, sizes=raw)
+    model = _OrderModel(window, scale, upper=max(upper, 1), lower=0, explicit_single=True)
+    arena = model.model.add_variable("arena", 0, upper / scale)
+    model.model.setObjective(arena)
+    model.model += model.peak <= arena
+    big = upper / scale
+    slots: list[tuple[pulp.LpVariable, int]] = []
+    for index, (b, size, _, _, _) in enumerate(window.buffers):
+        step = alignments[b] // scale if alignments[b] > 1 else 1
+        slot = model.model.add_variable(f"a_{index}", 0, big // step, "Integer")
+        slots.append((slot, step))
+        model.model += slot * step + size / scale <= arena
+    pairs = []
+    for i in range(len(window.buffers)):
+        for j in range(i + 1, len(window.buffers)):
+            common = set(model.live[i]) & set(model.live[j])
+            if not common:
+                continue
+            both = model.model.add_variable(f"o_{i}_{j}", 0, 1, "Binary")
+            below = model.model.add_variable(f"z_{i}_{j}", 0, 1, "Binary")
+            for s in common:
+                model.model += both >= model.live[i][s] + model.live[j][s] - 1
+            (slot_i, step_i), (slot_j, step_j) = slots[i], slots[j]
+            size_i, size_j = window.buffers[i][1] / scale, window.buffers[j][1] / scale
+            slack = big * (1 - both)
+            model.model += slot_i * step_i + size_i <= slot_j * step_j + big * (1 - below) + slack
+            model.model += slot_j * step_j + size_j <= slot_i * step_i + big * below + slack
+            pairs.append((i, j, both, below))
+
+    model.set_start(window.start_order, peak_of_order_raw(problem, start), scale)
+    arena.setInitialValue(upper / scale)
+    position = {u: p for p, u in enumerate(start)}
+    spans = {}
+    for index, (b, _, users, _, _) in enumerate(window.buffers):
+        steps = [position[window.units[u]] for u in users]
+        spans[index] = (min(steps), max(steps))
+        slot, step = slots[index]
+        slot.setInitialValue(start_offsets.offsets[b] // (step * scale))
+    for i, j, both, below in pairs:
+        (first_i, last_i), (first_j, last_j) = spans[i], spans[j]
+        both.setInitialValue(1 if first_i <= last_j and first_j <= last_i else 0)
+        offset_i = start_offsets.offsets[window.buffers[i][0]]
+        offset_j = start_offsets.offsets[window.buffers[j][0]]
+        below.setInitialValue(1 if offset_i < offset_j else 0)
+    solved = _solve(model.model, deadline - time.perf_counter(), warm_start=True)
+    if not solved.has_solution:
+        return fallback
+    order = tuple(window.units[u] for u in model.local_order(solved.values))
+    offsets = {b: 0 for b, users in enumerate(problem.users) if users}
+    for index, (b, _, _, _, _) in enumerate(window.buffers):
+        slot, step = slots[index]
+        offsets[b] = int(round(solved.values[slot.name])) * step * scale
+    arena_size = max((offsets[b] + raw[b] for b in offsets), default=0)
+    if (
+        arena_size > upper
+        or not is_valid_order(problem, order)
+        or check_plan(problem, order, offsets, arena_size)
+    ):
+        return fallback
+    arena_bound = math.ceil(solved.bound * scale - 1e-6) if solved.bound else 0
+    status: IlpStatus = "optimal" if solved.optimal or arena_bound >= arena_size else "timeout"
+    return IlpOrderResult(
+        order,
+        peak_of_order(problem, order),
+        0,
+        status,
+        "ilp-joint",
+        arena_size < upper,
+        offsets,
+        arena_size,
+    )
+
+
+def peak_of_order_raw(problem: ScheduleProblem, order: Sequence[int]) -> int:
+    return max(step_memory(problem, order, padded=False), default=0)
