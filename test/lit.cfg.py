@@ -7,14 +7,15 @@ import lit.formats
 
 config.name = "modelopt-mlir"
 config.test_format = lit.formats.ShTest(execute_external=False)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = getattr(config, "modelopt_test_exec_root", None) or os.path.join(
     config.test_source_root, "Output"
 )
-# examples/ holds input data without RUN lines; python/ holds pytest tests.
+# examples/ and Inputs/ hold input data without RUN lines; python/ holds pytest tests.
 config.excludes = [
     "examples",
+    "Inputs",
     "python",
     "Output",
     "lit.cfg.py",

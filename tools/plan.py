@@ -1,0 +1,140 @@
+"""modelopt-plan: the solver on problem files, for people who bring their own compiler.
+
+    modelopt-plan offsets IN.csv [--capacity N] [--time-limit S] [-o OUT.csv]
+    modelopt-plan order GRAPH.json [--time-limit S] [-o OUT.json]
+
+Exit status: 0 when a plan was found (within the capacity, if given); 1 when none exists or none
+was found in time; 2 on a bad file or bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelopt_mlir.solver.errors import ProblemFileError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelopt-plan", description="Memory planning on problem files."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    offsets = commands.add_parser(
+        "offsets",
+        help="offsets for buffers with live intervals (CSV: id,lower,upper,size[,alignment])",
+    )
+    offsets.add_argument("input", help="CSV file, or - for stdin")
+    offsets.add_argument("--capacity", type=int, help="fit within this many bytes")
+    offsets.add_argument("--time-limit", type=float, default=10.0, help="seconds (default 10)")
+    offsets.add_argument("-o", "--output", help="CSV with an offset column (default: stdout)")
+    order = commands.add_parser(
+        "order", help="an op order with the least peak memory (graph JSON, or node-link JSON)"
+    )
+    order.add_argument("input", help="JSON file, or - for stdin")
+    order.add_argument("--time-limit", type=float, default=10.0, help="seconds (default 10)")
+    order.add_argument("-o", "--output", help="JSON with the order and bounds (default: stdout)")
+    return parser
+
+
+def _read(path: str) -> tuple[str, str]:
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(), path
+    except OSError as error:
+        raise ProblemFileError(f"{path}: cannot read: {error.strerror}") from error
+
+
+def _write(path: str | None, text: str) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text)
+
+
+def run_offsets(args: argparse.Namespace) -> int:
+    from modelopt_mlir.solver.instances import format_interval_csv, parse_interval_csv
+    from modelopt_mlir.solver.offset_solver import solve_offsets
+
+    if args.capacity is not None and args.capacity < 0:
+        raise ProblemFileError(f"--capacity must be >= 0, got {args.capacity}")
+    text, name = _read(args.input)
+    problem = parse_interval_csv(text, name)
+    result = solve_offsets(problem, time_limit=args.time_limit, capacity=args.capacity)
+    arena = result.plan.arena_size if result.plan else None
+    print(
+        f"buffers: {len(problem.buffers)}  max live: {result.lower_bound}  "
+        f"arena: {arena if arena is not None else '-'}  "
+        f"gap: {f'{result.gap:.4%}' if result.plan else '-'}  status: {result.status}  "
+        f"algorithm: {result.algorithm}  time: {result.seconds:.2f} s",
+        file=sys.stderr,
+    )
+    fits = result.plan is not None and (args.capacity is None or arena <= args.capacity)
+    if not fits:
+        if result.status == "infeasible":
+            print(
+                f"modelopt-plan: no placement fits in {args.capacity} bytes (proven)",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"modelopt-plan: no placement within {args.capacity} bytes found in "
+                f"{args.time_limit:g} s",
+                file=sys.stderr,
+            )
+        return 1
+    _write(args.output, format_interval_csv(problem, result.plan.offsets))
+    return 0
+
+
+def run_order(args: argparse.Namespace) -> int:
+    from modelopt_mlir.solver.graph import graph_from_json
+    from modelopt_mlir.solver.order_solver import solve_graph
+
+    text, name = _read(args.input)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ProblemFileError(f"{name}:{error.lineno}: invalid JSON: {error.msg}") from error
+    graph = graph_from_json(data, name)
+    result = solve_graph(graph, time_limit=args.time_limit)
+    print(
+        f"ops: {len(graph.ops)}  tensors: {len(graph.tensors)}  peak: {result.peak}  "
+        f"lower bound: {result.lower_bound} ({result.bound_kind})  "
+        f"program order: {result.program_order_peak}  gap: {result.gap:.4%}  "
+        f"status: {result.status}  time: {result.seconds:.2f} s",
+        file=sys.stderr,
+    )
+    output = {
+        "order": list(result.order),
+        "peak": result.peak,
+        "lower_bound": result.lower_bound,
+        "bound_kind": result.bound_kind,
+        "pinned_bytes": result.pinned_bytes,
+        "program_order_peak": result.program_order_peak,
+        "gap": result.gap,
+        "status": result.status,
+        "algorithm": result.algorithm,
+        "seconds": result.seconds,
+    }
+    _write(args.output, json.dumps(output, indent=2) + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "offsets":
+            return run_offsets(args)
+        return run_order(args)
+    except ProblemFileError as error:
+        print(f"modelopt-plan: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
