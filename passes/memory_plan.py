@@ -25,7 +25,8 @@ class MemoryPlanPass(ModulePass):
 
     reorder: bool = True
     alignment: int = 64
-    solver: Literal["greedy"] = "greedy"
+    solver: Literal["auto", "greedy", "ilp"] = "auto"
+    mode: Literal["two-phase", "joint"] = "two-phase"
     time_limit: float = 10.0
 
     def __post_init__(self) -> None:
@@ -71,7 +72,15 @@ class MemoryPlanPass(ModulePass):
                 reorder=self.reorder,
                 solver=self.solver,
                 time_limit=self.time_limit,
+                mode=self.mode,
             )
+            if plan.status == "timeout":
+                diagnostics.warning(
+                    f"memory-plan stopped at the time limit ({self.time_limit:g} s); using the "
+                    f"best plan found: arena {plan.arena_size} bytes, bound {plan.best_bound} "
+                    f"bytes (gap {plan.gap:.2%})",
+                    func.location,
+                )
             violations = check_plan(analysis.problem, plan.order, plan.offsets, plan.arena_size)
             if violations:
                 diagnostics.error(
@@ -117,11 +126,14 @@ def function_report(
         "sum_of_sizes": sum(b.size for b in analysis.buffers),
         "program_order_peak": plan.program_order_peak,
         "lower_bound": plan.lower_bound,
+        "order_lower_bound": plan.best_bound,
         "arena_size": plan.arena_size,
         "gap": plan.gap,
+        "status": plan.status,
         "order_algorithm": plan.order_algorithm,
         "offset_algorithm": plan.offset_algorithm,
         "analysis_seconds": analysis_seconds,
         "solve_seconds": plan.solve_seconds,
         "buffers": buffers,
+        "order": [analysis.units[unit].name for unit in plan.order],
     }

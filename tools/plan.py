@@ -57,13 +57,13 @@ def _write(path: str | None, text: str) -> None:
 
 
 def run_offsets(args: argparse.Namespace) -> int:
-    from modelopt_mlir.solver.instances import format_interval_csv, parse_interval_csv
+    from modelopt_mlir.solver.instances import format_problem, parse_problem
     from modelopt_mlir.solver.offset_solver import solve_offsets
 
     if args.capacity is not None and args.capacity < 0:
         raise ProblemFileError(f"--capacity must be >= 0, got {args.capacity}")
     text, name = _read(args.input)
-    problem = parse_interval_csv(text, name)
+    problem = parse_problem(text, name)
     result = solve_offsets(problem, time_limit=args.time_limit, capacity=args.capacity)
     arena = result.plan.arena_size if result.plan else None
     print(
@@ -87,7 +87,7 @@ def run_offsets(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 1
-    _write(args.output, format_interval_csv(problem, result.plan.offsets))
+    _write(args.output, format_problem(problem, result.plan.offsets))
     return 0
 
 

@@ -8,18 +8,20 @@
 // RUN: %expect_exit 2 modelopt-opt %s --memory-plan='reorder=maybe' 2>&1 | filecheck %s --check-prefix=BADBOOL
 
 // Two chains of a 64-byte buffer reduced to 4 bytes. Program order keeps %a, %b and %s0 live
-// together. Every size pads to the alignment: 3 x 64 = 192, 3 x 128 = 384. With 16-byte
-// alignment the reorder runs %b's chain after %a is dead: 64 + 16 + 16 = 96 instead of
-// 64 + 64 + 16 = 144. The arena alloc itself is never less than 64-byte aligned.
+// together: every size pads to the alignment, 3 x 64 = 192 and 3 x 128 = 384. With 128-byte
+// alignment the best order copies %s0 out before %b's chain starts: 2 x 128 = 256. With
+// 16-byte alignment %b's chain runs after %a is dead, %s0 and %s1 both filled first:
+// 64 + 16 + 16 = 96 instead of 64 + 64 + 16 = 144. The arena alloc is never less than 64-byte
+// aligned.
 // NOREORDER: modelopt.arena_size = 192 : i64, modelopt.lower_bound = 192 : i64, modelopt.program_order_peak = 192 : i64
-// ALIGN128: modelopt.arena_size = 384 : i64, modelopt.lower_bound = 384 : i64, modelopt.program_order_peak = 384 : i64
-// ALIGN128: memref.alloc() {alignment = 128 : i64} : memref<384xi8>
+// ALIGN128: modelopt.arena_size = 256 : i64, modelopt.lower_bound = 256 : i64, modelopt.program_order_peak = 384 : i64
+// ALIGN128: memref.alloc() {alignment = 128 : i64} : memref<256xi8>
 // ALIGN16: modelopt.arena_size = 96 : i64, modelopt.lower_bound = 96 : i64, modelopt.program_order_peak = 144 : i64
 // ALIGN16: memref.alloc() {alignment = 64 : i64} : memref<96xi8>
 // PIPELINE: modelopt.arena_size = 144 : i64, modelopt.lower_bound = 144 : i64, modelopt.program_order_peak = 144 : i64
-// BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, reorder, solver, time-limit)
+// BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, mode, reorder, solver, time-limit)
 // BADALIGN: modelopt-opt: pass 'memory-plan': option 'alignment' must be a power of two, got 3
-// BADSOLVER: modelopt-opt: pass 'memory-plan': option 'solver' must be one of greedy, got 'magic'
+// BADSOLVER: modelopt-opt: pass 'memory-plan': option 'solver' must be one of auto, greedy, ilp, got 'magic'
 // BADBOOL: modelopt-opt: pass 'memory-plan': invalid value 'maybe' for option 'reorder'
 func.func @two_chains(%out0: memref<f32>, %out1: memref<f32>) {
   %one = arith.constant 1.0 : f32
@@ -45,3 +47,10 @@ func.func @two_chains(%out0: memref<f32>, %out1: memref<f32>) {
   memref.copy %s1, %out1 : memref<f32> to memref<f32>
   return
 }
+
+// RUN: modelopt-opt %s --memory-plan='solver=ilp mode=joint alignment=16' | filecheck %s --check-prefix=JOINT
+// RUN: %expect_exit 2 modelopt-opt %s --memory-plan='mode=three-phase' 2>&1 | filecheck %s --check-prefix=BADMODE
+// The joint order+address search finds the optimum the greedy order misses: %s0 is copied
+// out before %b's chain starts, so 64 + 16 = 80.
+// JOINT: modelopt.arena_size = 80 : i64, modelopt.lower_bound = 80 : i64, modelopt.program_order_peak = 144 : i64
+// BADMODE: modelopt-opt: pass 'memory-plan': option 'mode' must be one of two-phase, joint, got 'three-phase'

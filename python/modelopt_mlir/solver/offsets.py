@@ -1,8 +1,13 @@
-"""Offset heuristics over live intervals."""
+"""Offset heuristics over live intervals: best-fit in several orders and a squeaky-wheel local
+search over the order. The kernels work on numpy arrays so that 60k buffers take seconds."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
 
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, OffsetPlan, align_up
 
@@ -15,27 +20,158 @@ SORT_KEYS: dict[str, SortKey] = {
 }
 
 
+@dataclass(frozen=True)
+class IntervalArrays:
+    """The buffers of an interval problem as parallel arrays; ``size`` is padded to alignment."""
+
+    ids: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    raw_size: np.ndarray
+    size: np.ndarray
+    alignment: np.ndarray
+
+    @staticmethod
+    def from_problem(problem: IntervalProblem) -> IntervalArrays:
+        bufs = problem.buffers
+        alignment = np.array([max(1, b.alignment) for b in bufs], dtype=np.int64)
+        raw = np.array([b.size for b in bufs], dtype=np.int64)
+        return IntervalArrays(
+            ids=np.array([b.id for b in bufs], dtype=np.int64),
+            lower=np.array([b.lower for b in bufs], dtype=np.int64),
+            upper=np.array([b.upper for b in bufs], dtype=np.int64),
+            raw_size=raw,
+            size=-(-raw // alignment) * alignment,
+            alignment=alignment,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def plan(self, offsets: np.ndarray, algorithm: str) -> OffsetPlan:
+        arena = int((offsets + self.size).max()) if len(self) else 0
+        return OffsetPlan(
+            dict(zip(self.ids.tolist(), offsets.tolist(), strict=True)), arena, algorithm
+        )
+
+
+def padded_max_live(arrays: IntervalArrays) -> int:
+    """Largest total padded size live at one step: a lower bound for any placement."""
+    profile = load_profile(arrays)
+    return int(profile.max()) if len(profile) else 0
+
+
+def load_profile(arrays: IntervalArrays) -> np.ndarray:
+    """Total padded size live in each elementary section between consecutive event times."""
+    times = np.unique(np.concatenate([arrays.lower, arrays.upper]))
+    delta = np.zeros(len(times) + 1, dtype=np.int64)
+    np.add.at(delta, np.searchsorted(times, arrays.lower), arrays.size)
+    np.add.at(delta, np.searchsorted(times, arrays.upper), -arrays.size)
+    return np.cumsum(delta)[: max(len(times) - 1, 0)]
+
+
+def max_load_over_lifetime(arrays: IntervalArrays) -> np.ndarray:
+    """For each buffer, the largest load of a section it is live in (range max, sparse table)."""
+    n = len(arrays)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    times = np.unique(np.concatenate([arrays.lower, arrays.upper]))
+    first = np.searchsorted(times, arrays.lower)
+    last = np.searchsorted(times, arrays.upper)  # exclusive section index
+    profile = load_profile(arrays)
+    table = [profile]
+    while (1 << len(table)) <= len(profile):
+        prev, half = table[-1], 1 << (len(table) - 1)
+        table.append(np.maximum(prev[:-half], prev[half:]))
+    length = np.maximum(last - first, 1)
+    level = np.floor(np.log2(length)).astype(np.int64)
+    result = np.zeros(n, dtype=np.int64)
+    for lv in np.unique(level):
+        mask = level == lv
+        row = table[lv]
+        result[mask] = np.maximum(row[first[mask]], row[last[mask] - (1 << lv)])
+    return result
+
+
+def _lexsort(*keys: np.ndarray) -> np.ndarray:
+    """Indices sorted by the first key, then the second, ... (numpy's lexsort takes them reversed)."""
+    return np.lexsort(tuple(reversed(keys)))
+
+
+def heuristic_orders(arrays: IntervalArrays) -> dict[str, np.ndarray]:
+    """Placement orders, most useful first: peak-load-first orders (buffers live at the most
+    loaded step are stacked first, without gaps) and the three SORT_KEYS."""
+    a = arrays
+    life = a.upper - a.lower
+    peak = max_load_over_lifetime(a)
+    return {
+        "load-size": _lexsort(-peak, -a.size, a.lower, a.ids),
+        "size": _lexsort(-a.raw_size, a.lower, -a.upper, a.ids),
+        "lifetime": _lexsort(-life, -a.raw_size, a.lower, a.ids),
+        "area": _lexsort(-life * a.raw_size, -a.raw_size, a.lower, a.ids),
+        "load-lifetime": _lexsort(-peak, -life, -a.size, a.ids),
+    }
+
+
+def best_fit_order(arrays: IntervalArrays, order: np.ndarray) -> tuple[np.ndarray, int]:
+    """Place buffers in ``order``, each in the smallest gap among the placed buffers it overlaps
+    in time that fits it (lowest such gap on ties), or on top of them. Returns offsets (indexed
+    like ``arrays``) and the arena size."""
+    n = len(arrays)
+    lower, upper, size, alignment = arrays.lower, arrays.upper, arrays.size, arrays.alignment
+    offsets = np.zeros(n, dtype=np.int64)
+    placed_lower = np.empty(n, dtype=np.int64)
+    placed_upper = np.empty(n, dtype=np.int64)
+    placed_start = np.empty(n, dtype=np.int64)
+    placed_end = np.empty(n, dtype=np.int64)
+    count = 0
+    arena = 0
+    sizes = size.tolist()
+    aligns = alignment.tolist()
+    lowers = lower.tolist()
+    uppers = upper.tolist()
+    for i in order.tolist():
+        padded = sizes[i]
+        if padded == 0:
+            continue
+        lo, hi, align = lowers[i], uppers[i], aligns[i]
+        hits = np.flatnonzero((placed_lower[:count] < hi) & (placed_upper[:count] > lo))
+        if hits.size == 0:
+            offset = 0
+        else:
+            starts = placed_start[hits]
+            ends = placed_end[hits]
+            by_start = np.argsort(starts, kind="stable")
+            starts = starts[by_start]
+            tops = np.maximum.accumulate(ends[by_start])
+            cursor = np.empty_like(tops)
+            cursor[0] = 0
+            cursor[1:] = tops[:-1]
+            if align > 1:
+                cursor = -(-cursor // align) * align
+            slack = starts - cursor - padded
+            fits = np.flatnonzero(slack >= 0)
+            if fits.size:
+                offset = int(cursor[fits[np.argmin(slack[fits])]])
+            else:
+                offset = align_up(int(tops[-1]), align)
+        offsets[i] = offset
+        placed_lower[count] = lo
+        placed_upper[count] = hi
+        placed_start[count] = offset
+        placed_end[count] = offset + padded
+        count += 1
+        arena = max(arena, offset + padded)
+    return offsets, arena
+
+
 def best_fit(problem: IntervalProblem, key: str = "size") -> OffsetPlan:
     """Place buffers one by one (in ``key`` order) in the smallest gap among the buffers they
     overlap in time that still fits them, or on top when no gap does."""
-    placed: list[tuple[IntervalBuffer, int]] = []
-    offsets: dict[int, int] = {}
-    arena = 0
-    for buf in sorted(problem.buffers, key=SORT_KEYS[key]):
-        padded = align_up(buf.size, buf.alignment)
-        if padded == 0:
-            offsets[buf.id] = 0
-            continue
-        busy = sorted(
-            (off, off + align_up(other.size, other.alignment))
-            for other, off in placed
-            if other.size and other.overlaps_in_time(buf)
-        )
-        offset = _best_gap(busy, padded, buf.alignment)
-        offsets[buf.id] = offset
-        placed.append((buf, offset))
-        arena = max(arena, offset + padded)
-    return OffsetPlan(offsets, arena, f"best-fit-{key}")
+    arrays = IntervalArrays.from_problem(problem)
+    by_key = sorted(range(len(arrays)), key=lambda i: SORT_KEYS[key](problem.buffers[i]))
+    offsets, _ = best_fit_order(arrays, np.array(by_key, dtype=np.int64))
+    return arrays.plan(offsets, f"best-fit-{key}")
 
 
 def _best_gap(busy: Sequence[tuple[int, int]], size: int, alignment: int) -> int:
@@ -58,3 +194,112 @@ def best_offsets(problem: IntervalProblem) -> OffsetPlan:
     """The smallest arena over the best-fit orderings."""
     plans = [best_fit(problem, key) for key in SORT_KEYS]
     return min(plans, key=lambda plan: plan.arena_size)
+
+
+@dataclass
+class HeuristicResult:
+    offsets: np.ndarray
+    arena: int
+    algorithm: str
+    order: np.ndarray
+
+
+def run_heuristics(
+    arrays: IntervalArrays, deadline: float, target: int = 0
+) -> list[HeuristicResult]:
+    """Best-fit in every heuristic order while time remains (the first always runs); stops early
+    once an arena reaches ``target``. Sorted by arena, best first."""
+    results: list[HeuristicResult] = []
+    started = time.perf_counter()
+    for name, order in heuristic_orders(arrays).items():
+        now = time.perf_counter()
+        if results and now + (now - started) / len(results) > deadline:
+            break
+        offsets, arena = best_fit_order(arrays, order)
+        results.append(HeuristicResult(offsets, arena, f"best-fit-{name}", order))
+        if arena <= target:
+            break
+    results.sort(key=lambda r: r.arena)
+    return results
+
+
+def squeaky_wheel(
+    arrays: IntervalArrays,
+    start: HeuristicResult,
+    target: int,
+    deadline: float,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.0, 0.0002, 0.0005, 0.001),
+    restart_every: int = 0,
+) -> HeuristicResult:
+    """Local search over the placement order: buffers that end above a cap (``target`` plus a
+    random margin from ``fractions``, times ``target``; below the best arena) move to the front
+    of the order, keeping their relative order, and best-fit runs again. Keeps the best plan;
+    stops at ``target`` or the deadline."""
+    rng = np.random.default_rng(seed)
+    best = start
+    order = start.order
+    offsets = start.offsets
+    arena = start.arena
+    rounds = 0
+    started = time.perf_counter()
+    while best.arena > target:
+        now = time.perf_counter()
+        if now >= deadline or (rounds and now + (now - started) / rounds > deadline):
+            break  # the next pass would end past the deadline
+        margin = fractions[int(rng.integers(len(fractions)))]
+        cap = min(target + int(target * margin), best.arena - 1)
+        above = (offsets + arrays.size) > cap
+        moved = above[order]
+        order = np.concatenate([order[moved], order[~moved]])
+        offsets, arena = best_fit_order(arrays, order)
+        rounds += 1
+        if arena < best.arena:
+            best = HeuristicResult(offsets, arena, f"{start.algorithm}+squeaky-wheel", order)
+        elif restart_every and rounds % restart_every == 0:
+            order, offsets, arena = best.order, best.offsets, best.arena
+    return best
+
+
+def relocate_top(arrays: IntervalArrays, result: HeuristicResult) -> HeuristicResult:
+    """Move pass: take each buffer that touches the arena top out and put it back in the
+    lowest gap that fits it below its current offset. Repeats while the arena shrinks."""
+    offsets = result.offsets.copy()
+    arena = result.arena
+    lower, upper, size, alignment = arrays.lower, arrays.upper, arrays.size, arrays.alignment
+    improved = False
+    while True:
+        tops = offsets + size
+        moved_any = False
+        for i in np.flatnonzero(tops == arena).tolist():
+            if size[i] == 0:
+                continue
+            others = np.flatnonzero((lower < upper[i]) & (upper > lower[i]) & (size > 0))
+            others = others[others != i]
+            busy = sorted(
+                zip(
+                    offsets[others].tolist(), (offsets[others] + size[others]).tolist(), strict=True
+                )
+            )
+            new = _lowest_gap(busy, int(size[i]), int(alignment[i]))
+            if new + size[i] < arena:
+                offsets[i] = new
+                moved_any = True
+        new_arena = int((offsets + size).max()) if len(offsets) else 0
+        if not moved_any or new_arena >= arena:
+            break
+        arena = new_arena
+        improved = True
+    if not improved:
+        return result
+    return HeuristicResult(offsets, arena, f"{result.algorithm}+relocate", result.order)
+
+
+def _lowest_gap(busy: Sequence[tuple[int, int]], size: int, alignment: int) -> int:
+    cursor = 0
+    for start, end in busy:
+        candidate = align_up(cursor, alignment)
+        if start - candidate >= size:
+            return candidate
+        cursor = max(cursor, end)
+    return align_up(cursor, alignment)

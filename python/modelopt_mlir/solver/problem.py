@@ -96,9 +96,19 @@ class ArenaPlan:
     offset_algorithm: str
     solve_seconds: float
     intervals: tuple[IntervalBuffer, ...] = field(default=())
+    # A bound over every valid order (<= lower_bound, the max live bytes of this plan's order).
+    order_lower_bound: int | None = None
+    # "heuristic" (greedy), "optimal" (arena == best bound), "feasible", or "timeout" (the
+    # search stopped at the time limit with a gap left).
+    status: str = "heuristic"
+
+    @property
+    def best_bound(self) -> int:
+        return self.lower_bound if self.order_lower_bound is None else self.order_lower_bound
 
     @property
     def gap(self) -> float:
-        if self.lower_bound == 0:
+        """(arena - best bound) / best bound."""
+        if self.best_bound == 0:
             return 0.0
-        return (self.arena_size - self.lower_bound) / self.lower_bound
+        return (self.arena_size - self.best_bound) / self.best_bound

@@ -1,0 +1,323 @@
+"""Exact branch-and-bound for offsets at a fixed capacity, in the spirit of MiniMalloc.
+
+Time is cut into sections (between consecutive interval end points); each section has a floor:
+everything below it is decided (used or wasted). Any plan can be pushed down until every buffer
+sits at 0 or on a buffer below it; such a plan is built by repeatedly taking the lowest section
+(leftmost on ties) and deciding what sits on its floor: one of the unplaced buffers covering it
+whose lowest feasible position is that floor, or nothing (the section's floor rises to the next
+height where something could start). This enumeration is complete. Pruning: a section whose
+floor plus its unplaced sizes exceeds the capacity fails; identical buffers are placed in a
+fixed order; failed states (placed set + floors) are remembered.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from modelopt_mlir.solver.offsets import IntervalArrays
+
+SearchStatus = Literal["found", "infeasible", "limit"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    status: SearchStatus
+    offsets: np.ndarray | None  # indexed like the arrays; None unless found
+    nodes: int
+
+
+class _Limit(Exception):
+    pass
+
+
+def components(arrays: IntervalArrays) -> list[np.ndarray]:
+    """Groups of buffers (index arrays) that share no step with other groups: the interval
+    graph splits wherever no buffer crosses a step boundary. Sized buffers only."""
+    index = np.flatnonzero(arrays.size > 0)
+    if index.size == 0:
+        return []
+    by_lower = index[np.argsort(arrays.lower[index], kind="stable")]
+    lowers = arrays.lower[by_lower]
+    reach = np.maximum.accumulate(arrays.upper[by_lower])
+    cuts = np.flatnonzero(lowers[1:] >= reach[:-1]) + 1
+    return np.split(by_lower, cuts)
+
+
+def search_capacity(
+    arrays: IntervalArrays,
+    capacity: int,
+    deadline: float,
+    subset: np.ndarray | None = None,
+    node_limit: int | None = None,
+    restart_nodes: int = 2000,
+) -> SearchResult:
+    """Find offsets for the buffers in ``subset`` (default: all) within ``capacity``, or prove
+    none exist. Stops at ``deadline`` (perf_counter) or after ``node_limit`` nodes."""
+    n_all = len(arrays)
+    offsets = np.zeros(n_all, dtype=np.int64)
+    if subset is None:
+        subset = np.arange(n_all)
+    subset = subset[arrays.size[subset] > 0]
+    if subset.size == 0:
+        return SearchResult("found", offsets, 0)
+    if int(arrays.size[subset].max()) > capacity:
+        return SearchResult("infeasible", None, 0)
+    # Restarts with a shuffled branching order and growing node limits (Luby) cut the heavy
+    # tail of a single search; failed states stay failed across restarts.
+    failed: set[tuple[int, tuple[int, ...]]] = set()
+    nodes = 0
+    attempt = 0
+    while True:
+        limit = restart_nodes * _luby(attempt + 1)
+        if node_limit is not None:
+            limit = min(limit, node_limit - nodes)
+        search = _Search(arrays, subset, capacity, deadline, limit, attempt, failed)
+        try:
+            found = search.run()
+            break
+        except _Limit:
+            nodes += search.nodes
+            attempt += 1
+            if time.perf_counter() >= deadline or (node_limit is not None and nodes >= node_limit):
+                return SearchResult("limit", None, nodes)
+    nodes += search.nodes
+    if not found:
+        return SearchResult("infeasible", None, nodes)
+    for local, where in enumerate(search.position):
+        offsets[subset[local]] = where
+    return SearchResult("found", offsets, nodes)
+
+
+def _luby(i: int) -> int:
+    """The Luby sequence 1 1 2 1 1 2 4 1 1 2 ...: restart lengths within a log factor of optimal."""
+    k = 1
+    while (1 << k) - 1 < i:
+        k += 1
+    while i != (1 << k) - 1:
+        i -= (1 << (k - 1)) - 1
+        k = 1
+        while (1 << k) - 1 < i:
+            k += 1
+    return 1 << (k - 1)
+
+
+class _Search:
+    def __init__(
+        self,
+        arrays: IntervalArrays,
+        subset: np.ndarray,
+        capacity: int,
+        deadline: float,
+        node_limit: int | None,
+        seed: int,
+        failed: set[tuple[int, tuple[int, ...]]],
+    ) -> None:
+        lower = arrays.lower[subset]
+        upper = arrays.upper[subset]
+        times = np.unique(np.concatenate([lower, upper]))
+        sections = len(times) - 1
+        self.capacity = capacity
+        self.deadline = deadline
+        self.node_limit = node_limit
+        self.nodes = 0
+        self.first = np.searchsorted(times, lower).tolist()
+        self.last = np.searchsorted(times, upper).tolist()  # exclusive
+        self.size = arrays.size[subset].tolist()
+        self.align = arrays.alignment[subset].tolist()
+        n = len(self.size)
+        self.n = n
+        self.position = [-1] * n
+        self.placed = [False] * n
+        self.floors = [0] * sections
+        self.remaining = [0] * sections
+        for b in range(n):
+            for s in range(self.first[b], self.last[b]):
+                self.remaining[s] += self.size[b]
+        inf = 1 << 62
+        self.inf = inf
+        # Lowest floor among sections that still have unplaced buffers; inf elsewhere.
+        self.effective = [0 if r > 0 else inf for r in self.remaining]
+        # Identical buffers (same interval, size, alignment) are placed in index order.
+        signature: dict[tuple[int, int, int, int], int] = {}
+        self.twin_before = [-1] * n
+        # Branch on long buffers first, then large ones: they constrain the most.
+        noise = np.random.default_rng(seed).random(n).tolist() if seed else [0.0] * n
+        priority = sorted(
+            range(n),
+            key=lambda b: (
+                -self.size[b] * (1.0 + 0.5 * noise[b]),
+                -(self.last[b] - self.first[b]),
+                b,
+            ),
+        )
+        for b in sorted(range(n)):
+            key = (self.first[b], self.last[b], self.size[b], self.align[b])
+            self.twin_before[b] = signature.get(key, -1)
+            signature[key] = b
+        self.cover: list[list[int]] = [[] for _ in range(sections)]
+        for b in priority:
+            for s in range(self.first[b], self.last[b]):
+                self.cover[s].append(b)
+        self.min_size = min(self.size)
+        self.failed = failed
+        self.mask = 0
+        self._stack: list[list[int]] = []
+        self.check_inside = True
+        self.lookahead = 1  # lowest sections compared when choosing where to branch
+
+    def run(self) -> bool:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 4 * self.n + 4 * len(self.floors) + 1000, 20_000))
+        try:
+            return self._solve()
+        except RecursionError:  # a long chain of small floor rises: give up, not a proof
+            raise _Limit from None
+        finally:
+            sys.setrecursionlimit(old)
+
+    def _tick(self) -> None:
+        self.nodes += 1
+        if self.nodes & 255 == 0 and time.perf_counter() >= self.deadline:
+            raise _Limit
+        if self.node_limit is not None and self.nodes > self.node_limit:
+            raise _Limit
+
+    def _solve(self) -> bool:
+        self._tick()
+        effective = self.effective
+        x = min(effective)
+        if x >= self.inf:
+            return True
+        state = (self.mask, tuple(self.floors))
+        if state in self.failed:
+            return False
+        floors, capacity = self.floors, self.capacity
+        # Any lowest section will do; take the most constrained of the first few (fail first).
+        s = effective.index(x)
+        candidates, higher = self._candidates(s, x)
+        looked, other = 1, s
+        while len(candidates) > 1 and looked < self.lookahead:
+            try:
+                other = effective.index(x, other + 1)
+            except ValueError:
+                break
+            looked += 1
+            more, more_higher = self._candidates(other, x)
+            if len(more) < len(candidates):
+                s, candidates, higher = other, more, more_higher
+        tried: set[tuple[int, int, int, int]] = set()
+        for b in candidates:
+            key = (self.first[b], self.last[b], self.size[b], self.align[b])
+            if key in tried:
+                continue
+            tried.add(key)
+            if self._place(b, x) and self._neighbours_ok(b) and self._solve():
+                return True
+            self._unplace(b)
+        # Nothing starts at (s, x): the section's floor rises to where something could start.
+        rise = min(higher, x + self.min_size, self._next_floor(x))
+        if rise + self.remaining[s] <= capacity:
+            floors[s] = rise
+            effective[s] = rise
+            if self._solve():
+                return True
+            floors[s] = x
+            effective[s] = x
+        if len(self.failed) < 2_000_000:
+            self.failed.add(state)
+        return False
+
+    def _candidates(self, s: int, x: int) -> tuple[list[int], int]:
+        """Unplaced buffers covering section ``s`` whose lowest position is ``x``, and the
+        lowest position above ``x`` of the others."""
+        floors, placed, capacity = self.floors, self.placed, self.capacity
+        candidates: list[int] = []
+        higher = self.inf
+        for b in self.cover[s]:
+            if placed[b]:
+                continue
+            twin = self.twin_before[b]
+            if twin >= 0 and not placed[twin]:
+                continue
+            where = max(floors[self.first[b] : self.last[b]])
+            align = self.align[b]
+            if align > 1:
+                where = -(-where // align) * align
+            if where == x:
+                if x + self.size[b] <= capacity:
+                    candidates.append(b)
+            elif where < higher:
+                higher = where
+        return candidates, higher
+
+    def _neighbours_ok(self, b: int) -> bool:
+        """Lookahead: the sections around the buffer just placed must each still have an unplaced
+        buffer that can start close enough to their floor (within their slack)."""
+        lo, hi = self.first[b], self.last[b]
+        checks = [hi] if hi < len(self.floors) else []
+        if self.check_inside:
+            checks += range(lo, hi)
+        return all(self._section_ok(s) for s in checks)
+
+    def _section_ok(self, s: int) -> bool:
+        left = self.remaining[s]
+        if not left:
+            return True
+        floors, placed = self.floors, self.placed
+        reach = self.capacity - left  # the lowest buffer must start here or lower
+        for b in self.cover[s]:
+            if placed[b]:
+                continue
+            where = max(floors[self.first[b] : self.last[b]])
+            align = self.align[b]
+            if align > 1:
+                where = -(-where // align) * align
+            if where <= reach:
+                return True
+        return False
+
+    def _next_floor(self, x: int) -> int:
+        above = [f for f in self.floors if f > x]
+        return min(above) if above else self.inf
+
+    def _place(self, b: int, x: int) -> bool:
+        size = self.size[b]
+        top = x + size
+        lo, hi = self.first[b], self.last[b]
+        floors, remaining, effective = self.floors, self.remaining, self.effective
+        self.placed[b] = True
+        self.position[b] = x
+        self.mask |= 1 << b
+        self.floors_before = floors[lo:hi]
+        fits = True
+        capacity, inf = self.capacity, self.inf
+        for s in range(lo, hi):
+            left = remaining[s] - size
+            remaining[s] = left
+            floors[s] = top
+            if left:
+                effective[s] = top
+                if top + left > capacity:
+                    fits = False
+            else:
+                effective[s] = inf
+        self._stack.append(self.floors_before)
+        return fits
+
+    def _unplace(self, b: int) -> None:
+        size = self.size[b]
+        lo, hi = self.first[b], self.last[b]
+        saved = self._stack.pop()
+        floors, remaining, effective = self.floors, self.remaining, self.effective
+        floors[lo:hi] = saved
+        for s in range(lo, hi):
+            remaining[s] += size
+            effective[s] = floors[s]
+        self.placed[b] = False
+        self.position[b] = -1
+        self.mask &= ~(1 << b)

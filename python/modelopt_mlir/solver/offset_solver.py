@@ -1,0 +1,210 @@
+"""The offset solver: one entry point, anytime, never worse than the best heuristic.
+
+Phases, each within what is left of ``time_limit``:
+1. best-fit in several orders (the first always runs) and a move pass on the best plan;
+2. per independent time section (component of the interval graph) that is above the target:
+   the exact branch-and-bound of :mod:`dsa_search` at the target, bisecting the capacity when
+   minimising; proofs of infeasibility raise the lower bound;
+3. small instances: the ILP of :mod:`ilp_offsets`, warm-started from the best plan;
+4. whatever time is left: squeaky-wheel local search over the best-fit order.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from modelopt_mlir.solver.dsa_search import components, search_capacity
+from modelopt_mlir.solver.ilp_offsets import count_overlapping_pairs, overlapping_pairs, solve_ilp
+from modelopt_mlir.solver.offsets import (
+    HeuristicResult,
+    IntervalArrays,
+    load_profile,
+    relocate_top,
+    run_heuristics,
+    squeaky_wheel,
+)
+from modelopt_mlir.solver.problem import IntervalProblem, OffsetPlan
+
+OffsetStatus = Literal["optimal", "feasible", "infeasible", "timeout"]
+
+HEURISTIC_SHARE = 0.4  # of the time limit, for best-fit orders beyond the first
+SEARCH_MAX_BUFFERS = 600  # larger components are left to local search
+ILP_MAX_PAIRS = 1500
+LOCAL_SEARCH_STARTS = 3  # best plan, then the next heuristics in turn
+SMALL_PART = 400  # buffers; the search gets most of the time on parts this small
+SMALL_PART_SHARE = 0.8
+LARGE_PART_SHARE = 0.25  # binaries; HiGHS closes such models in seconds
+
+
+@dataclass(frozen=True)
+class OffsetResult:
+    """``plan`` is None only when a capacity was given and no plan within it was found; then
+    ``status`` says whether that is proven ("infeasible") or not ("timeout")."""
+
+    plan: OffsetPlan | None
+    lower_bound: int
+    status: OffsetStatus
+    algorithm: str
+    seconds: float
+
+    @property
+    def gap(self) -> float:
+        if self.plan is None:
+            return float("inf")
+        if self.lower_bound == 0:
+            return 0.0
+        return (self.plan.arena_size - self.lower_bound) / self.lower_bound
+
+
+def solve_offsets(
+    problem: IntervalProblem, time_limit: float = 10.0, capacity: int | None = None
+) -> OffsetResult:
+    """Offsets for every buffer, each a multiple of its alignment; sizes are padded to their
+    alignment. Without a capacity (``problem.capacity`` is used when ``capacity`` is None) the
+    arena is minimised until proven optimal or ``time_limit`` seconds pass; with one, the solver
+    stops at the first plan that fits."""
+    start = time.perf_counter()
+    deadline = start + time_limit
+    if capacity is None:
+        capacity = problem.capacity
+    arrays = IntervalArrays.from_problem(problem)
+    profile = load_profile(arrays)
+    bound = int(profile.max()) if len(profile) else 0
+    bound = max(bound, int(arrays.size.max()) if len(arrays) else 0)
+
+    def finish(
+        best: HeuristicResult | None, lower: int, status: OffsetStatus | None = None
+    ) -> OffsetResult:
+        seconds = time.perf_counter() - start
+        if best is None or (capacity is not None and best.arena > capacity):
+            proven = lower > (capacity if capacity is not None else lower)
+            return OffsetResult(
+                None, lower, status or ("infeasible" if proven else "timeout"), "none", seconds
+            )
+        plan = arrays.plan(best.offsets, best.algorithm)
+        lower = min(lower, plan.arena_size)
+        final = "optimal" if plan.arena_size <= lower else "feasible"
+        return OffsetResult(plan, lower, final, best.algorithm, seconds)
+
+    if capacity is not None and bound > capacity:
+        return finish(None, bound, "infeasible")
+    target = bound if capacity is None else capacity
+    heuristic_deadline = start + HEURISTIC_SHARE * time_limit
+    heuristics_start = time.perf_counter()
+    results = run_heuristics(arrays, heuristic_deadline, target)
+    one_pass = (time.perf_counter() - heuristics_start) / len(results)
+    best = relocate_top(arrays, results[0])
+    if best.arena <= target or best.arena <= bound:
+        return finish(best, bound)
+
+    best, bound, proven_infeasible = _search_components(arrays, best, bound, capacity, deadline)
+    if proven_infeasible:
+        return finish(None, bound, "infeasible")
+    if best.arena <= bound or (capacity is not None and best.arena <= capacity):
+        return finish(best, bound)
+
+    if count_overlapping_pairs(arrays) <= ILP_MAX_PAIRS and time.perf_counter() < deadline:
+        found = solve_ilp(
+            arrays,
+            deadline - time.perf_counter(),
+            warm_offsets=best.offsets,
+            capacity=capacity,
+            lower_bound=bound,
+        )
+        if found.status == "infeasible" and capacity is not None:
+            return finish(None, capacity + 1, "infeasible")
+        if found.offsets is not None and found.arena is not None and found.arena < best.arena:
+            best = HeuristicResult(found.offsets, found.arena, "ilp", best.order)
+        if found.status == "optimal" and capacity is None:
+            bound = max(bound, found.arena or 0)
+        if best.arena <= bound or (capacity is not None and best.arena <= capacity):
+            return finish(best, bound)
+
+    best = _local_search(arrays, [best, *results], target, deadline, one_pass)
+    return finish(best, bound)
+
+
+def _local_search(
+    arrays: IntervalArrays,
+    starts: list[HeuristicResult],
+    target: int,
+    deadline: float,
+    one_pass: float,
+) -> HeuristicResult:
+    """Squeaky-wheel runs from the best plans in turn (each a quarter of the time left, long
+    enough for a few dozen best-fit passes), keeping the best plan."""
+    best = starts[0]
+    round_index = 0
+    while best.arena > target and time.perf_counter() + one_pass < deadline:
+        start = starts[round_index % min(len(starts), LOCAL_SEARCH_STARTS)]
+        if round_index % min(len(starts), LOCAL_SEARCH_STARTS) == 0:
+            start = best
+        left = deadline - time.perf_counter()
+        slice_end = time.perf_counter() + max(left / 4, min(left, 30 * one_pass))
+        found = squeaky_wheel(arrays, start, target, min(slice_end, deadline), seed=round_index)
+        if found.arena < best.arena:
+            best = found
+        round_index += 1
+    return best
+
+
+def _search_components(
+    arrays: IntervalArrays,
+    best: HeuristicResult,
+    bound: int,
+    capacity: int | None,
+    deadline: float,
+) -> tuple[HeuristicResult, int, bool]:
+    """Exact search per component above the target. Returns the improved plan, the raised
+    lower bound and whether the capacity was proven infeasible."""
+    parts = [p for p in components(arrays) if len(p) <= SEARCH_MAX_BUFFERS]
+    offsets = best.offsets.copy()
+    tops = offsets + arrays.size
+    target = bound if capacity is None else capacity
+    part_arena = {i: int(tops[p].max()) for i, p in enumerate(parts)}
+    pending = sorted((i for i, a in part_arena.items() if a > target), key=lambda i: len(parts[i]))
+    lower = bound
+    changed = False
+    for position, i in enumerate(pending):
+        part = parts[i]
+        # Large parts rarely close by search; keep most of their time for local search.
+        fraction = SMALL_PART_SHARE if len(part) <= SMALL_PART else LARGE_PART_SHARE
+        share = fraction * (deadline - time.perf_counter()) / (len(pending) - position)
+        part_deadline = time.perf_counter() + max(share, 0.0)
+        low, high = target, part_arena[i]  # the part needs at least low; high is achieved
+        trial = low  # the bound first: usually it is the optimum; then bisect
+        while low < high and time.perf_counter() < part_deadline:
+            result = search_capacity(arrays, trial, part_deadline, subset=part)
+            if result.status == "found" and result.offsets is not None:
+                offsets[part] = result.offsets[part]
+                high = int((result.offsets[part] + arrays.size[part]).max())
+                changed = True
+            elif result.status == "infeasible":
+                if capacity is not None:
+                    return best, capacity + 1, True
+                low = trial + 1
+                lower = max(lower, low)
+            else:
+                break
+            if capacity is not None:
+                break
+            trial = (low + high) // 2
+        part_arena[i] = high
+    if not changed:
+        return best, lower, False
+    arena = int((offsets + arrays.size).max())
+    if arena >= best.arena:
+        return best, lower, False
+    return HeuristicResult(offsets, arena, f"{best.algorithm}+search", best.order), lower, False
+
+
+def plan_is_valid(arrays: IntervalArrays, offsets: np.ndarray) -> bool:
+    """Pairwise check used by debugging callers; the independent validator lives elsewhere."""
+    for i, j in overlapping_pairs(arrays):
+        if offsets[i] < offsets[j] + arrays.size[j] and offsets[j] < offsets[i] + arrays.size[i]:
+            return False
+    return True
