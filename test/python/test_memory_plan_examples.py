@@ -76,3 +76,17 @@ def test_planned_ir_is_bit_identical_on_cpu(planned) -> None:
     )
     comparison.raise_if_different()
     assert comparison.identical
+
+
+def test_auto_is_no_worse_than_greedy_and_reports_bounds(planned) -> None:
+    example, reports, _, context = planned
+    auto = reports[0]
+    with context:
+        module = ir.Module.parse(example.text)
+        (greedy,) = plan_module(module, solver="greedy")
+    assert auto["arena_size"] <= greedy["arena_size"]
+    assert auto["order_lower_bound"] <= auto["lower_bound"] <= auto["arena_size"]
+    assert auto["gap"] == pytest.approx(
+        (auto["arena_size"] - auto["order_lower_bound"]) / auto["order_lower_bound"]
+    )
+    assert auto["status"] in ("optimal", "feasible", "timeout")
