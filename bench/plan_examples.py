@@ -48,7 +48,9 @@ def kib(value: int) -> str:
 def render(rows: list[list[str]]) -> str:
     widths = [max(len(name), *(len(row[i]) for row in rows)) for i, (name, _) in enumerate(COLUMNS)]
     lines = []
-    header = "  ".join(f"{name:{align}{w}}" for (name, align), w in zip(COLUMNS, widths, strict=True))
+    header = "  ".join(
+        f"{name:{align}{w}}" for (name, align), w in zip(COLUMNS, widths, strict=True)
+    )
     lines.append(header)
     lines.append("-" * len(header))
     for row in rows:

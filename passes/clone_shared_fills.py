@@ -70,4 +70,3 @@ def _clone_per_use(fill: ir.Operation) -> int:
 
 def _has_uses(value: ir.Value) -> bool:
     return any(True for _ in value.uses)
-

@@ -30,6 +30,7 @@ func.func @chain(%a: memref<16xf32>, %out: memref<16xf32>) {
 }
 """
 
+
 def _func(name: str, body: str) -> str:
     """A function plus private declarations for the ``@use_*`` callees its body calls."""
     callees = dict.fromkeys(re.findall(r"call @(\w+)\(.*\) : \((.*)\) -> \(\)", body))
@@ -66,63 +67,138 @@ def _module(*functions: str) -> str:
     return "\n".join(functions)
 
 
-DISJOINT = _func("disjoint", "\n".join([
-    _alloc("a", 16), _use(("a", F16)), _free("a", F16),
-    _alloc("b", 8), _use(("b", F8)), _free("b", F8),
-    _alloc("c", 12), _use(("c", F12)), _free("c", F12),
-]))
+DISJOINT = _func(
+    "disjoint",
+    "\n".join(
+        [
+            _alloc("a", 16),
+            _use(("a", F16)),
+            _free("a", F16),
+            _alloc("b", 8),
+            _use(("b", F8)),
+            _free("b", F8),
+            _alloc("c", 12),
+            _use(("c", F12)),
+            _free("c", F12),
+        ]
+    ),
+)
 
-OVERLAPPING = _func("overlapping", "\n".join([
-    _alloc("a", 16), _alloc("b", 8), _alloc("c", 12),
-    _use(("a", F16), ("b", F8), ("c", F12)),
-    _free("a", F16), _free("b", F8), _free("c", F12),
-]))
+OVERLAPPING = _func(
+    "overlapping",
+    "\n".join(
+        [
+            _alloc("a", 16),
+            _alloc("b", 8),
+            _alloc("c", 12),
+            _use(("a", F16), ("b", F8), ("c", F12)),
+            _free("a", F16),
+            _free("b", F8),
+            _free("c", F12),
+        ]
+    ),
+)
 
 # x 32 B @0, y 8 B @32, z 16 B @40, w 8 B @56; freeing x and z leaves gaps of 32 and 16 bytes.
 # n (16 B) takes the 16-byte gap (best fit), so m (32 B) still fits the 32-byte gap: 64 bytes.
 # First fit would put n at 0 and m at the top: 96 bytes.
-BEST_GAP = _func("best_gap", "\n".join([
-    _alloc("x", 8), _alloc("y", 2), _alloc("z", 4), _alloc("w", 2),
-    _use(("x", F8), ("y", F2), ("z", F4), ("w", F2)),
-    _free("x", F8), _free("z", F4),
-    _alloc("n", 4), _alloc("m", 8),
-    _use(("y", F2), ("w", F2), ("n", F4), ("m", F8)),
-    _free("y", F2), _free("w", F2), _free("n", F4), _free("m", F8),
-]))
+BEST_GAP = _func(
+    "best_gap",
+    "\n".join(
+        [
+            _alloc("x", 8),
+            _alloc("y", 2),
+            _alloc("z", 4),
+            _alloc("w", 2),
+            _use(("x", F8), ("y", F2), ("z", F4), ("w", F2)),
+            _free("x", F8),
+            _free("z", F4),
+            _alloc("n", 4),
+            _alloc("m", 8),
+            _use(("y", F2), ("w", F2), ("n", F4), ("m", F8)),
+            _free("y", F2),
+            _free("w", F2),
+            _free("n", F4),
+            _free("m", F8),
+        ]
+    ),
+)
 
 # a 16 B @0, b 64 B @16; b freed, c (80 B) starts in the free tail at 16: 96 bytes, not 160.
-FREE_TAIL = _func("free_tail", "\n".join([
-    _alloc("a", 4), _alloc("b", 16), _use(("a", F4), ("b", F16)), _free("b", F16),
-    _alloc("c", 20), _use(("a", F4), ("c", F20)), _free("a", F4), _free("c", F20),
-]))
+FREE_TAIL = _func(
+    "free_tail",
+    "\n".join(
+        [
+            _alloc("a", 4),
+            _alloc("b", 16),
+            _use(("a", F4), ("b", F16)),
+            _free("b", F16),
+            _alloc("c", 20),
+            _use(("a", F4), ("c", F20)),
+            _free("a", F4),
+            _free("c", F20),
+        ]
+    ),
+)
 
 # Greedy in program order is not optimal even without reordering: a 64 @0, b 16 @64; a freed;
 # c 16 @0, d 40 @16 fill a's hole; e 80 goes on top: 160 bytes. Live peak is 16+16+40+80 = 152,
 # reached by b@0 c@16 d@32 e@72 with a anywhere in [16, 80).
-GREEDY_LOSS = _func("greedy_loss", "\n".join([
-    _alloc("a", 16), _alloc("b", 4), _use(("a", F16), ("b", F4)), _free("a", F16),
-    _alloc("c", 4), _alloc("d", 10), _alloc("e", 20),
-    _use(("b", F4), ("c", F4), ("d", F10), ("e", F20)),
-    _free("b", F4), _free("c", F4), _free("d", F10), _free("e", F20),
-]))
+GREEDY_LOSS = _func(
+    "greedy_loss",
+    "\n".join(
+        [
+            _alloc("a", 16),
+            _alloc("b", 4),
+            _use(("a", F16), ("b", F4)),
+            _free("a", F16),
+            _alloc("c", 4),
+            _alloc("d", 10),
+            _alloc("e", 20),
+            _use(("b", F4), ("c", F4), ("d", F10), ("e", F20)),
+            _free("b", F4),
+            _free("c", F4),
+            _free("d", F10),
+            _free("e", F20),
+        ]
+    ),
+)
 
 # Offsets honour each alloc's alignment attribute, and only it (f64 gets no natural alignment):
 # best fit 3 B @0, 64 B @64, 5 B @3, 16 B @8 -> 128; back to back 3 @0, 64 @64, 5 @128, 16 @133
 # -> 149.
-ALIGNED = _func("aligned", "\n".join([
-    _alloc("a", 3, "i8"), _alloc("b", 16, "f32", "{alignment = 64 : i64} "),
-    _alloc("c", 5, "i8"), _alloc("d", 2, "f64"),
-    _use(("a", "memref<3xi8>"), ("b", F16), ("c", "memref<5xi8>"), ("d", "memref<2xf64>")),
-    _free("a", "memref<3xi8>"), _free("b", F16), _free("c", "memref<5xi8>"),
-    _free("d", "memref<2xf64>"),
-]))
+ALIGNED = _func(
+    "aligned",
+    "\n".join(
+        [
+            _alloc("a", 3, "i8"),
+            _alloc("b", 16, "f32", "{alignment = 64 : i64} "),
+            _alloc("c", 5, "i8"),
+            _alloc("d", 2, "f64"),
+            _use(("a", "memref<3xi8>"), ("b", F16), ("c", "memref<5xi8>"), ("d", "memref<2xf64>")),
+            _free("a", "memref<3xi8>"),
+            _free("b", F16),
+            _free("c", "memref<5xi8>"),
+            _free("d", "memref<2xf64>"),
+        ]
+    ),
+)
 
 # Sub-byte element types round the whole buffer up to bytes: 8 + ceil(7/8) + ceil(12/8) = 11.
-SUB_BYTE = _func("sub_byte", "\n".join([
-    _alloc("a", 2), _alloc("b", 7, "i1"), _alloc("c", 3, "i4"),
-    _use(("a", F2), ("b", "memref<7xi1>"), ("c", "memref<3xi4>")),
-    _free("a", F2), _free("b", "memref<7xi1>"), _free("c", "memref<3xi4>"),
-]))
+SUB_BYTE = _func(
+    "sub_byte",
+    "\n".join(
+        [
+            _alloc("a", 2),
+            _alloc("b", 7, "i1"),
+            _alloc("c", 3, "i4"),
+            _use(("a", F2), ("b", "memref<7xi1>"), ("c", "memref<3xi4>")),
+            _free("a", F2),
+            _free("b", "memref<7xi1>"),
+            _free("c", "memref<3xi4>"),
+        ]
+    ),
+)
 
 # Only static allocs of the entry block with a same-block dealloc are planned.
 SKIPPED = """
@@ -192,15 +268,19 @@ def test_optimize_liveness_lets_best_fit_reuse_the_chain() -> None:
     assert (report.planned_buffers, report.unplanned_allocs, report.arena_alignment) == (3, 0, 1)
 
 
-@pytest.mark.parametrize(("text", "best_fit", "no_reuse"), [
-    (DISJOINT, 64, 144),
-    (OVERLAPPING, 144, 144),
-    (BEST_GAP, 64, 112),
-    (FREE_TAIL, 96, 160),
-    (GREEDY_LOSS, 160, 216),
-    (ALIGNED, 128, 149),
-    (SUB_BYTE, 11, 11),
-], ids=["disjoint", "overlapping", "best_gap", "free_tail", "greedy_loss", "aligned", "sub_byte"])
+@pytest.mark.parametrize(
+    ("text", "best_fit", "no_reuse"),
+    [
+        (DISJOINT, 64, 144),
+        (OVERLAPPING, 144, 144),
+        (BEST_GAP, 64, 112),
+        (FREE_TAIL, 96, 160),
+        (GREEDY_LOSS, 160, 216),
+        (ALIGNED, 128, 149),
+        (SUB_BYTE, 11, 11),
+    ],
+    ids=["disjoint", "overlapping", "best_gap", "free_tail", "greedy_loss", "aligned", "sub_byte"],
+)
 def test_hand_placed_deallocs(text: str, best_fit: int, no_reuse: int) -> None:
     (report,) = upstream_baseline(text).values()
     assert (report.arena_bytes, report.no_reuse_bytes) == (best_fit, no_reuse)
@@ -224,8 +304,12 @@ def test_memref_results_become_out_params_first() -> None:
 
 
 def test_per_function_and_func_name() -> None:
-    text = _module(DISJOINT, OVERLAPPING, "func.func private @decl(memref<4xf32>)",
-                   "func.func @nothing() {\n  return\n}")
+    text = _module(
+        DISJOINT,
+        OVERLAPPING,
+        "func.func private @decl(memref<4xf32>)",
+        "func.func @nothing() {\n  return\n}",
+    )
     assert upstream_best_fit_arena(text) == {"disjoint": 64, "overlapping": 144, "nothing": 0}
     assert upstream_best_fit_arena(text, "overlapping") == {"overlapping": 144}
     with pytest.raises(ValueError, match="no function"):
@@ -246,15 +330,21 @@ def test_callers_module_is_not_changed() -> None:
 
 
 def test_element_types_that_crash_upstream_are_refused() -> None:
-    text = _func("index", "\n".join([
-        _alloc("a", 3, "index"), _use(("a", "memref<3xindex>")), _free("a", "memref<3xindex>")]))
+    text = _func(
+        "index",
+        "\n".join(
+            [_alloc("a", 3, "index"), _use(("a", "memref<3xindex>")), _free("a", "memref<3xindex>")]
+        ),
+    )
     with pytest.raises(BaselineError, match="element type index"):
         upstream_best_fit_arena(text)
 
 
 def test_alloc_without_dealloc_among_hand_placed_ones_is_an_error() -> None:
-    text = _func("leak", "\n".join([
-        _alloc("a", 4), _alloc("b", 4), _use(("a", F4), ("b", F4)), _free("a", F4)]))
+    text = _func(
+        "leak",
+        "\n".join([_alloc("a", 4), _alloc("b", 4), _use(("a", F4), ("b", F4)), _free("a", F4)]),
+    )
     with pytest.raises(BaselineError, match="no dealloc found"):
         upstream_best_fit_arena(text)
 
@@ -267,11 +357,23 @@ def test_unknown_algorithm() -> None:
 def test_prepare_pipeline_text() -> None:
     assert prepare_pipeline() == (
         "builtin.module(buffer-results-to-out-params{hoist-static-allocs modify-public-functions},"
-        "buffer-deallocation-pipeline,convert-bufferization-to-memref)")
+        "buffer-deallocation-pipeline,convert-bufferization-to-memref)"
+    )
 
 
 def test_crashing_element_types_are_refused_in_every_function() -> None:
-    text = _module(DISJOINT, _func("index", "\n".join([
-        _alloc("a", 3, "index"), _use(("a", "memref<3xindex>")), _free("a", "memref<3xindex>")])))
+    text = _module(
+        DISJOINT,
+        _func(
+            "index",
+            "\n".join(
+                [
+                    _alloc("a", 3, "index"),
+                    _use(("a", "memref<3xindex>")),
+                    _free("a", "memref<3xindex>"),
+                ]
+            ),
+        ),
+    )
     with pytest.raises(BaselineError, match="element type index"):
         upstream_best_fit_arena(text, "disjoint")

@@ -139,12 +139,14 @@ def test_removes_copies_on_hand_written_module() -> None:
 @pytest.fixture(scope="module")
 def captured_mlp():  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
-                          nn.Linear(32, 4))
+    model = nn.Sequential(
+        nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4)
+    )
     x = torch.randn(4, 16)
     y = torch.randint(0, 4, (4,))
-    return capture_sgd_step(model, [x], y, nn.functional.cross_entropy, lr=0.1,
-                            int_ranges={"target": (0, 4)})
+    return capture_sgd_step(
+        model, [x], y, nn.functional.cross_entropy, lr=0.1, int_ranges={"target": (0, 4)}
+    )
 
 
 def test_fewer_copies_on_captured_training_step(captured_mlp) -> None:  # type: ignore[no-untyped-def]

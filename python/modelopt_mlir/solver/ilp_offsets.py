@@ -56,9 +56,10 @@ def count_overlapping_pairs(arrays: IntervalArrays) -> int:
 
 
 def _solver(time_limit: float) -> pulp.LpSolver:
-    highs = pulp.HiGHS(msg=False, timeLimit=max(time_limit, 0.1), threads=1)
+    highs = pulp.HiGHS(msg=False, timeLimit=max(time_limit, 0.1))
     if highs.available():
-        return _WarmHiGHS(msg=False, timeLimit=max(time_limit, 0.1), threads=1)
+        # No threads option: HiGHS refuses to run when it differs from its global scheduler.
+        return _WarmHiGHS(msg=False, timeLimit=max(time_limit, 0.1))
     return pulp.PULP_CBC_CMD(msg=False, timeLimit=max(time_limit, 1.0), warmStart=True)
 
 
@@ -132,6 +133,8 @@ def solve_ilp(
         for (i, j), z in below.items():
             z.setInitialValue(1 if warm[i] < warm[j] else 0)
         arena.setInitialValue(int((warm_offsets + arrays.size).max(initial=0)))
+    if not sized:
+        return IlpResult("optimal", np.zeros(n, dtype=np.int64), 0, 0, time.perf_counter() - start)
     remaining = time_limit - (time.perf_counter() - start)
     if remaining <= 0.05:
         return IlpResult("timeout", None, None, 0, time.perf_counter() - start)

@@ -33,11 +33,11 @@ OffsetStatus = Literal["optimal", "feasible", "infeasible", "timeout"]
 
 HEURISTIC_SHARE = 0.4  # of the time limit, for best-fit orders beyond the first
 SEARCH_MAX_BUFFERS = 600  # larger components are left to local search
-ILP_MAX_PAIRS = 1500
+ILP_MAX_PAIRS = 1500  # binaries; HiGHS closes such models in seconds
 LOCAL_SEARCH_STARTS = 3  # best plan, then the next heuristics in turn
 SMALL_PART = 400  # buffers; the search gets most of the time on parts this small
 SMALL_PART_SHARE = 0.8
-LARGE_PART_SHARE = 0.25  # binaries; HiGHS closes such models in seconds
+LARGE_PART_SHARE = 0.25
 
 
 @dataclass(frozen=True)
