@@ -161,7 +161,6 @@ def test_timeline_renders_without_mlir(tmp_path: Path) -> None:
     assert path.stat().st_size > 1000
 
 
-@pytest.mark.slow
 def test_gpt2_tiny_adam_pipeline(tmp_path: Path) -> None:
     from modelopt_mlir.zoo import ZOO
 
@@ -182,20 +181,29 @@ def test_gpt2_tiny_adam_pipeline(tmp_path: Path) -> None:
     assert {"forward", "gradient", "optimizer"} <= kinds
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["cnn", "bert"])
-def test_zoo_model_pipeline(name: str) -> None:
+# Adam-family tolerance: where a gradient is float noise around zero (attention key biases),
+# m / sqrt(v) follows the sign of that noise in both implementations and the update can move by
+# up to lr either way; parameters get an absolute tolerance of 5% of lr (5e-5), everything else
+# (loss, SGD updates, optimizer state) 1e-5 relative.
+@pytest.mark.parametrize(
+    ("name", "optimizer"),
+    [
+        ("cnn", lambda params: torch.optim.SGD(params, lr=0.01, momentum=0.9)),
+        ("bert", lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)),
+    ],
+    ids=["cnn-sgd-momentum", "bert-adamw"],
+)
+def test_zoo_model_pipeline(name: str, optimizer) -> None:
     from modelopt_mlir.zoo import ZOO
 
     built = ZOO[name].build()
-    sgd = torch.optim.SGD(built.model.parameters(), lr=0.01, momentum=0.9)
     result = plan(
         built.model,
         built.example_inputs,
         built.targets,
         built.loss_fn,
-        sgd,
+        optimizer(built.model.parameters()),
         int_ranges=built.int_ranges,
     )
-    result.verify(rtol=1e-4, atol=1e-6)
+    result.verify(rtol=1e-5, atol=1e-6, param_atol=5e-5 if name == "bert" else None)
     result.verify_planned_vs_unplanned()
