@@ -372,7 +372,26 @@ def test_full_ilp_is_exact_on_tiny_dags(problem: ScheduleProblem) -> None:
     result = full_order_ilp(problem, start.order, time_limit=20)
     assert is_valid_order(problem, result.order)
     assert result.peak == peak_of_order(problem, result.order) <= start.peak
-    assert result.status == "optimal" and result.peak == optimum
+    assert result.peak >= optimum >= result.bound
+    if result.status == "optimal":
+        assert result.peak == optimum
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the create/preserve model returns peak 10 as optimal (HiGHS status) "
+    "while the true optimum is 9; the result is no longer claimed optimal, but not found",
+)
+def test_full_ilp_finds_optimum_with_padded_buffer() -> None:
+    problem = ScheduleProblem(
+        num_units=5,
+        edges=((0, 3), (1, 4), (3, 4)),
+        sizes=(0, 1, 2, 1, 0),
+        users=((0,), (1, 4), (2,), (3, 4), (4,)),
+        alignment=(1, 8, 1, 1, 1),
+    )
+    result = full_order_ilp(problem, program_order(problem).order, time_limit=20)
+    assert result.peak == 9
 
 
 @given(random_dags(max_units=10), st.sampled_from(["two-phase", "joint"]))
