@@ -38,17 +38,24 @@ def op_local_bound(problem: ScheduleProblem) -> int:
 
 def ancestor_sets(problem: ScheduleProblem) -> tuple[list[int], list[int]]:
     """Ancestors and descendants of each unit as int bitsets (program order is topological)."""
-    n = problem.num_units
-    preds = problem.predecessors()
-    succs = problem.successors()
-    ancestors = [0] * n
-    for unit in range(n):
+    return closures(problem.num_units, problem.edges)
+
+
+def closures(num_units: int, edges: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Ancestor and descendant bitsets of units 0..num_units-1, numbered in topological order."""
+    preds: list[list[int]] = [[] for _ in range(num_units)]
+    succs: list[list[int]] = [[] for _ in range(num_units)]
+    for before, after in edges:
+        preds[after].append(before)
+        succs[before].append(after)
+    ancestors = [0] * num_units
+    for unit in range(num_units):
         bits = 0
         for pred in preds[unit]:
             bits |= ancestors[pred] | (1 << pred)
         ancestors[unit] = bits
-    descendants = [0] * n
-    for unit in reversed(range(n)):
+    descendants = [0] * num_units
+    for unit in reversed(range(num_units)):
         bits = 0
         for succ in succs[unit]:
             bits |= descendants[succ] | (1 << succ)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import highspy
 import pulp
 
+from modelopt_mlir.solver.bounds import closures
 from modelopt_mlir.solver.liveness import live_intervals
 from modelopt_mlir.solver.native_output import native_stdout_silenced
 from modelopt_mlir.solver.offsets import best_offsets
@@ -127,28 +128,6 @@ class _Window:
     descendants: list[int] = field(default_factory=list)
 
 
-def _closures(k: int, edges: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """Ancestor and descendant bitsets (units are in a topological order 0..k-1)."""
-    preds: list[list[int]] = [[] for _ in range(k)]
-    succs: list[list[int]] = [[] for _ in range(k)]
-    for before, after in edges:
-        preds[after].append(before)
-        succs[before].append(after)
-    ancestors = [0] * k
-    for unit in range(k):
-        bits = 0
-        for pred in preds[unit]:
-            bits |= ancestors[pred] | (1 << pred)
-        ancestors[unit] = bits
-    descendants = [0] * k
-    for unit in reversed(range(k)):
-        bits = 0
-        for succ in succs[unit]:
-            bits |= descendants[succ] | (1 << succ)
-        descendants[unit] = bits
-    return ancestors, descendants
-
-
 def _make_window(
     problem: ScheduleProblem,
     order: Sequence[int],
@@ -181,7 +160,7 @@ def _make_window(
             buffers.append((buffer, size, inside, before, after))
     start_order = [local[u] for u in order[lo:hi]]
     k = len(units)
-    ancestors, descendants = _closures(k, edges)
+    ancestors, descendants = closures(k, edges)
     return _Window(
         units,
         edges,
