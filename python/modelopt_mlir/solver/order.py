@@ -74,94 +74,33 @@ def _finish(problem: ScheduleProblem, order: list[int], algorithm: str) -> Order
     return OrderPlan(order_tuple, peak_of_order(problem, order_tuple), algorithm)
 
 
-def memory_aware_list_schedule(problem: ScheduleProblem) -> OrderPlan:
-    """Schedule the ready unit that frees the most bytes net of what it starts; ties in
-    program order. Scores are kept up to date incrementally, so this is O((n + E) log n)."""
+def _list_schedule(
+    problem: ScheduleProblem,
+    sizes: Sequence[int],
+    users_of: Sequence[Sequence[int]],
+    key: Callable[[int], tuple[int, ...]],
+    on_start: Callable[[int, int], None],
+    on_last_user: Callable[[int, int], None],
+) -> list[int]:
+    """The engine of the memory-driven list schedules: always run the ready unit with the
+    smallest ``key`` (whose last element is the unit). When a buffer comes to life, its other
+    users hear ``on_start(unit, bytes)``; when one user is left, it hears ``on_last_user``.
+    Keys change only for those units, so a lazy heap keeps this O((n + E + users) log n)."""
     n = problem.num_units
-    sizes = padded_sizes(problem)
     succs = problem.successors()
     indegree = _indegrees(problem)
     buffers_of = problem.buffers_of_unit()
-    users_of = [sorted(set(users)) for users in problem.users]
     remaining = [len(users) for users in users_of]
     started = [False] * len(sizes)
     scheduled = [False] * n
-
-    # score = bytes freed by running the unit now - bytes it brings to life.
-    score = [0] * n
-    for buffer, users in enumerate(users_of):
-        if len(users) == 1:
-            continue  # starts and ends at the same unit: net zero
-        for unit in users:
-            score[unit] -= sizes[buffer]
-
-    heap: list[tuple[int, int]] = [(-score[u], u) for u in range(n) if indegree[u] == 0]
-    heapq.heapify(heap)
-    order: list[int] = []
-    while heap:
-        neg_score, unit = heapq.heappop(heap)
-        if scheduled[unit] or -neg_score != score[unit]:
-            continue  # stale entry
-        scheduled[unit] = True
-        order.append(unit)
-        touched: set[int] = set()
-        for buffer in buffers_of[unit]:
-            if len(users_of[buffer]) == 1:
-                continue
-            if not started[buffer]:
-                started[buffer] = True
-                for other in users_of[buffer]:
-                    if other != unit:
-                        score[other] += sizes[buffer]
-                        touched.add(other)
-            remaining[buffer] -= 1
-            if remaining[buffer] == 1:
-                for other in users_of[buffer]:
-                    if not scheduled[other]:
-                        score[other] += sizes[buffer]
-                        touched.add(other)
-        for succ in succs[unit]:
-            indegree[succ] -= 1
-            if indegree[succ] == 0:
-                touched.add(succ)
-        for other in touched:
-            if not scheduled[other] and indegree[other] == 0:
-                heapq.heappush(heap, (-score[other], other))
-    return _finish(problem, order, "memory-aware-list")
-
-
-def least_peak_first_schedule(problem: ScheduleProblem) -> OrderPlan:
-    """Schedule the ready unit whose own step holds the fewest bytes (it starts the fewest new
-    bytes, single-step buffers included); ties: most bytes freed, then program order.
-    Incremental scores and a lazy heap: O((n + E + sum of users) log n)."""
-    n = problem.num_units
-    sizes = padded_sizes(problem)
-    succs = problem.successors()
-    indegree = _indegrees(problem)
-    buffers_of = problem.buffers_of_unit()
-    users_of = [sorted(set(users)) for users in problem.users]
-    remaining = [len(users) for users in users_of]
-    started = [False] * len(sizes)
-    scheduled = [False] * n
-    starts = [0] * n  # bytes that come to life at this unit's step if it runs now
-    frees = [0] * n  # bytes whose last user is this unit if it runs now
-    for buffer, users in enumerate(users_of):
-        for unit in users:
-            starts[unit] += sizes[buffer]
-        if len(users) == 1:
-            frees[users[0]] += sizes[buffer]
-
-    def key(unit: int) -> tuple[int, int, int]:
-        return (starts[unit], -frees[unit], unit)
-
     heap = [key(u) for u in range(n) if indegree[u] == 0]
     heapq.heapify(heap)
     order: list[int] = []
     while heap:
         entry = heapq.heappop(heap)
-        unit = entry[2]
+        unit = entry[-1]
         if scheduled[unit] or entry != key(unit):
-            continue
+            continue  # stale entry
         scheduled[unit] = True
         order.append(unit)
         touched: set[int] = set()
@@ -171,13 +110,13 @@ def least_peak_first_schedule(problem: ScheduleProblem) -> OrderPlan:
                 started[buffer] = True
                 for other in users:
                     if other != unit:
-                        starts[other] -= sizes[buffer]
+                        on_start(other, sizes[buffer])
                         touched.add(other)
             remaining[buffer] -= 1
             if remaining[buffer] == 1:
                 for other in users:
                     if not scheduled[other]:
-                        frees[other] += sizes[buffer]
+                        on_last_user(other, sizes[buffer])
                         touched.add(other)
         for succ in succs[unit]:
             indegree[succ] -= 1
@@ -186,6 +125,64 @@ def least_peak_first_schedule(problem: ScheduleProblem) -> OrderPlan:
         for other in touched:
             if not scheduled[other] and indegree[other] == 0:
                 heapq.heappush(heap, key(other))
+    return order
+
+
+def _distinct_users(problem: ScheduleProblem) -> list[list[int]]:
+    return [sorted(set(users)) for users in problem.users]
+
+
+def memory_aware_list_schedule(problem: ScheduleProblem) -> OrderPlan:
+    """Schedule the ready unit that frees the most bytes net of what it starts; ties in
+    program order. Scores are kept up to date incrementally, so this is O((n + E) log n)."""
+    sizes = padded_sizes(problem)
+    users_of = _distinct_users(problem)
+    # score = bytes freed by running the unit now - bytes it brings to life.
+    score = [0] * problem.num_units
+    for buffer, users in enumerate(users_of):
+        if len(users) == 1:
+            continue  # starts and ends at the same unit: net zero
+        for unit in users:
+            score[unit] -= sizes[buffer]
+
+    def gain(unit: int, size: int) -> None:
+        score[unit] += size  # no longer starts the buffer, or now frees it
+
+    order = _list_schedule(
+        problem, sizes, users_of, lambda u: (-score[u], u), on_start=gain, on_last_user=gain
+    )
+    return _finish(problem, order, "memory-aware-list")
+
+
+def least_peak_first_schedule(problem: ScheduleProblem) -> OrderPlan:
+    """Schedule the ready unit whose own step holds the fewest bytes (it starts the fewest new
+    bytes, single-step buffers included); ties: most bytes freed, then program order.
+    Incremental scores and a lazy heap: O((n + E + sum of users) log n)."""
+    n = problem.num_units
+    sizes = padded_sizes(problem)
+    users_of = _distinct_users(problem)
+    starts = [0] * n  # bytes that come to life at this unit's step if it runs now
+    frees = [0] * n  # bytes whose last user is this unit if it runs now
+    for buffer, users in enumerate(users_of):
+        for unit in users:
+            starts[unit] += sizes[buffer]
+        if len(users) == 1:
+            frees[users[0]] += sizes[buffer]
+
+    def started_elsewhere(unit: int, size: int) -> None:
+        starts[unit] -= size
+
+    def now_last_user(unit: int, size: int) -> None:
+        frees[unit] += size
+
+    order = _list_schedule(
+        problem,
+        sizes,
+        users_of,
+        lambda u: (starts[u], -frees[u], u),
+        on_start=started_elsewhere,
+        on_last_user=now_last_user,
+    )
     return _finish(problem, order, "least-peak-first")
 
 
