@@ -113,10 +113,17 @@ def heuristic_orders(arrays: IntervalArrays) -> dict[str, np.ndarray]:
     }
 
 
-def best_fit_order(arrays: IntervalArrays, order: np.ndarray) -> tuple[np.ndarray, int]:
+def best_fit_order(
+    arrays: IntervalArrays,
+    order: np.ndarray,
+    fixed: np.ndarray | None = None,
+    fixed_offsets: np.ndarray | None = None,
+    lowest: bool = False,
+) -> tuple[np.ndarray, int]:
     """Place buffers in ``order``, each in the smallest gap among the placed buffers it overlaps
-    in time that fits it (lowest such gap on ties), or on top of them. Returns offsets (indexed
-    like ``arrays``) and the arena size."""
+    in time that fits it (lowest such gap on ties; the lowest gap that fits if ``lowest``), or
+    on top of them. Buffers ``fixed`` (index array) are already placed at ``fixed_offsets`` and
+    stay there. Returns offsets (indexed like ``arrays``) and the arena size."""
     n = len(arrays)
     lower, upper, size, alignment = arrays.lower, arrays.upper, arrays.size, arrays.alignment
     offsets = np.zeros(n, dtype=np.int64)
@@ -126,6 +133,16 @@ def best_fit_order(arrays: IntervalArrays, order: np.ndarray) -> tuple[np.ndarra
     placed_end = np.empty(n, dtype=np.int64)
     count = 0
     arena = 0
+    if fixed is not None and fixed_offsets is not None and len(fixed):
+        keep = size[fixed] > 0
+        fixed, fixed_offsets = fixed[keep], fixed_offsets[keep]
+        count = len(fixed)
+        offsets[fixed] = fixed_offsets
+        placed_lower[:count] = lower[fixed]
+        placed_upper[:count] = upper[fixed]
+        placed_start[:count] = fixed_offsets
+        placed_end[:count] = fixed_offsets + size[fixed]
+        arena = int(placed_end[:count].max()) if count else 0
     sizes = size.tolist()
     aligns = alignment.tolist()
     lowers = lower.tolist()
@@ -152,7 +169,7 @@ def best_fit_order(arrays: IntervalArrays, order: np.ndarray) -> tuple[np.ndarra
             slack = starts - cursor - padded
             fits = np.flatnonzero(slack >= 0)
             if fits.size:
-                offset = int(cursor[fits[np.argmin(slack[fits])]])
+                offset = int(cursor[fits[0 if lowest else np.argmin(slack[fits])]])
             else:
                 offset = align_up(int(tops[-1]), align)
         offsets[i] = offset

@@ -2,9 +2,10 @@
 
 ``greedy`` runs the order and offset heuristics. ``auto`` and ``ilp`` also search: the order
 solver (heuristics, lower bounds, the ILP for the remaining gap) gets half of the time limit,
-the offset solver (heuristics, search, ILP) the rest. Offsets are chosen for the best order and
-for program order, and the smaller arena wins, so the result is never worse than ``greedy``
-or than program order packed by the same solver.
+the offsets the rest: best-fit, then (when it misses the max live bytes) the peak-first
+construction of :mod:`peak_window`, then the offset solver (heuristics, search, ILP). Offsets
+are chosen for the best order and for program order, and the smaller arena wins, so the result
+is never worse than ``greedy`` or than program order packed by the same solver.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import time
 from typing import Literal
 
 from modelopt_mlir.solver.liveness import live_intervals, max_live
-from modelopt_mlir.solver.offsets import best_offsets
-from modelopt_mlir.solver.order import best_order, padded_sizes
+from modelopt_mlir.solver.offsets import (
+    IntervalArrays,
+    best_offsets,
+    padded_max_live,
+    run_heuristics,
+)
+from modelopt_mlir.solver.order import best_order, padded_sizes, peak_of_order
 from modelopt_mlir.solver.problem import ArenaPlan, IntervalProblem, OffsetPlan, ScheduleProblem
 
 SolverName = Literal["auto", "greedy", "ilp"]
 ModeName = Literal["two-phase", "joint"]
 ORDER_TIME_SHARE = 0.5
+# Of each order's offset time, for the peak-first construction (when best-fit misses the bound).
+WINDOW_TIME_SHARE = 0.25
+QUICK_TIME_SHARE = 0.1
 
 
 def _candidate(
@@ -47,6 +56,37 @@ def _candidate(
         solve_seconds=0.0,
         intervals=live_intervals(problem, order),
     )
+
+
+def _first_fit_arena(problem: ScheduleProblem, order: tuple[int, ...]) -> int:
+    """The arena of one best-fit pass over ``order`` (the offset solver only improves on it)."""
+    arrays = IntervalArrays.from_problem(IntervalProblem(live_intervals(problem, order)))
+    return run_heuristics(arrays, deadline=0.0)[0].arena  # a past deadline: the first pass only
+
+
+def _solve_offsets(intervals: IntervalProblem, time_limit: float) -> tuple[OffsetPlan, bool]:
+    """Offsets for one order and whether the search stopped at the time limit. When best-fit
+    misses the max live bytes, the peak-first construction gets WINDOW_TIME_SHARE of the time
+    first (it either reaches that bound, and ends the search, or is kept as a candidate); the
+    offset solver gets the rest."""
+    from modelopt_mlir.solver.offset_solver import solve_offsets
+    from modelopt_mlir.solver.peak_window import peak_window_offsets
+
+    start = time.perf_counter()
+    arrays = IntervalArrays.from_problem(intervals)
+    bound = padded_max_live(arrays)
+    # The offset solver starts with the same best-fit passes: keep this first look short.
+    quick = run_heuristics(arrays, deadline=start + QUICK_TIME_SHARE * time_limit, target=bound)[0]
+    if quick.arena <= bound:
+        return arrays.plan(quick.offsets, quick.algorithm), False
+    window = peak_window_offsets(intervals, time_limit=WINDOW_TIME_SHARE * time_limit)
+    if window is not None and window.arena_size <= bound:
+        return window, False
+    found = solve_offsets(intervals, time_limit=max(time_limit - (time.perf_counter() - start), 0))
+    assert found.plan is not None  # no capacity given: there is always a plan
+    if window is not None and window.arena_size < found.plan.arena_size:
+        return window, found.status == "timeout"
+    return found.plan, found.status == "timeout"
 
 
 def plan_arena(
@@ -86,18 +126,31 @@ def plan_arena(
     else:
         plans = []
 
-    for order, algorithm in orders.items():
+    pending = list(orders.items())
+    if solver != "greedy":
+        # Lowest peak first: the peak bounds the arena from below, so that order is the most
+        # promising, and an order whose peak is no less than an arena already found cannot win.
+        # Each order gets an equal share of the time left: what one leaves goes to the next.
+        peaks = {order: peak_of_order(problem, order) for order in orders}
+        pending.sort(key=lambda item: peaks[item[0]])
+        if len(pending) > 1:
+            first = {order: _first_fit_arena(problem, order) for order in orders}
+            cutoff = min(first.values())
+            pending = [
+                (order, algorithm)
+                for order, algorithm in pending
+                if peaks[order] < cutoff or first[order] == cutoff
+            ]
+    for index, (order, algorithm) in enumerate(pending):
         intervals = IntervalProblem(live_intervals(problem, order))
         if solver == "greedy":
             offsets = best_offsets(intervals)
         else:
-            from modelopt_mlir.solver.offset_solver import solve_offsets
-
-            remaining = max(deadline - time.perf_counter(), 0.0) / max(len(orders), 1)
-            found = solve_offsets(intervals, time_limit=remaining)
-            assert found.plan is not None  # no capacity given: there is always a plan
-            offsets = found.plan
-            timed_out |= found.status == "timeout"
+            if plans and peaks[order] >= min(plan.arena_size for plan in plans):
+                continue
+            remaining = max(deadline - time.perf_counter(), 0.0) / (len(pending) - index)
+            offsets, out_of_time = _solve_offsets(intervals, remaining)
+            timed_out |= out_of_time
         plans.append(_candidate(problem, order, offsets, algorithm, baseline.peak))
 
     best = min(plans, key=lambda plan: (plan.arena_size, plan.lower_bound))
