@@ -11,8 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelopt_mlir.solver import ilp_offsets, offset_solver
 from modelopt_mlir.solver.dsa_search import components, search_capacity
-from modelopt_mlir.solver.ilp_offsets import solve_ilp
+from modelopt_mlir.solver.ilp_offsets import (
+    IlpResult,
+    offsets_are_valid,
+    solve_ilp,
+    stack_in_order,
+)
 from modelopt_mlir.solver.instances import (
     ProblemFileError,
     format_problem,
@@ -21,7 +27,13 @@ from modelopt_mlir.solver.instances import (
 )
 from modelopt_mlir.solver.liveness import max_live
 from modelopt_mlir.solver.offset_solver import OffsetResult, solve_offsets
-from modelopt_mlir.solver.offsets import SORT_KEYS, IntervalArrays, best_fit, run_heuristics
+from modelopt_mlir.solver.offsets import (
+    SORT_KEYS,
+    HeuristicResult,
+    IntervalArrays,
+    best_fit,
+    run_heuristics,
+)
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
 from modelopt_mlir.validate import check_plan
 
@@ -289,3 +301,252 @@ def test_arrays_keep_problem_order() -> None:
     problem = problem_of((0, 1, 3), (0, 1, 5))
     arrays = IntervalArrays.from_problem(problem)
     assert np.array_equal(arrays.size, [3, 5])
+
+
+# Big-M numerics ----------------------------------------------------------------------------
+
+# A 26-buffer window of GPT-2 small (64 B to 205 MB, all 64-aligned) that fits 612,737,600 B
+# exactly. HiGHS, with its default tolerances and a big-M of ~6e8, once put a 4 KB buffer and
+# two 64 B buffers at the same offset while live together and called the plan optimal.
+GPT2_WINDOW = """id,lower,upper,size,alignment
+0,1164,1166,154389504,64
+1,1164,1169,205852672,64
+2,1168,1178,204244448,64
+3,1171,1201,8128,64
+4,1173,1188,8128,64
+5,1174,1212,4064,64
+6,1178,1223,204244448,64
+7,1177,1183,204244448,64
+8,1181,1214,4064,64
+9,1179,1182,4064,64
+10,1183,1193,1016,64
+11,1186,1190,4064,64
+12,1191,1194,8,64
+13,1194,1229,4,64
+14,1193,1198,4,64
+15,1199,1213,1016,64
+16,1200,1205,8128,64
+17,1202,1210,8128,64
+18,1203,1208,8128,64
+19,1205,1212,16256,64
+20,1210,1214,204244448,64
+21,1213,1219,204244448,64
+22,1215,1218,4064,64
+23,1220,1229,205852672,64
+24,1224,1227,205852672,64
+25,1227,1229,3145728,64
+"""
+GPT2_WINDOW_CAPACITY = 612_737_600  # its padded max live: the optimum
+
+# Looser than HiGHS's defaults (under which the window above came back overlapping), so that
+# the solver's values overlap for sure.
+LOOSE_HIGHS = {
+    "mip_feasibility_tolerance": 1e-4,
+    "primal_feasibility_tolerance": 1e-5,
+    "mip_rel_gap": 1e-4,
+}
+
+
+def assert_ilp_valid(
+    problem: IntervalProblem, found: IlpResult, capacity: int | None = None
+) -> None:
+    """A plan from solve_ilp: valid by the independent validator, aligned, within the capacity,
+    at least max live, and optimal only at its proven bound."""
+    arrays = IntervalArrays.from_problem(problem)
+    assert found.offsets is not None and found.arena is not None
+    assert offsets_are_valid(arrays, found.offsets, capacity)
+    offsets = dict(zip(arrays.ids.tolist(), found.offsets.tolist(), strict=True))
+    assert violations(problem, offsets, found.arena) == []
+    assert found.arena == int((found.offsets + arrays.size).max(initial=0))
+    assert found.arena >= padded_live(problem)
+    assert np.all(found.offsets % arrays.alignment == 0)
+    if capacity is not None:
+        assert found.arena <= capacity
+    else:
+        assert found.lower_bound <= found.arena
+        if found.status == "optimal":
+            assert found.arena == found.lower_bound
+
+
+def test_gpt2_window_plans_do_not_overlap() -> None:
+    problem = parse_problem(GPT2_WINDOW)
+    arrays = IntervalArrays.from_problem(problem)
+    assert padded_live(problem) == GPT2_WINDOW_CAPACITY
+    capped = solve_ilp(arrays, 10, capacity=GPT2_WINDOW_CAPACITY)
+    assert capped.status in ("optimal", "feasible")
+    assert_ilp_valid(problem, capped, GPT2_WINDOW_CAPACITY)
+    free = solve_ilp(arrays, 10)
+    assert free.status in ("optimal", "feasible")
+    assert_ilp_valid(problem, free)
+    result = solve_offsets(problem, time_limit=5, capacity=GPT2_WINDOW_CAPACITY)
+    assert_valid(problem, result)
+    assert result.plan is not None and result.plan.arena_size <= GPT2_WINDOW_CAPACITY
+
+
+def test_loose_tolerances_are_repaired_never_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With loose tolerances the solver's values overlap; the plan must come back rebuilt from
+    # their order (valid, not called optimal above the bound) or not at all.
+    monkeypatch.setattr(ilp_offsets, "highs_options", lambda magnitude: LOOSE_HIGHS)
+    repairs: list[bool] = []
+    repair = ilp_offsets._repair
+
+    def counted(*args: object) -> np.ndarray | None:
+        fixed = repair(*args)
+        repairs.append(fixed is not None)
+        return fixed
+
+    monkeypatch.setattr(ilp_offsets, "_repair", counted)
+    problem = parse_problem(GPT2_WINDOW)
+    arrays = IntervalArrays.from_problem(problem)
+    free = solve_ilp(arrays, 10)
+    assert free.status in ("optimal", "feasible")
+    assert_ilp_valid(problem, free)
+    capped = solve_ilp(arrays, 10, capacity=GPT2_WINDOW_CAPACITY)
+    if capped.offsets is None:
+        assert capped.status == "timeout"
+    else:
+        assert_ilp_valid(problem, capped, GPT2_WINDOW_CAPACITY)
+    assert repairs  # the premise: the solver's own values did overlap
+
+
+def test_stack_in_order_keeps_the_order_and_fixes_overlaps() -> None:
+    problem = IntervalProblem(
+        (
+            IntervalBuffer(0, 0, 4, 100, 64),
+            IntervalBuffer(1, 1, 3, 8, 1),
+            IntervalBuffer(2, 2, 5, 64, 64),
+            IntervalBuffer(3, 4, 6, 10, 1),
+            IntervalBuffer(4, 0, 6, 0, 1),
+        )
+    )
+    arrays = IntervalArrays.from_problem(problem)
+    overlapping = np.array([0, 0, 0, 7, 0], dtype=np.int64)  # 0, 1 and 2 share address 0
+    assert not offsets_are_valid(arrays, overlapping)
+    stacked = stack_in_order(arrays, overlapping)
+    assert offsets_are_valid(arrays, stacked)
+    # Ties go by index: 0 at the bottom, 1 on it, 2 aligned above 1; 3 only meets 2 and sits
+    # at its own offset's rank, above 2.
+    assert stacked.tolist() == [0, 128, 192, 256, 0]
+
+
+def test_offsets_are_valid_checks_alignment_and_capacity() -> None:
+    problem = IntervalProblem((IntervalBuffer(0, 0, 2, 10, 64), IntervalBuffer(1, 1, 3, 5)))
+    arrays = IntervalArrays.from_problem(problem)
+    assert offsets_are_valid(arrays, np.array([0, 64]))
+    assert not offsets_are_valid(arrays, np.array([32, 96]))  # 0 misaligned
+    assert not offsets_are_valid(arrays, np.array([0, 63]))  # overlap of one byte
+    assert not offsets_are_valid(arrays, np.array([0, 64]), capacity=68)
+    assert offsets_are_valid(arrays, np.array([0, 64]), capacity=69)
+
+
+def test_solver_rejects_an_invalid_ilp_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Force the ILP phase, and have it return an overlapping plan it calls optimal: neither
+    # the plan nor its bound may be used.
+    problem = problem_of((0, 3, 2), (0, 1, 3), (2, 3, 3), (1, 2, 1), (1, 2, 2), (0, 3, 2))
+    arrays = IntervalArrays.from_problem(problem)
+    monkeypatch.setattr(offset_solver, "relocate_top", lambda arrays, best: best)
+    monkeypatch.setattr(
+        offset_solver,
+        "_search_components",
+        lambda arrays, best, bound, capacity, deadline: (best, bound, False),
+    )
+    monkeypatch.setattr(offset_solver, "run_heuristics", _worst_heuristic)
+    calls: list[int] = []
+
+    def broken_ilp(*args: object, **kwargs: object) -> IlpResult:
+        calls.append(1)
+        zeros = np.zeros(len(arrays), dtype=np.int64)  # everything at 0, "proven" at 3
+        return IlpResult("optimal", zeros, 3, 3, 0.0)
+
+    monkeypatch.setattr(offset_solver, "solve_ilp", broken_ilp)
+    result = solve_offsets(problem, time_limit=0.5)
+    assert calls
+    assert_valid(problem, result)
+    assert result.algorithm != "ilp"
+    assert result.lower_bound == padded_live(problem) == 7
+
+
+def _worst_heuristic(
+    arrays: IntervalArrays, deadline: float, target: int | None = None
+) -> list[HeuristicResult]:
+    """Every buffer stacked on the ones before it: valid and far above the optimum."""
+    order = np.arange(len(arrays))
+    offsets = np.concatenate([[0], np.cumsum(arrays.size)[:-1]]).astype(np.int64)
+    arena = int(arrays.size.sum())
+    return [HeuristicResult(offsets, arena, "stack", order)]
+
+
+@st.composite
+def huge_problems(draw: st.DrawFn, max_count: int = 8) -> IntervalProblem:
+    """Sizes from a byte to a gigabyte side by side, alignments 1, 64 and 256."""
+    count = draw(st.integers(1, max_count))
+    horizon = draw(st.integers(1, 8))
+    buffers = []
+    for index in range(count):
+        lower = draw(st.integers(0, horizon - 1))
+        upper = draw(st.integers(lower + 1, horizon))
+        size = draw(
+            st.one_of(
+                st.integers(1, 100),
+                st.integers(10**8, 10**9),
+                st.sampled_from([64, 4096, 10**9, 10**9 - 1, 2**29 + 3]),
+            )
+        )
+        alignment = draw(st.sampled_from([1, 64, 256]))
+        buffers.append(IntervalBuffer(index, lower, upper, size, alignment))
+    return IntervalProblem(tuple(buffers))
+
+
+@given(huge_problems(), st.integers(0, 2))
+@settings(max_examples=50, deadline=None)
+def test_huge_and_tiny_sizes_give_valid_plans(problem: IntervalProblem, slack: int) -> None:
+    arrays = IntervalArrays.from_problem(problem)
+    heuristic = run_heuristics(arrays, time.perf_counter() + 0.1)[0]
+    free = solve_ilp(arrays, 1, warm_offsets=heuristic.offsets)
+    assert free.status in ("optimal", "feasible")
+    assert_ilp_valid(problem, free)
+    assert free.arena is not None and free.arena <= heuristic.arena
+    # At the arena found (plus a little) a plan exists: never "infeasible".
+    capped = solve_ilp(arrays, 1, capacity=free.arena + slack)
+    assert capped.status != "infeasible"
+    if capped.offsets is not None:
+        assert_ilp_valid(problem, capped, free.arena + slack)
+    # At max live there may be none.
+    live = padded_live(problem)
+    result = solve_offsets(problem, time_limit=0.2, capacity=live)
+    if result.plan is not None:
+        assert_valid(problem, result)
+        assert result.plan.arena_size <= live
+    else:
+        assert result.status in ("infeasible", "timeout")
+        assert result.status == "timeout" or free.lower_bound < free.arena
+    result = solve_offsets(problem, time_limit=0.2)
+    assert_valid(problem, result)
+    assert result.plan is not None and result.plan.arena_size <= heuristic.arena
+
+
+def test_huge_numbers_prove_nothing_false() -> None:
+    # Sizes near 1e9 in units of one byte: HiGHS called the capacity 1,452,798,432 infeasible
+    # although best-fit reaches it; its proofs are not believed at this magnitude.
+    problem = IntervalProblem(
+        (
+            IntervalBuffer(0, 2, 3, 100, 1),
+            IntervalBuffer(1, 2, 3, 536870915, 64),
+            IntervalBuffer(2, 0, 2, 999999999, 1),
+            IntervalBuffer(3, 0, 1, 452798368, 1),
+            IntervalBuffer(4, 0, 2, 54, 64),
+            IntervalBuffer(5, 1, 2, 99, 1),
+        )
+    )
+    arrays = IntervalArrays.from_problem(problem)
+    assert padded_live(problem) == 1_452_798_431
+    for capacity in (1_452_798_431, 1_452_798_432):
+        capped = solve_ilp(arrays, 2, capacity=capacity)
+        assert capped.status != "infeasible"
+        if capped.offsets is not None:
+            assert_ilp_valid(problem, capped, capacity)
+    free = solve_ilp(arrays, 2)
+    assert_ilp_valid(problem, free)
+    assert free.lower_bound == 0  # nothing proven at this magnitude
+    result = solve_offsets(problem, time_limit=1, capacity=1_452_798_432)
+    assert_valid(problem, result)

@@ -4,10 +4,26 @@ One address variable per buffer (a multiple of its alignment), one binary per pa
 live at the same time with big-M non-overlap in both directions, identical buffers ordered,
 and the arena either minimised or bounded by a given capacity. A heuristic plan is the warm
 start (HiGHS gets it as a starting solution) and its arena bounds the big-M.
+
+The solver works in floating point with tolerances: a binary within its integrality tolerance
+of 0 or 1, times a big-M of hundreds of megabytes, lets two buffers overlap by hundreds of
+bytes, and a model whose numbers come near 1e9 is one where a double's spacing exceeds the
+feasibility tolerance, so that HiGHS can call a feasible capacity infeasible. So:
+
+- the model counts in units of the gcd of all sizes and alignments, each big-M is the smallest
+  that is valid for its pair, and the tolerances are as tight as the magnitudes allow;
+- every plan that comes back is checked in integer arithmetic; one that fails is rebuilt from
+  the solver's vertical order (its binaries, else its offsets) by longest path, which is valid
+  by construction (or replaced by the warm start when that is lower); it is reported as
+  "feasible" unless it meets the proven bound, and not at all when it no longer fits a given
+  capacity;
+- proofs (infeasibility, the dual bound) are believed only for models whose largest number,
+  in units, is at most :data:`TRUSTED_MAGNITUDE`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -20,11 +36,35 @@ from modelopt_mlir.solver.offsets import IntervalArrays
 
 IlpStatus = Literal["optimal", "feasible", "infeasible", "timeout"]
 
+# Above this (in units), a double's spacing is within a few dozen of HiGHS's feasibility
+# tolerance (1e-7): its infeasibility proofs and dual bounds are not believed, only checked plans.
+TRUSTED_MAGNITUDE = 2**24
+TOLERANCE_ULPS = 1000.0  # tolerances at least this many spacings of the largest number
+
+
+def highs_options(magnitude: int) -> dict[str, float]:
+    """HiGHS options for a model whose numbers reach ``magnitude``. Its defaults (1e-6 for
+    integrality, 1e-7 for rows, a relative gap of 1e-4) let a binary times a big-M of 1e7 open
+    an overlap of several units and call a plan 1e-4 above its bound optimal; tighter is only
+    safe while a double resolves the numbers well below the tolerance."""
+    spacing = TOLERANCE_ULPS * math.ulp(float(max(magnitude, 1)))
+    return {
+        "mip_feasibility_tolerance": min(max(spacing, 1e-9), 1e-6),
+        "primal_feasibility_tolerance": min(max(spacing, 1e-9), 1e-7),
+        "mip_rel_gap": 0.0,
+        "mip_abs_gap": 0.5,  # the arena in units is an integer: a gap below 1 proves it
+    }
+
 
 @dataclass(frozen=True)
 class IlpResult:
+    """``offsets`` (indexed like the arrays) are checked exactly whenever they are not None:
+    aligned, non-overlapping where lifetimes overlap, and within the capacity if one was given.
+    ``status`` is "optimal" only for a checked plan whose arena equals ``lower_bound`` (or,
+    with a capacity, one the solver found without repair)."""
+
     status: IlpStatus
-    offsets: np.ndarray | None  # indexed like the arrays
+    offsets: np.ndarray | None
     arena: int | None
     lower_bound: int  # proven by the solver (0 when it proved nothing)
     seconds: float
@@ -55,16 +95,90 @@ def count_overlapping_pairs(arrays: IntervalArrays) -> int:
     return int((live_with.sum() - index.size) // 2)
 
 
-def _solver(time_limit: float) -> pulp.LpSolver:
+def offsets_are_valid(
+    arrays: IntervalArrays,
+    offsets: np.ndarray,
+    capacity: int | None = None,
+    pairs: list[tuple[int, int]] | None = None,
+) -> bool:
+    """Exact check in Python integers: every sized buffer at a non-negative multiple of its
+    alignment, no two live at the same time sharing a byte, every top within ``capacity``."""
+    n = len(arrays)
+    if len(offsets) != n:
+        return False
+    offset = [int(o) for o in offsets.tolist()]
+    size, align = arrays.size.tolist(), arrays.alignment.tolist()
+    for i in range(n):
+        if size[i] > 0:
+            if offset[i] < 0 or offset[i] % align[i] != 0:
+                return False
+            if capacity is not None and offset[i] + size[i] > capacity:
+                return False
+    for i, j in overlapping_pairs(arrays) if pairs is None else pairs:
+        if offset[i] < offset[j] + size[j] and offset[j] < offset[i] + size[i]:
+            return False
+    return True
+
+
+def stack_in_order(
+    arrays: IntervalArrays, offsets: np.ndarray, pairs: list[tuple[int, int]] | None = None
+) -> np.ndarray:
+    """A valid plan keeping the vertical order of ``offsets`` (lower offset below, ties by
+    index) between buffers live at the same time: each buffer at the lowest aligned address
+    above every such buffer below it (the longest path in that order)."""
+    given = [int(o) for o in offsets.tolist()]
+    edges = [
+        (i, j) if (given[i], i) < (given[j], j) else (j, i)
+        for i, j in (overlapping_pairs(arrays) if pairs is None else pairs)
+    ]
+    stacked = stack_edges(arrays, edges)
+    assert stacked is not None  # an order by (offset, index) has no cycle
+    return stacked
+
+
+def stack_edges(arrays: IntervalArrays, edges: list[tuple[int, int]]) -> np.ndarray | None:
+    """Offsets by longest path over ``edges`` (``(low, high)``: high sits above low), each
+    buffer at the lowest aligned address above all below it; None when the edges have a
+    cycle. Valid whenever every pair of buffers live together is an edge one way or the other."""
+    n = len(arrays)
+    size, align = arrays.size.tolist(), arrays.alignment.tolist()
+    above: list[list[int]] = [[] for _ in range(n)]
+    waiting = [0] * n
+    for low, high in edges:
+        above[low].append(high)
+        waiting[high] += 1
+    ready = [i for i in range(n) if waiting[i] == 0]
+    placed = [0] * n
+    done = 0
+    while ready:
+        i = ready.pop()
+        done += 1
+        placed[i] = -(-placed[i] // align[i]) * align[i]  # the highest top below, aligned
+        for j in above[i]:
+            placed[j] = max(placed[j], placed[i] + size[i])
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                ready.append(j)
+    if done < n:
+        return None
+    return np.array(placed, dtype=np.int64)
+
+
+def _solver(time_limit: float, options: dict[str, float]) -> pulp.LpSolver:
     highs = pulp.HiGHS(msg=False, timeLimit=max(time_limit, 0.1))
     if highs.available():
         # No threads option: HiGHS refuses to run when it differs from its global scheduler.
-        return _WarmHiGHS(msg=False, timeLimit=max(time_limit, 0.1))
-    return pulp.PULP_CBC_CMD(msg=False, timeLimit=max(time_limit, 1.0), warmStart=True)
+        return _WarmHiGHS(msg=False, timeLimit=max(time_limit, 0.1), **options)
+    return pulp.PULP_CBC_CMD(
+        msg=False, timeLimit=max(time_limit, 1.0), warmStart=True, gapRel=0.0, gapAbs=0.5
+    )
 
 
 class _WarmHiGHS(pulp.HiGHS):
-    """PuLP's HiGHS interface drops initial values; hand them to HiGHS before it runs."""
+    """PuLP's HiGHS interface drops initial values; hand them to HiGHS before it runs. Keeps
+    the dual bound HiGHS proved (``dual_bound``, in model units; None when unknown)."""
+
+    dual_bound: float | None = None
 
     def callSolver(self, lp: pulp.LpProblem) -> None:
         try:
@@ -78,6 +192,16 @@ class _WarmHiGHS(pulp.HiGHS):
         except Exception:  # noqa: BLE001 - a warm start is only a hint
             pass
         super().callSolver(lp)
+        try:
+            bound = float(lp.solverModel.getInfo().mip_dual_bound)
+            self.dual_bound = bound if math.isfinite(bound) else None
+        except Exception:  # noqa: BLE001 - no bound is a valid answer
+            self.dual_bound = None
+
+
+def _proven(dual_bound: float) -> int:
+    """The smallest integer the dual bound proves, allowing for floating-point error."""
+    return max(math.ceil(dual_bound - 1e-6 - 1e-9 * abs(dual_bound)), 0)
 
 
 def solve_ilp(
@@ -90,21 +214,36 @@ def solve_ilp(
     """Minimise the arena (or, with ``capacity``, find any plan within it)."""
     start = time.perf_counter()
     n = len(arrays)
-    size = arrays.size.tolist()
-    align = arrays.alignment.tolist()
-    sized = [i for i in range(n) if size[i] > 0]
+    size_bytes = [int(s) for s in arrays.size.tolist()]
+    align_bytes = [int(a) for a in arrays.alignment.tolist()]
+    sized = [i for i in range(n) if size_bytes[i] > 0]
+    if not sized:
+        return IlpResult("optimal", np.zeros(n, dtype=np.int64), 0, 0, time.perf_counter() - start)
+    # Every size and alignment is a multiple of unit, so is every offset and top: count in units.
+    unit = math.gcd(*(size_bytes[i] for i in sized), *(align_bytes[i] for i in sized))
+    size = [s // unit for s in size_bytes]
+    align = [a // unit for a in align_bytes]
+    pairs = overlapping_pairs(arrays)
+    warm_arena: int | None = None
     if warm_offsets is not None:
-        big = int((warm_offsets + arrays.size).max(initial=0))
-    else:
-        big = int(arrays.size.sum())
-    if capacity is not None:
-        big = min(big, capacity) if warm_offsets is not None and big <= capacity else capacity
+        warm_arena = int((warm_offsets + arrays.size).max(initial=0))
+        if not offsets_are_valid(arrays, warm_offsets, pairs=pairs):
+            warm_offsets, warm_arena = None, None  # an invalid plan neither starts nor bounds
+    big = warm_arena if warm_arena is not None else sum(size_bytes)
+    if capacity is not None and (warm_arena is None or warm_arena > capacity):
+        big = capacity
+    big //= unit  # tops are multiples of unit, so a top <= big bytes iff it is <= big // unit
+    floor = -(-max(lower_bound, 0) // unit)
+    if floor > big or any(size[i] > big for i in sized):
+        if capacity is not None:
+            return IlpResult("infeasible", None, None, 0, time.perf_counter() - start)
+        return IlpResult("timeout", None, None, 0, time.perf_counter() - start)
     model = pulp.LpProblem("offsets", pulp.LpMinimize)
-    arena = pulp.LpVariable("arena", lowBound=max(lower_bound, 0), upBound=big, cat="Integer")
+    arena = pulp.LpVariable("arena", lowBound=floor, upBound=big, cat="Integer")
     # offset = alignment * slot keeps every address aligned.
+    top_slot = {i: (big - size[i]) // align[i] for i in sized}
     slot = {
-        i: pulp.LpVariable(f"o{i}", lowBound=0, upBound=(big - size[i]) // align[i], cat="Integer")
-        for i in sized
+        i: pulp.LpVariable(f"o{i}", lowBound=0, upBound=top_slot[i], cat="Integer") for i in sized
     }
     offset = {i: align[i] * slot[i] for i in sized}
     model += arena if capacity is None else 0 * arena
@@ -119,39 +258,87 @@ def solve_ilp(
         if twin is not None:  # identical buffers: the earlier one sits lower
             model += offset[twin] + size[twin] <= offset[i]
     below: dict[tuple[int, int], pulp.LpVariable] = {}
-    for i, j in overlapping_pairs(arrays):
+    for i, j in pairs:
         if (lower[i], upper[i], size[i], align[i]) == (lower[j], upper[j], size[j], align[j]):
             continue  # ordered above
         z = pulp.LpVariable(f"z{i}_{j}", cat="Binary")  # 1: i below j
         below[i, j] = z
-        model += offset[i] + size[i] <= offset[j] + big * (1 - z)
-        model += offset[j] + size[j] <= offset[i] + big * z
-    if warm_offsets is not None and int((warm_offsets + arrays.size).max(initial=0)) <= big:
-        warm = warm_offsets.tolist()
+        # The smallest valid big-M: the largest top of the upper buffer (the other is >= 0).
+        model += offset[i] + size[i] <= offset[j] + (align[i] * top_slot[i] + size[i]) * (1 - z)
+        model += offset[j] + size[j] <= offset[i] + (align[j] * top_slot[j] + size[j]) * z
+    if warm_offsets is not None and warm_arena is not None and warm_arena // unit <= big:
+        warm = [int(o) for o in warm_offsets.tolist()]
         for i in sized:
-            slot[i].setInitialValue(warm[i] // align[i])
+            slot[i].setInitialValue(warm[i] // align_bytes[i])
         for (i, j), z in below.items():
-            z.setInitialValue(1 if warm[i] < warm[j] else 0)
-        arena.setInitialValue(int((warm_offsets + arrays.size).max(initial=0)))
-    if not sized:
-        return IlpResult("optimal", np.zeros(n, dtype=np.int64), 0, 0, time.perf_counter() - start)
+            z.setInitialValue(1 if (warm[i], i) < (warm[j], j) else 0)
+        arena.setInitialValue(warm_arena // unit)
     remaining = time_limit - (time.perf_counter() - start)
     if remaining <= 0.05:
         return IlpResult("timeout", None, None, 0, time.perf_counter() - start)
+    solver = _solver(remaining, highs_options(big))
     with native_stdout_silenced():
-        model.solve(_solver(remaining))
+        model.solve(solver)
     seconds = time.perf_counter() - start
+    trusted = big <= TRUSTED_MAGNITUDE
     if model.status == pulp.constants.LpStatusInfeasible:
-        return IlpResult("infeasible", None, None, 0, seconds)
+        status: IlpStatus = "infeasible" if capacity is not None and trusted else "timeout"
+        return IlpResult(status, None, None, 0, seconds)
     if model.sol_status not in (
         pulp.constants.LpSolutionOptimal,
         pulp.constants.LpSolutionIntegerFeasible,
-    ) or any(slot[i].varValue is None for i in sized):
+    ):
         return IlpResult("timeout", None, None, 0, seconds)
     offsets = np.zeros(n, dtype=np.int64)
     for i in sized:
-        offsets[i] = round(slot[i].varValue) * align[i]
-    found = int((offsets + arrays.size).max()) if n else 0
-    proven = model.sol_status == pulp.constants.LpSolutionOptimal
-    bound = found if proven and capacity is None else 0
-    return IlpResult("optimal" if proven else "feasible", offsets, found, bound, seconds)
+        value = slot[i].varValue
+        if value is None or not math.isfinite(value):
+            return IlpResult("timeout", None, None, 0, seconds)
+        offsets[i] = min(max(round(value), 0), top_slot[i]) * align_bytes[i]
+    repaired = not offsets_are_valid(arrays, offsets, capacity, pairs)
+    if repaired:
+        fixed = _repair(arrays, offsets, pairs, below, capacity, warm_offsets)
+        if fixed is None:
+            return IlpResult("timeout", None, None, 0, seconds)  # over the capacity
+        offsets = fixed
+    found = max(int(offsets[i]) + size_bytes[i] for i in sized)
+    solved = model.sol_status == pulp.constants.LpSolutionOptimal
+    if capacity is not None:
+        status = "optimal" if solved and not repaired else "feasible"
+        return IlpResult(status, offsets, found, 0, seconds)
+    # CBC gives no dual bound: its proof of optimality (for the tolerant model) is all there is.
+    dual = getattr(solver, "dual_bound", None)
+    bound = found if solved and not repaired else 0
+    if dual is not None:
+        bound = _proven(dual) * unit
+    if not trusted or bound > found:  # a valid plan below a "proven" bound: it is wrong
+        bound = 0
+    return IlpResult("optimal" if found == bound else "feasible", offsets, found, bound, seconds)
+
+
+def _repair(
+    arrays: IntervalArrays,
+    offsets: np.ndarray,
+    pairs: list[tuple[int, int]],
+    below: dict[tuple[int, int], pulp.LpVariable],
+    capacity: int | None,
+    warm_offsets: np.ndarray | None,
+) -> np.ndarray | None:
+    """The lowest valid plan within ``capacity`` of: the solver's vertical order rebuilt by
+    longest path, from its offsets and from its binaries (when they form no cycle); and the
+    warm start (never worse than what came in). None when none fits."""
+    candidates = [stack_in_order(arrays, offsets, pairs)]
+    edges = []
+    for i, j in pairs:
+        z = below.get((i, j))
+        # No binary: identical buffers, ordered by index in the model.
+        edges.append((j, i) if z is not None and (z.varValue or 0.0) < 0.5 else (i, j))
+    by_binaries = stack_edges(arrays, edges)
+    if by_binaries is not None:
+        candidates.append(by_binaries)
+    if warm_offsets is not None:
+        candidates.append(warm_offsets.astype(np.int64))
+    valid = [c for c in candidates if offsets_are_valid(arrays, c, capacity, pairs)]
+    if not valid:
+        return None
+    return min(valid, key=lambda c: int((c + arrays.size).max(initial=0)))

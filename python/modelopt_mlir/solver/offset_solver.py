@@ -18,7 +18,11 @@ from typing import Literal
 import numpy as np
 
 from modelopt_mlir.solver.dsa_search import components, search_capacity
-from modelopt_mlir.solver.ilp_offsets import count_overlapping_pairs, overlapping_pairs, solve_ilp
+from modelopt_mlir.solver.ilp_offsets import (
+    count_overlapping_pairs,
+    offsets_are_valid,
+    solve_ilp,
+)
 from modelopt_mlir.solver.offsets import (
     HeuristicResult,
     IntervalArrays,
@@ -117,10 +121,14 @@ def solve_offsets(
         )
         if found.status == "infeasible" and capacity is not None:
             return finish(None, capacity + 1, "infeasible")
-        if found.offsets is not None and found.arena is not None and found.arena < best.arena:
-            best = HeuristicResult(found.offsets, found.arena, "ilp", best.order)
-        if found.status == "optimal" and capacity is None:
-            bound = max(bound, found.arena or 0)
+        # solve_ilp checks its plans; check again here, exactly, before trusting the plan or
+        # the bound that came with it (a solver that returns overlaps proves nothing either).
+        if found.offsets is not None and plan_is_valid(arrays, found.offsets, capacity):
+            arena = int((found.offsets + arrays.size).max(initial=0))
+            if arena < best.arena:
+                best = HeuristicResult(found.offsets, arena, "ilp", best.order)
+            if capacity is None and found.lower_bound <= arena:
+                bound = max(bound, found.lower_bound)
         if best.arena <= bound or (capacity is not None and best.arena <= capacity):
             return finish(best, bound)
 
@@ -202,9 +210,8 @@ def _search_components(
     return HeuristicResult(offsets, arena, f"{best.algorithm}+search", best.order), lower, False
 
 
-def plan_is_valid(arrays: IntervalArrays, offsets: np.ndarray) -> bool:
-    """Pairwise check used by debugging callers; the independent validator lives elsewhere."""
-    for i, j in overlapping_pairs(arrays):
-        if offsets[i] < offsets[j] + arrays.size[j] and offsets[j] < offsets[i] + arrays.size[i]:
-            return False
-    return True
+def plan_is_valid(arrays: IntervalArrays, offsets: np.ndarray, capacity: int | None = None) -> bool:
+    """Exact pairwise check (aligned, no overlap where lifetimes overlap, within ``capacity``);
+    quadratic in the worst case, so for small plans and debugging. The independent validator
+    lives in :mod:`modelopt_mlir.validate`."""
+    return offsets_are_valid(arrays, offsets, capacity)
