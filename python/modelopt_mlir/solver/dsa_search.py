@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,9 +55,11 @@ def search_capacity(
     subset: np.ndarray | None = None,
     node_limit: int | None = None,
     restart_nodes: int = 2000,
+    compiled: bool | None = None,
 ) -> SearchResult:
     """Find offsets for the buffers in ``subset`` (default: all) within ``capacity``, or prove
-    none exist. Stops at ``deadline`` (perf_counter) or after ``node_limit`` nodes."""
+    none exist. Stops at ``deadline`` (perf_counter) or after ``node_limit`` nodes. The search
+    runs compiled (:mod:`dsa_kernel`) when numba is there, unless ``compiled`` says otherwise."""
     n_all = len(arrays)
     offsets = np.zeros(n_all, dtype=np.int64)
     if subset is None:
@@ -67,6 +69,10 @@ def search_capacity(
         return SearchResult("found", offsets, 0)
     if int(arrays.size[subset].max()) > capacity:
         return SearchResult("infeasible", None, 0)
+    if compiled is None:
+        compiled = _kernel_available()
+    if compiled:
+        return _search_compiled(arrays, capacity, deadline, subset, node_limit, offsets)
     # Restarts with a shuffled branching order and growing node limits (Luby) cut the heavy
     # tail of a single search; failed states stay failed across restarts.
     failed: set[tuple[int, tuple[int, ...]]] = set()
@@ -91,6 +97,118 @@ def search_capacity(
     for local, where in enumerate(search.position):
         offsets[subset[local]] = where
     return SearchResult("found", offsets, nodes)
+
+
+COMPILED_RESTART_NODES = 1_000
+_KERNEL_READY: bool | None = None
+
+
+_WARMUP_SECONDS = 0.0  # spent compiling in this process, not yet given back to a deadline
+
+
+def _kernel_available() -> bool:
+    """Whether the compiled search can run. The first call compiles it (seconds; later
+    processes load numba's cache) on a tiny problem; the search that triggered it gets that
+    time added to its deadline, so results do not depend on whether the cache was warm."""
+    global _KERNEL_READY, _WARMUP_SECONDS
+    if _KERNEL_READY is None:
+        began = time.perf_counter()
+        try:
+            from modelopt_mlir.solver import dsa_kernel
+
+            tiny = np.array([1, 1], np.int64)
+            _run_kernel(
+                dsa_kernel.Prepared(np.array([0, 0]), np.array([1, 1]), tiny, tiny),
+                2,
+                0,
+                100,
+                np.zeros(2, np.int64),
+                dsa_kernel.new_table(),
+            )
+            _KERNEL_READY = True
+        except ImportError:
+            _KERNEL_READY = False
+        _WARMUP_SECONDS = time.perf_counter() - began
+    return _KERNEL_READY
+
+
+def _run_kernel(
+    prepared: Any, capacity: int, seed: int, limit: int, position: np.ndarray, table: tuple
+) -> tuple[int, int]:
+    """One compiled search from scratch with attempt ``seed``'s branching order."""
+    from modelopt_mlir.solver import dsa_kernel
+
+    cover_ptr, cover_idx = prepared.cover(seed)
+    zob = np.random.default_rng(12345).integers(-(1 << 62), 1 << 62, size=(2, len(position) + 1))
+    status, nodes = dsa_kernel.search(
+        prepared.first,
+        prepared.last,
+        prepared.size,
+        prepared.align,
+        prepared.kind,
+        prepared.twin_before,
+        cover_ptr,
+        cover_idx,
+        capacity,
+        limit,
+        position,
+        zob[0].copy(),
+        zob[1].copy(),
+        *table,
+        prepared.section_rank(seed),
+    )
+    return int(status), int(nodes)
+
+
+def _search_compiled(
+    arrays: IntervalArrays,
+    capacity: int,
+    deadline: float,
+    subset: np.ndarray,
+    node_limit: int | None,
+    offsets: np.ndarray,
+) -> SearchResult:
+    """Luby restarts of the compiled search, sharing one table of failed states. Each run's
+    node budget is also capped by the time left at the measured node rate."""
+    global _WARMUP_SECONDS
+    from modelopt_mlir.solver import dsa_kernel
+
+    deadline += _WARMUP_SECONDS
+    _WARMUP_SECONDS = 0.0
+    lower = arrays.lower[subset]
+    upper = arrays.upper[subset]
+    times = np.unique(np.concatenate([lower, upper]))
+    prepared = dsa_kernel.Prepared(
+        np.searchsorted(times, lower).astype(np.int64),
+        np.searchsorted(times, upper).astype(np.int64),
+        arrays.size[subset].astype(np.int64),
+        arrays.alignment[subset].astype(np.int64),
+    )
+    table = dsa_kernel.new_table()
+    position = np.zeros(len(subset), np.int64)
+    nodes = 0
+    rate = 200_000.0  # nodes per second until measured
+    attempt = 0
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0 or (node_limit is not None and nodes >= node_limit):
+            return SearchResult("limit", None, nodes)
+        limit = COMPILED_RESTART_NODES * _luby(attempt + 1)
+        limit = min(limit, max(int(rate * left), 1000))
+        if node_limit is not None:
+            limit = min(limit, node_limit - nodes)
+        began = time.perf_counter()
+        status, spent = _run_kernel(prepared, capacity, attempt, limit, position, table)
+        nodes += spent
+        elapsed = time.perf_counter() - began
+        if elapsed > 0.01:
+            rate = spent / elapsed
+        if status == dsa_kernel.FOUND:
+            offsets[subset] = position
+            return SearchResult("found", offsets, nodes)
+        if status == dsa_kernel.INFEASIBLE:
+            return SearchResult("infeasible", None, nodes)
+        attempt += 1
 
 
 def _luby(i: int) -> int:
