@@ -9,24 +9,12 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_offset_solver import padded_live, violations
+from test_solver import interval_problems
 
 from modelopt_mlir.solver.dsa_search import search_capacity
 from modelopt_mlir.solver.instances import tight_instance
 from modelopt_mlir.solver.offsets import IntervalArrays
-from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
-
-
-@st.composite
-def interval_sets(draw: st.DrawFn) -> IntervalProblem:
-    count = draw(st.integers(1, 9))
-    buffers = []
-    for i in range(count):
-        lower = draw(st.integers(0, 6))
-        upper = draw(st.integers(lower + 1, 8))
-        size = draw(st.integers(1, 12))
-        alignment = draw(st.sampled_from([1, 1, 2, 4]))
-        buffers.append(IntervalBuffer(i, lower, upper, size, alignment))
-    return IntervalProblem(tuple(buffers))
+from modelopt_mlir.solver.problem import IntervalProblem
 
 
 def _check(problem: IntervalProblem, capacity: int) -> str:
@@ -44,7 +32,10 @@ def _check(problem: IntervalProblem, capacity: int) -> str:
 
 
 @settings(max_examples=150, deadline=None)
-@given(interval_sets(), st.integers(0, 6))
+@given(
+    interval_problems(max_count=9, steps=8, sizes=(1, 12), alignments=(1, 1, 2, 4)),
+    st.integers(0, 6),
+)
 def test_compiled_search_agrees_with_reference(problem: IntervalProblem, extra: int) -> None:
     live = padded_live(problem)
     status = _check(problem, live + extra)

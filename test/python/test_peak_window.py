@@ -9,6 +9,7 @@ import time
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_offset_solver import violations
 
 from modelopt_mlir.solver.offsets import (
     IntervalArrays,
@@ -19,7 +20,6 @@ from modelopt_mlir.solver.offsets import (
 from modelopt_mlir.solver.peak_window import peak_window_offsets
 from modelopt_mlir.solver.planner import plan_arena
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
-from modelopt_mlir.validate import check_plan
 
 # A small training step: activations saved in forward and freed in backward in reverse order,
 # short temporaries, and four large short-lived buffers around the loss (steps 12-17). Every
@@ -41,21 +41,6 @@ def interval_problem(
             IntervalBuffer(i, lo, hi, size, alignment) for i, (lo, hi, size) in enumerate(triples)
         )
     )
-
-
-def violations(problem: IntervalProblem, offsets: dict[int, int], arena: int) -> list[str]:
-    """The independent validator, on the interval problem seen as a schedule: one unit per
-    step, each buffer used at its first and last live step."""
-    steps = max((b.upper for b in problem.buffers), default=0)
-    schedule = ScheduleProblem(
-        num_units=steps,
-        edges=(),
-        sizes=tuple(b.size for b in problem.buffers),
-        users=tuple((b.lower, b.upper - 1) for b in problem.buffers),
-        alignment=tuple(b.alignment for b in problem.buffers),
-    )
-    by_index = {index: offsets[b.id] for index, b in enumerate(problem.buffers)}
-    return [v.message for v in check_plan(schedule, tuple(range(steps)), by_index, arena)]
 
 
 def training_like(seed: int, layers: int = 4) -> IntervalProblem:

@@ -49,14 +49,20 @@ def test_memory_aware_schedule_finishes_chains() -> None:
 
 
 @st.composite
-def interval_problems(draw: st.DrawFn) -> IntervalProblem:
-    count = draw(st.integers(1, 30))
+def interval_problems(
+    draw: st.DrawFn,
+    max_count: int = 30,
+    steps: int = 22,
+    sizes: tuple[int, int] = (0, 300),
+    alignments: tuple[int, ...] = (1, 8, 64),
+) -> IntervalProblem:
+    count = draw(st.integers(1, max_count))
     buffers = []
     for index in range(count):
-        lower = draw(st.integers(0, 20))
-        upper = draw(st.integers(lower + 1, 22))
-        size = draw(st.integers(0, 300))
-        alignment = draw(st.sampled_from([1, 8, 64]))
+        lower = draw(st.integers(0, steps - 2))
+        upper = draw(st.integers(lower + 1, steps))
+        size = draw(st.integers(*sizes))
+        alignment = draw(st.sampled_from(alignments))
         buffers.append(IntervalBuffer(index, lower, upper, size, alignment))
     return IntervalProblem(tuple(buffers))
 

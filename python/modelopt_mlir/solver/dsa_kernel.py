@@ -53,6 +53,42 @@ def _lowest(b, first, last, floors, align):
 
 
 @njit(cache=True)
+def _unplace(
+    b,
+    first,
+    last,
+    size,
+    floors,
+    remaining,
+    effective,
+    placed,
+    position,
+    saved,
+    saved_top,
+    zob1,
+    zob2,
+    h1,
+    h2,
+):
+    """Take buffer ``b`` out again: its sections' floors come back from the saved stack.
+    Returns the new stack top and state hashes."""
+    n = size.shape[0]
+    span = last[b] - first[b]
+    saved_top -= span
+    for i in range(span):
+        s = first[b] + i
+        old = saved[saved_top + i]
+        h1 ^= _floor_key(zob1[n], s, floors[s]) ^ _floor_key(zob1[n], s, old)
+        h2 ^= _floor_key(zob2[n], s, floors[s]) ^ _floor_key(zob2[n], s, old)
+        floors[s] = old
+        remaining[s] += size[b]
+        effective[s] = old
+    placed[b] = False
+    position[b] = -1
+    return saved_top, h1 ^ zob1[b], h2 ^ zob2[b]
+
+
+@njit(cache=True)
 def search(
     first,
     last,
@@ -184,20 +220,23 @@ def search(
         if f_phase[d] == 0:
             b = f_b[d]
             if b >= 0:  # undo the candidate whose subtree failed
-                span = last[b] - first[b]
-                saved_top -= span
-                for i in range(span):
-                    s = first[b] + i
-                    old = saved[saved_top + i]
-                    h1 ^= _floor_key(zob1[n], s, floors[s]) ^ _floor_key(zob1[n], s, old)
-                    h2 ^= _floor_key(zob2[n], s, floors[s]) ^ _floor_key(zob2[n], s, old)
-                    floors[s] = old
-                    remaining[s] += size[b]
-                    effective[s] = old
-                placed[b] = False
-                position[b] = -1
-                h1 ^= zob1[b]
-                h2 ^= zob2[b]
+                saved_top, h1, h2 = _unplace(
+                    b,
+                    first,
+                    last,
+                    size,
+                    floors,
+                    remaining,
+                    effective,
+                    placed,
+                    position,
+                    saved,
+                    saved_top,
+                    zob1,
+                    zob2,
+                    h1,
+                    h2,
+                )
                 f_b[d] = -1
             while f_next[d] < f_end[d]:
                 c = cand[f_next[d]]
@@ -269,20 +308,23 @@ def search(
                     pushed = True
                     break
                 # Undo c and try the next candidate.
-                span = last[c] - first[c]
-                saved_top -= span
-                for i in range(span):
-                    s = first[c] + i
-                    old = saved[saved_top + i]
-                    h1 ^= _floor_key(zob1[n], s, floors[s]) ^ _floor_key(zob1[n], s, old)
-                    h2 ^= _floor_key(zob2[n], s, floors[s]) ^ _floor_key(zob2[n], s, old)
-                    floors[s] = old
-                    remaining[s] += size[c]
-                    effective[s] = old
-                placed[c] = False
-                position[c] = -1
-                h1 ^= zob1[c]
-                h2 ^= zob2[c]
+                saved_top, h1, h2 = _unplace(
+                    c,
+                    first,
+                    last,
+                    size,
+                    floors,
+                    remaining,
+                    effective,
+                    placed,
+                    position,
+                    saved,
+                    saved_top,
+                    zob1,
+                    zob2,
+                    h1,
+                    h2,
+                )
                 f_b[d] = -1
             if not pushed:
                 # Nothing starts at (s, x): the floor rises to where something could start.
