@@ -20,8 +20,8 @@ from modelopt_mlir.solver.problem import IntervalProblem
 def _check(problem: IntervalProblem, capacity: int) -> str:
     arrays = IntervalArrays.from_problem(problem)
     deadline = time.perf_counter() + 60
-    compiled = search_capacity(arrays, capacity, deadline, compiled=True)
-    reference = search_capacity(arrays, capacity, deadline, compiled=False)
+    compiled = search_capacity(arrays, capacity, deadline, compiled=True, guillotine=False)
+    reference = search_capacity(arrays, capacity, deadline, compiled=False, guillotine=False)
     assert compiled.status == reference.status, (compiled.status, reference.status)
     for found in (compiled, reference):
         if found.status == "found":
@@ -50,7 +50,7 @@ def test_compiled_search_solves_tight_instances_at_capacity() -> None:
     for seed in range(4):
         problem = tight_instance(1000, 100, 100 + 15 * seed, seed)
         arrays = IntervalArrays.from_problem(problem)
-        found = search_capacity(arrays, 1000, time.perf_counter() + 30)
+        found = search_capacity(arrays, 1000, time.perf_counter() + 30, guillotine=False)
         assert found.status in ("found", "limit")
         if found.status == "found":
             assert found.offsets is not None

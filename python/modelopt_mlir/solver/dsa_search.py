@@ -8,6 +8,10 @@ whose lowest feasible position is that floor, or nothing (the section's floor ri
 height where something could start). This enumeration is complete. Pruning: a section whose
 floor plus its unplaced sizes exceeds the capacity fails; identical buffers are placed in a
 fixed order; failed states (placed set + floors) are remembered.
+
+When the live bytes equal the capacity at every section, :mod:`guillotine` runs first with half
+the time: such instances are perfect packings, and those made of straight cuts are found there
+far faster; it cannot prove infeasibility, so this search follows when it finds nothing.
 """
 
 from __future__ import annotations
@@ -56,10 +60,12 @@ def search_capacity(
     node_limit: int | None = None,
     restart_nodes: int = 2000,
     compiled: bool | None = None,
+    guillotine: bool = True,
 ) -> SearchResult:
     """Find offsets for the buffers in ``subset`` (default: all) within ``capacity``, or prove
     none exist. Stops at ``deadline`` (perf_counter) or after ``node_limit`` nodes. The search
-    runs compiled (:mod:`dsa_kernel`) when numba is there, unless ``compiled`` says otherwise."""
+    runs compiled (:mod:`dsa_kernel`) when numba is there, unless ``compiled`` says otherwise;
+    on zero-slack parts the guillotine search runs first unless ``guillotine`` is False."""
     n_all = len(arrays)
     offsets = np.zeros(n_all, dtype=np.int64)
     if subset is None:
@@ -69,6 +75,13 @@ def search_capacity(
         return SearchResult("found", offsets, 0)
     if int(arrays.size[subset].max()) > capacity:
         return SearchResult("infeasible", None, 0)
+    if guillotine and _zero_slack(arrays, subset, capacity):
+        # A perfect packing: first look for one made of straight cuts (finds, never refutes).
+        share = time.perf_counter() + GUILLOTINE_SHARE * (deadline - time.perf_counter())
+        found, steps = _search_guillotine(arrays, subset, capacity, share)
+        if found is not None:
+            offsets[subset] = found
+            return SearchResult("found", offsets, steps)
     if compiled is None:
         compiled = _kernel_available()
     if compiled:
@@ -97,6 +110,47 @@ def search_capacity(
     for local, where in enumerate(search.position):
         offsets[subset[local]] = where
     return SearchResult("found", offsets, nodes)
+
+
+GUILLOTINE_SHARE = 0.5  # of the time left, for the guillotine search on zero-slack parts
+
+
+def _sections(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each buffer's first and last (exclusive) section, sections being the spans between
+    consecutive interval end points of ``subset``."""
+    lower = arrays.lower[subset]
+    upper = arrays.upper[subset]
+    times = np.unique(np.concatenate([lower, upper]))
+    return np.searchsorted(times, lower), np.searchsorted(times, upper)
+
+
+def _zero_slack(arrays: IntervalArrays, subset: np.ndarray, capacity: int) -> bool:
+    """Whether the live bytes of ``subset`` equal ``capacity`` at every section of its span:
+    then every plan within the capacity tiles the address x time rectangle."""
+    first, last = _sections(arrays, subset)
+    change = np.zeros(int(last.max()) + 1, dtype=np.int64)
+    np.add.at(change, first, arrays.size[subset])
+    np.add.at(change, last, -arrays.size[subset])
+    return bool(np.all(np.cumsum(change)[:-1] == capacity))
+
+
+def _search_guillotine(
+    arrays: IntervalArrays, subset: np.ndarray, capacity: int, deadline: float
+) -> tuple[np.ndarray | None, int]:
+    """Offsets for ``subset`` from :mod:`guillotine` (None if it found none by ``deadline``,
+    or if its plan breaks an alignment), and the steps it took."""
+    from modelopt_mlir.solver.guillotine import search_guillotine
+
+    first, last = _sections(arrays, subset)
+    found, steps = search_guillotine(
+        first.tolist(), last.tolist(), arrays.size[subset].tolist(), capacity, deadline
+    )
+    if found is None:
+        return None, steps
+    offsets = np.asarray(found, dtype=np.int64)
+    if np.any(offsets % arrays.alignment[subset] != 0):
+        return None, steps
+    return offsets, steps
 
 
 COMPILED_RESTART_NODES = 1_000

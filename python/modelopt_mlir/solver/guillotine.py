@@ -1,0 +1,343 @@
+"""Guillotine search for perfect packings: offsets when the live bytes equal the capacity at
+every step and the plan can be cut apart by straight cuts.
+
+A set of buffers whose live sizes add up to the same height at every step of its span is a
+block. A guillotine plan of a block is one buffer, or splits by a time cut (a step boundary
+that no buffer crosses: the parts are independent blocks of the same height), or by an
+address cut into strips: blocks over the whole span, stacked. Strips can be stacked in any
+order, so the search looks for the strip that holds one chosen buffer (the star) and is not
+itself cut by address, i.e. has a time cut or is the star alone; then it solves that strip and
+the rest, each recursively, and remembers every set it has solved or refuted.
+
+A strip is found boundary by boundary from one end of the span: at every step boundary the
+strip's buffers that end there must add up to those that start there. Two inferences keep this
+small. Buffers are grouped beforehand: at a boundary where no proper subset of the buffers that
+end has the same sum as a subset of those that start, all of them belong to the same strip (and
+finer groups come from listing the equal-sum pairs of small boundaries); a group is in or out
+as a whole. And a strip must keep a step boundary that none of its buffers crosses. The strip
+is built from the end of the span where fewer groups must be chosen freely.
+
+This search finds plans only: it is complete for guillotine plans, but a perfect packing that
+needs a pinwheel is not guillotine, so failing here proves nothing. :mod:`dsa_search` calls it
+first on zero-slack parts and then runs its general search.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+
+PAIR_LISTING_MAX = 14  # buffers at a boundary up to which equal-sum pairs are listed
+
+
+class _Limit(Exception):
+    pass
+
+
+def search_guillotine(
+    first: Sequence[int],
+    last: Sequence[int],
+    size: Sequence[int],
+    capacity: int,
+    deadline: float,
+) -> tuple[list[int] | None, int]:
+    """Offsets for buffers alive over sections ``[first, last)`` whose sizes add up to
+    ``capacity`` at every section of their span, or None when no guillotine plan was found by
+    ``deadline`` (perf_counter). Also returns the number of search steps. Every plan returned
+    has been checked to tile each section exactly."""
+    search = _Guillotine(list(first), list(last), list(size), deadline)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 8 * len(size) + 4 * (max(last, default=0) + 1) + 1000))
+    try:
+        plan = search.solve(tuple(range(len(size))))
+    except (_Limit, RecursionError):
+        plan = None
+    finally:
+        sys.setrecursionlimit(old)
+    if plan is None:
+        return None, search.steps
+    offsets = [plan[b] for b in range(len(size))]
+    if not tiles(first, last, size, offsets, capacity):  # never seen; the general search runs
+        return None, search.steps
+    return offsets, search.steps
+
+
+def tiles(
+    first: Sequence[int],
+    last: Sequence[int],
+    size: Sequence[int],
+    offsets: Sequence[int],
+    capacity: int,
+) -> bool:
+    """Whether the buffers live at each section sit side by side, without overlap, within
+    ``[0, capacity)``."""
+    sections: dict[int, list[tuple[int, int]]] = {}
+    for b in range(len(size)):
+        if offsets[b] < 0 or offsets[b] + size[b] > capacity:
+            return False
+        for s in range(first[b], last[b]):
+            sections.setdefault(s, []).append((offsets[b], offsets[b] + size[b]))
+    for spans in sections.values():
+        spans.sort()
+        for (_, top), (bottom, _) in zip(spans, spans[1:], strict=False):
+            if bottom < top:
+                return False
+    return True
+
+
+class _Guillotine:
+    def __init__(self, first: list[int], last: list[int], size: list[int], deadline: float) -> None:
+        self.first, self.last, self.size = first, last, size
+        horizon = max(last, default=0)
+        # Time mirrored, for building strips from the end of a span.
+        self.mirrored = ([horizon - t for t in last], [horizon - t for t in first])
+        self.horizon = horizon
+        self.deadline = deadline
+        self.steps = 0
+        self.memo: dict[frozenset[int], dict[int, int] | None] = {}
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps & 1023 == 0 and time.perf_counter() > self.deadline:
+            raise _Limit
+
+    def solve(self, block: tuple[int, ...]) -> dict[int, int] | None:
+        """Offsets (from the block's bottom) of a guillotine plan of ``block``, or None."""
+        key = frozenset(block)
+        if key in self.memo:
+            return self.memo[key]
+        self.tick()
+        plan = self._solve(block)
+        self.memo[key] = plan
+        return plan
+
+    def _solve(self, block: tuple[int, ...]) -> dict[int, int] | None:
+        first, last, size = self.first, self.last, self.size
+        if len(block) == 1:
+            return {block[0]: 0}
+        parts = _time_parts(block, first, last)
+        if len(parts) > 1:
+            plan: dict[int, int] = {}
+            for part in parts:
+                found = self.solve(part)
+                if found is None:
+                    return None
+                plan.update(found)
+            return plan
+        begin = min(first[b] for b in block)
+        end = max(last[b] for b in block)
+        height = sum(size[b] for b in block if first[b] == begin)
+        for strip, strip_height in self._strips(block, begin, end, height):
+            below = self.solve(strip)
+            if below is None:
+                continue
+            inside = set(strip)
+            above = self.solve(tuple(b for b in block if b not in inside))
+            if above is None:
+                continue
+            plan = dict(below)
+            for b, offset in above.items():
+                plan[b] = offset + strip_height
+            return plan
+        return None
+
+    def _strips(
+        self, block: tuple[int, ...], begin: int, end: int, height: int
+    ) -> Iterator[tuple[tuple[int, ...], int]]:
+        """Strips of ``block`` holding the star, from the end with fewer free groups."""
+        group = _groups(block, begin, end, self.first, self.last, self.size)
+        free_begin = len({group[b] for b in block if self.first[b] == begin})
+        free_end = len({group[b] for b in block if self.last[b] == end})
+        first, last = self.first, self.last
+        if free_end < free_begin:
+            first, last = self.mirrored
+            begin, end = self.horizon - end, self.horizon - begin
+        yield from _StripBuilder(self, block, begin, end, height, group, first, last).strips()
+
+
+class _StripBuilder:
+    """Enumerates strips boundary by boundary (see the module docstring)."""
+
+    def __init__(
+        self,
+        owner: _Guillotine,
+        block: tuple[int, ...],
+        begin: int,
+        end: int,
+        height: int,
+        group: dict[int, int],
+        first: list[int],
+        last: list[int],
+    ) -> None:
+        self.owner, self.begin, self.end, self.height = owner, begin, end, height
+        self.group, self.first, self.last = group, first, last
+        size = owner.size
+        self.size = size
+        starts: dict[int, list[int]] = {}
+        for b in block:
+            starts.setdefault(first[b], []).append(b)
+        for buffers in starts.values():
+            buffers.sort(key=lambda b: -size[b])
+        self.bounds = sorted(starts)
+        opening = starts[begin]
+        # The star: the buffer at the start that ends first, so its strip is pinned early.
+        self.star = min(opening, key=lambda b: (last[b], -size[b]))
+        lists = [starts[t] for t in self.bounds]
+        lists[0] = [self.star] + [b for b in opening if b != self.star]
+        self.lists = lists
+        self.suffix = []
+        for buffers in lists:
+            suffix = [0] * (len(buffers) + 1)
+            for j in range(len(buffers) - 1, -1, -1):
+                suffix[j] = suffix[j + 1] + size[buffers[j]]
+            self.suffix.append(suffix)
+        self.decided: dict[int, bool] = {}
+        self.crossing = [0] * (end + 1)  # strip buffers crossing each boundary
+        self.uncrossed = end - begin - 1  # boundaries inside the span no strip buffer crosses
+        self.ending: dict[int, int] = {}
+        self.members: list[int] = []
+
+    def strips(self) -> Iterator[tuple[tuple[int, ...], int]]:
+        first, last, size = self.first, self.last, self.size
+        if last[self.star] == self.end:  # it spans the block: no strip holds more
+            yield (self.star,), size[self.star]
+            return
+        for strip in self._extend(0, 0, 0):
+            if _time_parts(strip, first, last)[1:]:
+                yield strip, sum(size[b] for b in strip if first[b] == self.begin)
+
+    def _add(self, b: int) -> None:
+        self.members.append(b)
+        self.ending[self.last[b]] = self.ending.get(self.last[b], 0) + self.size[b]
+        for t in range(self.first[b] + 1, self.last[b]):
+            if self.crossing[t] == 0:
+                self.uncrossed -= 1
+            self.crossing[t] += 1
+
+    def _remove(self, b: int) -> None:
+        self.members.pop()
+        self.ending[self.last[b]] -= self.size[b]
+        for t in range(self.first[b] + 1, self.last[b]):
+            self.crossing[t] -= 1
+            if self.crossing[t] == 0:
+                self.uncrossed += 1
+
+    def _extend(self, k: int, j: int, total: int) -> Iterator[tuple[int, ...]]:
+        """Decide buffer ``j`` of boundary ``k``'s starters; ``total`` is what the strip has
+        taken there so far. Groups already decided are forced."""
+        self.owner.tick()
+        if k == len(self.lists):
+            yield tuple(self.members)
+            return
+        buffers = self.lists[k]
+        need = self.ending.get(self.bounds[k], 0)
+        if j == len(buffers):
+            if (k == 0 and total < self.height) or (k > 0 and total == need):
+                yield from self._extend(k + 1, 0, 0)
+            return
+        if k and total + self.suffix[k][j] < need:
+            return
+        b = buffers[j]
+        group = self.group[b]
+        state = True if (k == 0 and j == 0) else self.decided.get(group)
+        fresh = group not in self.decided
+        if state is not True:  # leave b (and its group) out
+            if fresh:
+                self.decided[group] = False
+            yield from self._extend(k, j + 1, total)
+            if fresh:
+                del self.decided[group]
+        if state is not False and (k == 0 or total + self.size[b] <= need):
+            if fresh:
+                self.decided[group] = True
+            self._add(b)
+            if self.uncrossed > 0:
+                yield from self._extend(k, j + 1, total + self.size[b])
+            self._remove(b)
+            if fresh:
+                del self.decided[group]
+
+
+def _time_parts(
+    block: Sequence[int], first: Sequence[int], last: Sequence[int]
+) -> list[tuple[int, ...]]:
+    """``block`` split at every step boundary that none of its buffers crosses."""
+    ordered = sorted(block, key=lambda b: (first[b], last[b]))
+    parts: list[tuple[int, ...]] = []
+    current = [ordered[0]]
+    reach = last[ordered[0]]
+    for b in ordered[1:]:
+        if first[b] >= reach:
+            parts.append(tuple(current))
+            current = []
+        current.append(b)
+        reach = max(reach, last[b])
+    parts.append(tuple(current))
+    return parts
+
+
+def _groups(
+    block: Sequence[int],
+    begin: int,
+    end: int,
+    first: Sequence[int],
+    last: Sequence[int],
+    size: Sequence[int],
+) -> dict[int, int]:
+    """Buffers that every strip of ``block`` holds all or none of, as a representative per
+    buffer. At a boundary inside the span, a strip's buffers that end there add up to those
+    that start there; when no proper sub-pair of equal sums exists, they are all together, and
+    for small boundaries each buffer goes with those in every equal-sum pair it is in."""
+    parent = {b: b for b in block}
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    starting: dict[int, list[int]] = {}
+    ending: dict[int, list[int]] = {}
+    for b in block:
+        starting.setdefault(first[b], []).append(b)
+        ending.setdefault(last[b], []).append(b)
+    for t in range(begin + 1, end):
+        out, into = ending.get(t, []), starting.get(t, [])
+        if not out or not into:
+            continue
+        sums_out, sums_in = 1, 1
+        for b in out:
+            sums_out |= sums_out << size[b]
+        for b in into:
+            sums_in |= sums_in << size[b]
+        total = sum(size[b] for b in out)
+        common = sums_out & sums_in & ~1 & ~(1 << total)
+        members = out + into
+        if common == 0:
+            for x in members[1:]:
+                parent[find(x)] = find(members[0])
+        elif len(members) <= PAIR_LISTING_MAX:
+            for i, others in enumerate(_together(out, into, size)):
+                for k in others:
+                    parent[find(members[k])] = find(members[i])
+    return {b: find(b) for b in block}
+
+
+def _together(out: list[int], into: list[int], size: Sequence[int]) -> list[list[int]]:
+    """For each buffer of ``out + into``, the others that are on its side of every pair of
+    subsets (of ``out`` and of ``into``) with equal sums."""
+    members = len(out) + len(into)
+    everyone = (1 << members) - 1
+    by_sum: dict[int, list[int]] = {}
+    for mask in range(1 << len(into)):
+        total = sum(size[into[i]] for i in range(len(into)) if mask >> i & 1)
+        by_sum.setdefault(total, []).append(mask)
+    together = [everyone] * members
+    for mask in range(1 << len(out)):
+        total = sum(size[out[i]] for i in range(len(out)) if mask >> i & 1)
+        for other in by_sum.get(total, ()):
+            side = mask | (other << len(out))
+            for i in range(members):
+                together[i] &= side if side >> i & 1 else everyone & ~side
+    return [[k for k in range(members) if k != i and together[i] >> k & 1] for i in range(members)]
