@@ -239,12 +239,10 @@ def solve_ilp(
             return IlpResult("infeasible", None, None, 0, time.perf_counter() - start)
         return IlpResult("timeout", None, None, 0, time.perf_counter() - start)
     model = pulp.LpProblem("offsets", pulp.LpMinimize)
-    arena = pulp.LpVariable("arena", lowBound=floor, upBound=big, cat="Integer")
+    arena = model.add_variable("arena", floor, big, "Integer")
     # offset = alignment * slot keeps every address aligned.
     top_slot = {i: (big - size[i]) // align[i] for i in sized}
-    slot = {
-        i: pulp.LpVariable(f"o{i}", lowBound=0, upBound=top_slot[i], cat="Integer") for i in sized
-    }
+    slot = {i: model.add_variable(f"o{i}", 0, top_slot[i], "Integer") for i in sized}
     offset = {i: align[i] * slot[i] for i in sized}
     model += arena if capacity is None else 0 * arena
     for i in sized:
@@ -261,7 +259,7 @@ def solve_ilp(
     for i, j in pairs:
         if (lower[i], upper[i], size[i], align[i]) == (lower[j], upper[j], size[j], align[j]):
             continue  # ordered above
-        z = pulp.LpVariable(f"z{i}_{j}", cat="Binary")  # 1: i below j
+        z = model.add_variable(f"z{i}_{j}", 0, 1, "Binary")  # 1: i below j
         below[i, j] = z
         # The smallest valid big-M: the largest top of the upper buffer (the other is >= 0).
         model += offset[i] + size[i] <= offset[j] + (align[i] * top_slot[i] + size[i]) * (1 - z)
