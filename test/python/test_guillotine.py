@@ -61,6 +61,15 @@ def test_generated_tight_instances(seed: int) -> None:
     assert violations(problem, offsets, 1000) == []
 
 
+def test_restarts_cut_the_heavy_tail() -> None:
+    """58 buffers on which one fixed star order runs past 30 s; a restart with the other end
+    of the span and other stars finds the plan at once (what is solved or refuted is kept)."""
+    problem = tight_instance(57, 11, 58, seed=841479)
+    offsets = _guillotine(problem, 57)
+    assert offsets is not None
+    assert violations(problem, offsets, 57) == []
+
+
 def test_pinwheel_is_not_guillotine_and_the_general_search_takes_over() -> None:
     problem = problem_of(*PINWHEEL)
     assert _guillotine(problem, 3) is None

@@ -15,7 +15,9 @@ small. Buffers are grouped beforehand: at a boundary where no proper subset of t
 end has the same sum as a subset of those that start, all of them belong to the same strip (and
 finer groups come from listing the equal-sum pairs of small boundaries); a group is in or out
 as a whole. And a strip must keep a step boundary that none of its buffers crosses. The strip
-is built from the end of the span where fewer groups must be chosen freely.
+is built from the end of the span where fewer groups must be chosen freely. The search restarts
+with growing step budgets (Luby), alternating the end of the span and, later, the star; what it
+has solved or refuted stays known across restarts.
 
 This search finds plans only: it is complete for guillotine plans, but a perfect packing that
 needs a pinwheel is not guillotine, so failing here proves nothing. :mod:`dsa_search` calls it
@@ -28,11 +30,20 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
+from modelopt_mlir.solver.dsa_search import _luby
+
 PAIR_LISTING_MAX = 14  # buffers at a boundary up to which equal-sum pairs are listed
 
 
 class _Limit(Exception):
     pass
+
+
+class _Restart(Exception):
+    pass
+
+
+RESTART_STEPS = 20_000
 
 
 def search_guillotine(
@@ -49,8 +60,17 @@ def search_guillotine(
     search = _Guillotine(list(first), list(last), list(size), deadline)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 8 * len(size) + 4 * (max(last, default=0) + 1) + 1000))
+    plan = None
     try:
-        plan = search.solve(tuple(range(len(size))))
+        # Restarts with growing step budgets (Luby) and other stars; what is solved or refuted
+        # stays known across them.
+        while True:
+            search.budget = search.steps + RESTART_STEPS * _luby(search.attempt + 1)
+            try:
+                plan = search.solve(tuple(range(len(size))))
+                break
+            except _Restart:
+                search.attempt += 1
     except (_Limit, RecursionError):
         plan = None
     finally:
@@ -95,12 +115,16 @@ class _Guillotine:
         self.horizon = horizon
         self.deadline = deadline
         self.steps = 0
+        self.budget = 0
+        self.attempt = 0
         self.memo: dict[frozenset[int], dict[int, int] | None] = {}
 
     def tick(self) -> None:
         self.steps += 1
         if self.steps & 1023 == 0 and time.perf_counter() > self.deadline:
             raise _Limit
+        if self.steps > self.budget:
+            raise _Restart
 
     def solve(self, block: tuple[int, ...]) -> dict[int, int] | None:
         """Offsets (from the block's bottom) of a guillotine plan of ``block``, or None."""
@@ -150,7 +174,7 @@ class _Guillotine:
         free_begin = len({group[b] for b in block if self.first[b] == begin})
         free_end = len({group[b] for b in block if self.last[b] == end})
         first, last = self.first, self.last
-        if free_end < free_begin:
+        if (free_end < free_begin) != (self.attempt % 2 == 1):
             first, last = self.mirrored
             begin, end = self.horizon - end, self.horizon - begin
         yield from _StripBuilder(self, block, begin, end, height, group, first, last).strips()
@@ -182,7 +206,10 @@ class _StripBuilder:
         self.bounds = sorted(starts)
         opening = starts[begin]
         # The star: the buffer at the start that ends first, so its strip is pinned early.
-        self.star = min(opening, key=lambda b: (last[b], -size[b]))
+        if owner.attempt < 2:
+            self.star = min(opening, key=lambda b: (last[b], -size[b]))
+        else:
+            self.star = opening[hash((owner.attempt, begin, len(block))) % len(opening)]
         lists = [starts[t] for t in self.bounds]
         lists[0] = [self.star] + [b for b in opening if b != self.star]
         self.lists = lists
