@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from modelopt_mlir import plan
 from modelopt_mlir.api import VerificationError
 from modelopt_mlir.zoo import ZOO
 
@@ -33,16 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     built = ZOO["gpt2"].build(size=args.size)
     optimizer = torch.optim.Adam(built.model.parameters(), lr=LR)
     print(f"{built.description}: {built.parameter_count:,} parameters, Adam lr=1e-3")
-    result = plan(
-        built.model,
-        built.example_inputs,
-        built.targets,
-        built.loss_fn,
-        optimizer,
-        solver=args.solver,
-        int_ranges=built.int_ranges,
-        upstream=True,
-    )
+    result = built.plan(optimizer, solver=args.solver, upstream=True)
     print()
     print(result.report)
     print()

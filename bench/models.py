@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from modelopt_mlir.api import PlanResult, plan
+from modelopt_mlir.api import PlanResult
 from modelopt_mlir.zoo import ZOO
 
 
@@ -92,16 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             built = ZOO[name].build(size=size, **overrides)
             optimizer = make_optimizer("adam" if size == "small" else args.optimizer, built.model)
-            result = plan(
-                built.model,
-                built.example_inputs,
-                built.targets,
-                built.loss_fn,
-                optimizer,
-                solver=args.solver,
-                time_limit=args.time_limit,
-                int_ranges=built.int_ranges,
-                upstream=True,
+            result = built.plan(
+                optimizer, solver=args.solver, time_limit=args.time_limit, upstream=True
             )
             verified = "not run"
             if args.verify:

@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=50.0)
     parser.add_argument("--tight", type=int, default=20, help="generated tight instances")
     parser.add_argument("--tight-time-limit", type=float, default=30.0)
+    parser.add_argument(
+        "--tight-first-seed", type=int, default=0, help="seed of the first tight instance"
+    )
     parser.add_argument("--only", default="", help="comma-separated instance names")
     args = parser.parse_args()
 
@@ -62,8 +65,9 @@ def main() -> None:
         )
         solved = 0
         times = []
-        for seed in range(args.tight):
-            count = 100 + (300 * seed) // max(args.tight - 1, 1)
+        for index in range(args.tight):
+            seed = args.tight_first_seed + index
+            count = 100 + (300 * index) // max(args.tight - 1, 1)
             problem = tight_instance(1000, 100, count, seed)
             arrays = IntervalArrays.from_problem(problem)
             _, baseline = best_fit_order(arrays, heuristic_orders(arrays)["size"])

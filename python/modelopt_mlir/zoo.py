@@ -43,6 +43,21 @@ class ZooModel:
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
+    def plan(self, optimizer: Any, **options: Any) -> Any:
+        """:func:`modelopt_mlir.api.plan` of one training step of this model with its example
+        batch, loss and integer ranges; ``options`` go to ``plan`` (solver, time_limit, ...)."""
+        from modelopt_mlir.api import plan
+
+        return plan(
+            self.model,
+            self.example_inputs,
+            self.targets,
+            self.loss_fn,
+            optimizer,
+            int_ranges=self.int_ranges,
+            **options,
+        )
+
 
 @dataclass(frozen=True)
 class ZooEntry:

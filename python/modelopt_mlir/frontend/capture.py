@@ -560,11 +560,7 @@ def capture_training_step(
         buffer_names=buffer_names,
         state_names=state_names,
     )
-    captured.timings["capture"] = time.perf_counter() - start
-    _report(progress, "captured", captured)
-    if lower:
-        captured._module_text = lower_to_memref_text(captured, progress=progress)
-    return captured
+    return _finish(captured, start, progress, lower)
 
 
 def capture_inference(
@@ -627,6 +623,11 @@ def capture_inference(
         parameter_names=param_names,
         buffer_names=buffer_names,
     )
+    return _finish(captured, start, progress, lower)
+
+
+def _finish(captured: CapturedStep, start: float, progress: bool, lower: bool) -> CapturedStep:
+    """Record the capture time, report it, and lower to memref IR unless asked not to."""
     captured.timings["capture"] = time.perf_counter() - start
     _report(progress, "captured", captured)
     if lower:
