@@ -99,6 +99,10 @@ def test_zero_slack_only_at_max_live_everywhere() -> None:
     assert not _zero_slack(gap, np.arange(3), 10)
 
 
+def test_nothing_to_place() -> None:
+    assert search_guillotine([], [], [], 10, time.perf_counter() + 1) == ([], 0)
+
+
 def test_tiles_rejects_overlap_and_overflow() -> None:
     first, last, size = [0, 0, 1], [2, 1, 2], [2, 1, 1]
     assert tiles(first, last, size, [0, 2, 2], 3)

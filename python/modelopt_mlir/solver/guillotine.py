@@ -57,6 +57,8 @@ def search_guillotine(
     ``capacity`` at every section of their span, or None when no guillotine plan was found by
     ``deadline`` (perf_counter). Also returns the number of search steps. Every plan returned
     has been checked to tile each section exactly."""
+    if not size:
+        return [], 0
     search = _Guillotine(list(first), list(last), list(size), deadline)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 8 * len(size) + 4 * (max(last, default=0) + 1) + 1000))
