@@ -9,15 +9,19 @@ order, so the search looks for the strip that holds one chosen buffer (the star)
 itself cut by address, i.e. has a time cut or is the star alone; then it solves that strip and
 the rest, each recursively, and remembers every set it has solved or refuted.
 
-A strip is found boundary by boundary from one end of the span: at every step boundary the
-strip's buffers that end there must add up to those that start there. Two inferences keep this
-small. Buffers are grouped beforehand: at a boundary where no proper subset of the buffers that
-end has the same sum as a subset of those that start, all of them belong to the same strip (and
-finer groups come from listing the equal-sum pairs of small boundaries); a group is in or out
-as a whole. And a strip must keep a step boundary that none of its buffers crosses. The strip
-is built from the end of the span where fewer groups must be chosen freely. The search restarts
-with growing step budgets (Luby), alternating the end of the span and, later, the star; what it
-has solved or refuted stays known across restarts.
+A strip grows on demand. At every step boundary inside the span, the strip's buffers that end
+there must add up to those that start there; starting from the star, the search takes the
+earliest boundary where they differ and adds a buffer on the short side (each candidate in
+turn, then left out for the others), until every boundary balances; then it may grow further
+by another buffer at the start of the span. This lists every strip holding the star, those it
+demands first. Buffers are grouped beforehand: at a boundary where no proper subset of the
+buffers that end has the same sum as a subset of those that start, all of them belong to the
+same strip (and finer groups come from listing the equal-sum pairs of small boundaries); a
+group is in or out as a whole. A strip stops growing when a boundary can no longer balance with
+what is left, when it reaches the block's height, or when every boundary is crossed (no time
+cut left). The search restarts with growing step budgets (Luby), alternating which end of the
+span counts as the start and, later, the star; what it has solved or refuted stays known across
+restarts.
 
 This search finds plans only: it is complete for guillotine plans, but a perfect packing that
 needs a pinwheel is not guillotine, so failing here proves nothing. :mod:`dsa_search` calls it
@@ -182,112 +186,6 @@ class _Guillotine:
         yield from _StripBuilder(self, block, begin, end, height, group, first, last).strips()
 
 
-class _StripBuilder:
-    """Enumerates strips boundary by boundary (see the module docstring)."""
-
-    def __init__(
-        self,
-        owner: _Guillotine,
-        block: tuple[int, ...],
-        begin: int,
-        end: int,
-        height: int,
-        group: dict[int, int],
-        first: list[int],
-        last: list[int],
-    ) -> None:
-        self.owner, self.begin, self.end, self.height = owner, begin, end, height
-        self.group, self.first, self.last = group, first, last
-        size = owner.size
-        self.size = size
-        starts: dict[int, list[int]] = {}
-        for b in block:
-            starts.setdefault(first[b], []).append(b)
-        for buffers in starts.values():
-            buffers.sort(key=lambda b: -size[b])
-        self.bounds = sorted(starts)
-        opening = starts[begin]
-        # The star: the buffer at the start that ends first, so its strip is pinned early.
-        if owner.attempt < 2:
-            self.star = min(opening, key=lambda b: (last[b], -size[b]))
-        else:
-            self.star = opening[hash((owner.attempt, begin, len(block))) % len(opening)]
-        lists = [starts[t] for t in self.bounds]
-        lists[0] = [self.star] + [b for b in opening if b != self.star]
-        self.lists = lists
-        self.suffix = []
-        for buffers in lists:
-            suffix = [0] * (len(buffers) + 1)
-            for j in range(len(buffers) - 1, -1, -1):
-                suffix[j] = suffix[j + 1] + size[buffers[j]]
-            self.suffix.append(suffix)
-        self.decided: dict[int, bool] = {}
-        self.crossing = [0] * (end + 1)  # strip buffers crossing each boundary
-        self.uncrossed = end - begin - 1  # boundaries inside the span no strip buffer crosses
-        self.ending: dict[int, int] = {}
-        self.members: list[int] = []
-
-    def strips(self) -> Iterator[tuple[tuple[int, ...], int]]:
-        first, last, size = self.first, self.last, self.size
-        if last[self.star] == self.end:  # it spans the block: no strip holds more
-            yield (self.star,), size[self.star]
-            return
-        for strip in self._extend(0, 0, 0):
-            if _time_parts(strip, first, last)[1:]:
-                yield strip, sum(size[b] for b in strip if first[b] == self.begin)
-
-    def _add(self, b: int) -> None:
-        self.members.append(b)
-        self.ending[self.last[b]] = self.ending.get(self.last[b], 0) + self.size[b]
-        for t in range(self.first[b] + 1, self.last[b]):
-            if self.crossing[t] == 0:
-                self.uncrossed -= 1
-            self.crossing[t] += 1
-
-    def _remove(self, b: int) -> None:
-        self.members.pop()
-        self.ending[self.last[b]] -= self.size[b]
-        for t in range(self.first[b] + 1, self.last[b]):
-            self.crossing[t] -= 1
-            if self.crossing[t] == 0:
-                self.uncrossed += 1
-
-    def _extend(self, k: int, j: int, total: int) -> Iterator[tuple[int, ...]]:
-        """Decide buffer ``j`` of boundary ``k``'s starters; ``total`` is what the strip has
-        taken there so far. Groups already decided are forced."""
-        self.owner.tick()
-        if k == len(self.lists):
-            yield tuple(self.members)
-            return
-        buffers = self.lists[k]
-        need = self.ending.get(self.bounds[k], 0)
-        if j == len(buffers):
-            if (k == 0 and total < self.height) or (k > 0 and total == need):
-                yield from self._extend(k + 1, 0, 0)
-            return
-        if k and total + self.suffix[k][j] < need:
-            return
-        b = buffers[j]
-        group = self.group[b]
-        state = True if (k == 0 and j == 0) else self.decided.get(group)
-        fresh = group not in self.decided
-        if state is not True:  # leave b (and its group) out
-            if fresh:
-                self.decided[group] = False
-            yield from self._extend(k, j + 1, total)
-            if fresh:
-                del self.decided[group]
-        if state is not False and (k == 0 or total + self.size[b] <= need):
-            if fresh:
-                self.decided[group] = True
-            self._add(b)
-            if self.uncrossed > 0:
-                yield from self._extend(k, j + 1, total + self.size[b])
-            self._remove(b)
-            if fresh:
-                del self.decided[group]
-
-
 def _time_parts(
     block: Sequence[int], first: Sequence[int], last: Sequence[int]
 ) -> list[tuple[int, ...]]:
@@ -370,3 +268,166 @@ def _together(out: list[int], into: list[int], size: Sequence[int]) -> list[list
             for i in range(members):
                 together[i] &= side if side >> i & 1 else everyone & ~side
     return [[k for k in range(members) if k != i and together[i] >> k & 1] for i in range(members)]
+
+
+class _StripBuilder:
+    """Enumerates strips by demand: from the star, repeatedly fix the earliest boundary where
+    the strip's buffers that end and those that start differ, adding a buffer on the short
+    side; once balanced, extend by a buffer at the start of the span."""
+
+    def __init__(
+        self,
+        owner: _Guillotine,
+        block: tuple[int, ...],
+        begin: int,
+        end: int,
+        height: int,
+        group: dict[int, int],
+        first: list[int],
+        last: list[int],
+    ) -> None:
+        self.owner, self.begin, self.end, self.height = owner, begin, end, height
+        self.group, self.first, self.last = group, first, last
+        size = owner.size
+        self.size = size
+        self.starting: dict[int, list[int]] = {}
+        self.ending: dict[int, list[int]] = {}
+        for b in block:
+            self.starting.setdefault(first[b], []).append(b)
+            self.ending.setdefault(last[b], []).append(b)
+        for buffers in (*self.starting.values(), *self.ending.values()):
+            buffers.sort(key=lambda b: -size[b])
+        self.members_of: dict[int, list[int]] = {}
+        for b in block:
+            self.members_of.setdefault(group[b], []).append(b)
+        opening = self.starting[begin]
+        if owner.attempt < 2:
+            self.star = min(opening, key=lambda b: (last[b], -size[b]))
+        else:
+            self.star = opening[hash((owner.attempt, begin, len(block))) % len(opening)]
+        self.openers = [self.star] + [b for b in opening if b != self.star]
+        self.inner = sorted(t for t in self.starting if begin < t < end)
+        self.balance = dict.fromkeys(self.inner, 0)  # strip sizes ending minus starting
+        self.unbalanced: set[int] = set()
+        # Not chosen and not excluded: what each boundary's sides can still add.
+        self.free_in = {t: sum(size[b] for b in self.starting[t]) for t in self.inner}
+        self.free_out = {t: sum(size[b] for b in self.ending.get(t, ())) for t in self.inner}
+        self.state: dict[int, bool] = {}  # group: chosen (True) or excluded (False)
+        self.crossing = [0] * (end + 1)
+        self.uncrossed = end - begin - 1
+        self.taken = 0  # height at the start of the span
+        self.members: list[int] = []
+
+    def strips(self) -> Iterator[tuple[tuple[int, ...], int]]:
+        if self.last[self.star] == self.end:
+            yield (self.star,), self.size[self.star]
+            return
+        if self._choose(self.group[self.star]):
+            yield from self._grow()
+
+    def _choose(self, g: int) -> bool:
+        """Put group ``g`` in the strip; whether the strip can still be completed (the caller
+        undoes it with :meth:`_unchoose` either way)."""
+        first, last, size = self.first, self.last, self.size
+        self.state[g] = True
+        ok = True
+        for b in self.members_of[g]:
+            self.members.append(b)
+            s, e = first[b], last[b]
+            if s == self.begin:
+                self.taken += size[b]
+            else:
+                self._shift(s, -size[b])
+                self.free_in[s] -= size[b]
+            if e != self.end:
+                self._shift(e, size[b])
+                self.free_out[e] -= size[b]
+            for t in range(s + 1, e):
+                if self.crossing[t] == 0:
+                    self.uncrossed -= 1
+                self.crossing[t] += 1
+        if self.taken >= self.height or self.uncrossed == 0:
+            ok = False
+        for b in self.members_of[g]:
+            for t in (first[b], last[b]):
+                if t in self.balance and not self._can_balance(t):
+                    ok = False
+        return ok
+
+    def _unchoose(self, g: int) -> None:
+        first, last, size = self.first, self.last, self.size
+        del self.state[g]
+        for b in self.members_of[g]:
+            self.members.pop()
+            s, e = first[b], last[b]
+            if s == self.begin:
+                self.taken -= size[b]
+            else:
+                self._shift(s, size[b])
+                self.free_in[s] += size[b]
+            if e != self.end:
+                self._shift(e, -size[b])
+                self.free_out[e] += size[b]
+            for t in range(s + 1, e):
+                self.crossing[t] -= 1
+                if self.crossing[t] == 0:
+                    self.uncrossed += 1
+
+    def _exclude(self, g: int, sign: int) -> bool:
+        """Leave group ``g`` out (``sign`` -1) or take that back (1); whether every boundary
+        it touches can still balance."""
+        ok = True
+        for b in self.members_of[g]:
+            s, e = self.first[b], self.last[b]
+            if s in self.free_in:
+                self.free_in[s] += sign * self.size[b]
+                ok = ok and self._can_balance(s)
+            if e in self.free_out:
+                self.free_out[e] += sign * self.size[b]
+                ok = ok and self._can_balance(e)
+        if sign < 0:
+            self.state[g] = False
+        else:
+            del self.state[g]
+        return ok
+
+    def _shift(self, t: int, amount: int) -> None:
+        balance = self.balance[t] + amount
+        self.balance[t] = balance
+        if balance:
+            self.unbalanced.add(t)
+        else:
+            self.unbalanced.discard(t)
+
+    def _can_balance(self, t: int) -> bool:
+        gap = self.balance[t]
+        return (gap <= self.free_in[t]) if gap > 0 else (-gap <= self.free_out[t])
+
+    def _grow(self) -> Iterator[tuple[tuple[int, ...], int]]:
+        self.owner.tick()
+        short: list[int] | None = None
+        if self.unbalanced:
+            t = min(self.unbalanced)
+            short = self.starting[t] if self.balance[t] > 0 else self.ending[t]
+        else:
+            strip = tuple(self.members)
+            if _time_parts(strip, self.first, self.last)[1:]:
+                yield strip, self.taken
+            short = self.openers
+        yield from self._branch(short)
+
+    def _branch(self, candidates: list[int]) -> Iterator[tuple[tuple[int, ...], int]]:
+        """Each candidate in turn goes in (and the strip grows), then stays out for the rest."""
+        excluded: list[int] = []
+        for x in candidates:
+            g = self.group[x]
+            if g in self.state:
+                continue
+            if self._choose(g):
+                yield from self._grow()
+            self._unchoose(g)
+            excluded.append(g)
+            if not self._exclude(g, -1):
+                break
+        for g in reversed(excluded):
+            self._exclude(g, 1)
