@@ -12,20 +12,18 @@ from hypothesis import strategies as st
 from test_offset_solver import problem_of, violations
 
 from modelopt_mlir.solver.dsa_search import _zero_slack, search_capacity
-from modelopt_mlir.solver.guillotine import search_guillotine, tiles
+from modelopt_mlir.solver.guillotine import search_guillotine
 from modelopt_mlir.solver.instances import tight_instance
 from modelopt_mlir.solver.offsets import IntervalArrays
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
 
 
-def _guillotine(problem: IntervalProblem, capacity: int) -> dict[int, int] | None:
+def _guillotine(problem: IntervalProblem) -> dict[int, int] | None:
     arrays = IntervalArrays.from_problem(problem)
     times = np.unique(np.concatenate([arrays.lower, arrays.upper]))
     first = np.searchsorted(times, arrays.lower).tolist()
     last = np.searchsorted(times, arrays.upper).tolist()
-    found, _ = search_guillotine(
-        first, last, arrays.size.tolist(), capacity, time.perf_counter() + 60
-    )
+    found, _ = search_guillotine(first, last, arrays.size.tolist(), time.perf_counter() + 60)
     if found is None:
         return None
     return dict(zip(arrays.ids.tolist(), found, strict=True))
@@ -45,7 +43,7 @@ PINWHEEL = ((0, 1, 2), (0, 2, 1), (2, 3, 2), (1, 3, 1), (1, 2, 1))  # A-E: (lowe
 def test_every_cut_rectangle_is_found(width: int, horizon: int, count: int, seed: int) -> None:
     count = min(count, width * horizon)
     problem = tight_instance(width, horizon, count, seed)
-    offsets = _guillotine(problem, width)
+    offsets = _guillotine(problem)
     assert offsets is not None
     assert violations(problem, offsets, width) == []
 
@@ -56,7 +54,7 @@ def test_generated_tight_instances(seed: int) -> None:
     search alone leaves open within 30 s."""
     count = 100 + 300 * seed // 19
     problem = tight_instance(1000, 100, count, seed)
-    offsets = _guillotine(problem, 1000)
+    offsets = _guillotine(problem)
     assert offsets is not None
     assert violations(problem, offsets, 1000) == []
 
@@ -66,14 +64,14 @@ def test_restarts_cut_the_heavy_tail() -> None:
     12 s; restarts from the other end of the span find the plan in about a second (what is
     solved or refuted is kept across them)."""
     problem = tight_instance(1000, 100, 328, seed=65)
-    offsets = _guillotine(problem, 1000)
+    offsets = _guillotine(problem)
     assert offsets is not None
     assert violations(problem, offsets, 1000) == []
 
 
 def test_pinwheel_is_not_guillotine_and_the_general_search_takes_over() -> None:
     problem = problem_of(*PINWHEEL)
-    assert _guillotine(problem, 3) is None
+    assert _guillotine(problem) is None
     arrays = IntervalArrays.from_problem(problem)
     assert _zero_slack(arrays, np.arange(5), 3)
     result = search_capacity(arrays, 3, time.perf_counter() + 60)
@@ -101,11 +99,4 @@ def test_zero_slack_only_at_max_live_everywhere() -> None:
 
 
 def test_nothing_to_place() -> None:
-    assert search_guillotine([], [], [], 10, time.perf_counter() + 1) == ([], 0)
-
-
-def test_tiles_rejects_overlap_and_overflow() -> None:
-    first, last, size = [0, 0, 1], [2, 1, 2], [2, 1, 1]
-    assert tiles(first, last, size, [0, 2, 2], 3)
-    assert not tiles(first, last, size, [0, 1, 2], 3)  # overlap at section 0
-    assert not tiles(first, last, size, [1, 0, 3], 3)  # past the capacity
+    assert search_guillotine([], [], [], time.perf_counter() + 1) == ([], 0)

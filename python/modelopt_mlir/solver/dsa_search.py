@@ -23,7 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
+from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
 
 SearchStatus = Literal["found", "infeasible", "limit"]
 
@@ -127,28 +128,24 @@ def _sections(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, n
 def _zero_slack(arrays: IntervalArrays, subset: np.ndarray, capacity: int) -> bool:
     """Whether the live bytes of ``subset`` equal ``capacity`` at every section of its span:
     then every plan within the capacity tiles the address x time rectangle."""
-    first, last = _sections(arrays, subset)
-    change = np.zeros(int(last.max()) + 1, dtype=np.int64)
-    np.add.at(change, first, arrays.size[subset])
-    np.add.at(change, last, -arrays.size[subset])
-    return bool(np.all(np.cumsum(change)[:-1] == capacity))
+    return bool(np.all(load_profile(arrays.take(subset)) == capacity))
 
 
 def _search_guillotine(
     arrays: IntervalArrays, subset: np.ndarray, capacity: int, deadline: float
 ) -> tuple[np.ndarray | None, int]:
     """Offsets for ``subset`` from :mod:`guillotine` (None if it found none by ``deadline``,
-    or if its plan breaks an alignment), and the steps it took."""
+    or if its plan is not valid, e.g. breaks an alignment), and the steps it took."""
     from modelopt_mlir.solver.guillotine import search_guillotine
 
     first, last = _sections(arrays, subset)
     found, steps = search_guillotine(
-        first.tolist(), last.tolist(), arrays.size[subset].tolist(), capacity, deadline
+        first.tolist(), last.tolist(), arrays.size[subset].tolist(), deadline
     )
     if found is None:
         return None, steps
     offsets = np.asarray(found, dtype=np.int64)
-    if np.any(offsets % arrays.alignment[subset] != 0):
+    if not offsets_are_valid(arrays.take(subset), offsets, capacity):
         return None, steps
     return offsets, steps
 
@@ -229,12 +226,10 @@ def _search_compiled(
 
     deadline += _WARMUP_SECONDS
     _WARMUP_SECONDS = 0.0
-    lower = arrays.lower[subset]
-    upper = arrays.upper[subset]
-    times = np.unique(np.concatenate([lower, upper]))
+    first, last = _sections(arrays, subset)
     prepared = dsa_kernel.Prepared(
-        np.searchsorted(times, lower).astype(np.int64),
-        np.searchsorted(times, upper).astype(np.int64),
+        first.astype(np.int64),
+        last.astype(np.int64),
         arrays.size[subset].astype(np.int64),
         arrays.alignment[subset].astype(np.int64),
     )
@@ -289,16 +284,14 @@ class _Search:
         seed: int,
         failed: set[tuple[int, tuple[int, ...]]],
     ) -> None:
-        lower = arrays.lower[subset]
-        upper = arrays.upper[subset]
-        times = np.unique(np.concatenate([lower, upper]))
-        sections = len(times) - 1
+        first, last = _sections(arrays, subset)
+        sections = int(last.max())
         self.capacity = capacity
         self.deadline = deadline
         self.node_limit = node_limit
         self.nodes = 0
-        self.first = np.searchsorted(times, lower).tolist()
-        self.last = np.searchsorted(times, upper).tolist()  # exclusive
+        self.first = first.tolist()
+        self.last = last.tolist()  # exclusive
         self.size = arrays.size[subset].tolist()
         self.align = arrays.alignment[subset].tolist()
         n = len(self.size)

@@ -54,13 +54,12 @@ def search_guillotine(
     first: Sequence[int],
     last: Sequence[int],
     size: Sequence[int],
-    capacity: int,
     deadline: float,
 ) -> tuple[list[int] | None, int]:
-    """Offsets for buffers alive over sections ``[first, last)`` whose sizes add up to
-    ``capacity`` at every section of their span, or None when no guillotine plan was found by
-    ``deadline`` (perf_counter). Also returns the number of search steps. Every plan returned
-    has been checked to tile each section exactly."""
+    """Offsets for buffers alive over sections ``[first, last)`` whose sizes add up to the
+    same height at every section of their span, or None when no guillotine plan was found by
+    ``deadline`` (perf_counter). Also returns the number of search steps. The caller checks the
+    plan (:func:`dsa_search._search_guillotine` runs the exact offsets check on it)."""
     if not size:
         return [], 0
     search = _Guillotine(list(first), list(last), list(size), deadline)
@@ -83,33 +82,7 @@ def search_guillotine(
         sys.setrecursionlimit(old)
     if plan is None:
         return None, search.steps
-    offsets = [plan[b] for b in range(len(size))]
-    if not tiles(first, last, size, offsets, capacity):  # never seen; the general search runs
-        return None, search.steps
-    return offsets, search.steps
-
-
-def tiles(
-    first: Sequence[int],
-    last: Sequence[int],
-    size: Sequence[int],
-    offsets: Sequence[int],
-    capacity: int,
-) -> bool:
-    """Whether the buffers live at each section sit side by side, without overlap, within
-    ``[0, capacity)``."""
-    sections: dict[int, list[tuple[int, int]]] = {}
-    for b in range(len(size)):
-        if offsets[b] < 0 or offsets[b] + size[b] > capacity:
-            return False
-        for s in range(first[b], last[b]):
-            sections.setdefault(s, []).append((offsets[b], offsets[b] + size[b]))
-    for spans in sections.values():
-        spans.sort()
-        for (_, top), (bottom, _) in zip(spans, spans[1:], strict=False):
-            if bottom < top:
-                return False
-    return True
+    return [plan[b] for b in range(len(size))], search.steps
 
 
 class _Guillotine:
@@ -409,10 +382,8 @@ class _StripBuilder:
         if self.unbalanced:
             t = min(self.unbalanced)
             short = self.starting[t] if self.balance[t] > 0 else self.ending[t]
-        else:
-            strip = tuple(self.members)
-            if _time_parts(strip, self.first, self.last)[1:]:
-                yield strip, self.taken
+        else:  # balanced; a time cut is left, or _choose would have stopped it
+            yield tuple(self.members), self.taken
             short = self.openers
         yield from self._branch(short)
 

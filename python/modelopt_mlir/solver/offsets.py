@@ -48,6 +48,17 @@ class IntervalArrays:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def take(self, index: np.ndarray) -> IntervalArrays:
+        """The buffers at ``index`` (positions into these arrays), in that order."""
+        return IntervalArrays(
+            self.ids[index],
+            self.lower[index],
+            self.upper[index],
+            self.raw_size[index],
+            self.size[index],
+            self.alignment[index],
+        )
+
     def plan(self, offsets: np.ndarray, algorithm: str) -> OffsetPlan:
         arena = int((offsets + self.size).max()) if len(self) else 0
         return OffsetPlan(
