@@ -35,6 +35,7 @@ from modelopt_mlir.solver.offsets import (
     _lexsort,
     best_fit_order,
     heuristic_orders,
+    load_profile,
     run_heuristics,
 )
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, OffsetPlan, align_up
@@ -139,11 +140,9 @@ def peak_window_offsets(problem: IntervalProblem, time_limit: float) -> OffsetPl
     sized = arrays.size > 0
     if not sized.any():
         return None
-    times = np.unique(np.concatenate([arrays.lower[sized], arrays.upper[sized]]))
-    delta = np.zeros(len(times) + 1, dtype=np.int64)
-    np.add.at(delta, np.searchsorted(times, arrays.lower[sized]), arrays.size[sized])
-    np.add.at(delta, np.searchsorted(times, arrays.upper[sized]), -arrays.size[sized])
-    profile = np.cumsum(delta)[: len(times) - 1]
+    live = arrays.take(np.flatnonzero(sized))
+    times = np.unique(np.concatenate([live.lower, live.upper]))
+    profile = load_profile(live)  # per section between consecutive times
     peak = int(profile.max())
     largest = int(arrays.size.max())
     outside_orders = list(heuristic_orders(arrays).items())
