@@ -62,11 +62,14 @@ def test_signature_order() -> None:
     assert [a.kind for a in args] == ["param"] * 4 + ["state"] * 9 + ["input", "target"]
     assert args[4].name == "0.weight.exp_avg" and args[12].name == "step"
     assert args[-1].int_range == (0, 3) and args[-1].dtype == "i64"
+    # Parameters and state are updated in place; the loss is the only out-param.
+    assert [a.updated for a in args] == [True] * 13 + [False] * 2
     results = captured.signature.outputs
-    assert {r.kind for r in results} == {"output"}
-    assert [r.result for r in results] == ["loss"] + ["param"] * 4 + ["state"] * 9
+    assert [(r.name, r.kind, r.result) for r in results] == [("loss", "output", "loss")]
     assert captured.signature.args == args + results
-    assert len(reference_step(captured)) == len(results)
+    assert captured.graph_results == ("loss", *(f"new.{a.name}" for a in args[:13]))
+    assert captured.updates == {r: r - 1 for r in range(1, 14)}
+    assert len(reference_step(captured)) == len(captured.graph_results)
 
 
 def test_integer_batch_range() -> None:
@@ -114,7 +117,7 @@ def test_imports_to_linalg_on_tensors() -> None:
     assert "linalg.matmul" in text
 
 
-def test_module_text_is_bufferized_with_out_params() -> None:
+def test_module_text_is_bufferized_in_place() -> None:
     model, x, y = _mlp()
     captured = capture_training_step(
         model, [x], y, nn.functional.cross_entropy, OptimizerConfig(), func_name="train_step"
@@ -125,4 +128,9 @@ def test_module_text_is_bufferized_with_out_params() -> None:
     args = captured.arguments_from(model, None, [x], y)
     assert [a.shape for a in args] == [s.shape for s in captured.signature.args]
     out = captured.results_to_torch(args)
-    assert list(out) == [s.name for s in captured.signature.outputs]
+    assert list(out) == list(captured.graph_results)
+    signature = next(line for line in text.splitlines() if "func.func @train_step(" in line)
+    assert signature.count("modelopt.noalias") == len(captured.signature.args)
+    assert signature.count("modelopt.updated") == len(captured.signature.updated) == 4
+    with pytest.raises(ValueError, match="argument arrays"):
+        captured.results_to_torch(args[-1:])

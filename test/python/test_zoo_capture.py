@@ -94,7 +94,7 @@ def _check_module(captured: CapturedStep) -> ir.Module:
 def _assert_matches_eager(name: str, config: OptimizerConfig, captured: CapturedStep) -> None:
     built = ZOO[name].build()
     results = dict(
-        zip((s.name for s in captured.signature.outputs), reference_step(captured), strict=True)
+        zip(captured.graph_results, reference_step(captured), strict=True)
     )
     loss, params, buffers = eager_training_step(
         built.model, built.example_inputs, built.targets, built.loss_fn, config
@@ -168,11 +168,16 @@ def test_batchnorm_running_stats_are_buffers_in_and_out() -> None:
         lower=False,
     )
     buffer_args = [s.name for s in captured.signature.inputs if s.kind == "buffer"]
-    new_buffers = [s.name for s in captured.signature.outputs if s.result == "buffer"]
+    updated = [s.name for s in captured.signature.updated if s.kind == "buffer"]
     assert "stem.1.running_mean" in buffer_args and "stem.1.num_batches_tracked" in buffer_args
-    assert new_buffers == [f"new.{n}" for n in buffer_args]
+    # Batch-norm statistics are updated in place: no out-param duplicates them.
+    assert updated == buffer_args
+    assert [s.name for s in captured.signature.outputs] == ["loss"]
+    assert [n for n in captured.graph_results if n.startswith("new.stem.1")] == [
+        f"new.{n}" for n in buffer_args if n.startswith("stem.1.")
+    ]
     results = dict(
-        zip((s.name for s in captured.signature.outputs), reference_step(captured), strict=True)
+        zip(captured.graph_results, reference_step(captured), strict=True)
     )
     before = dict(built.model.named_buffers())
     assert not torch.equal(results["new.stem.1.running_mean"], before["stem.1.running_mean"])
@@ -212,7 +217,7 @@ def test_optimizer_instance_and_argument_mapping() -> None:
         assert len(args) == len(captured.signature.args)
         n_in = len(captured.signature.inputs)
         graph_out = captured.graph(*[torch.from_numpy(a) for a in args[:n_in]])
-        new = captured.results_to_torch([o.numpy() for o in graph_out])
+        new = dict(zip(captured.graph_results, graph_out, strict=True))
         loss = built.loss_fn(model(*built.example_inputs), built.targets)
         optimizer.zero_grad()
         loss.backward()
@@ -340,8 +345,9 @@ def test_import_model_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "kind": "param",
         "dtype": "f32",
         "shape": [64, 32],
+        "updated": True,
     }
-    assert sidecar["args"][-1]["kind"] == "output"
+    assert sidecar["args"][-1]["kind"] == "output" and sidecar["args"][-1]["name"] == "loss"
 
     assert main(["--model", "nope", "-o", str(tmp_path / "x.mlir")]) == 2
     assert "invalid choice" in capsys.readouterr().err

@@ -1,10 +1,13 @@
 """Capture a whole training step (forward, backward, optimizer update) or an inference graph as one
 functional FX graph, import it into MLIR and bufferize it to memref IR.
 
-The step is a pure function: parameters, buffers (batch-norm running statistics), optimizer state
-and the batch are arguments; the loss, the new parameters, the new optimizer state and the new
-buffers are results, turned into trailing out-params by bufferization. The order and meaning of
-every argument is recorded in a :class:`StepSignature`.
+The step is traced as a pure function: parameters, buffers (batch-norm running statistics),
+optimizer state and the batch are arguments; the loss, the new parameters, the new optimizer state
+and the new buffers are results. Bufferization then writes every new parameter, state tensor and
+buffer into its own argument's buffer, as torch.optim does (no second copy of the state), and
+turns the loss into an out-param. The order and meaning of every argument is recorded in a
+:class:`StepSignature` and, in the IR, as argument attributes (``modelopt.name``,
+``modelopt.kind``, ``modelopt.noalias``, ``modelopt.updated``).
 
 Public entry points: :func:`capture_training_step`, :func:`capture_inference`. Failures raise a
 :class:`CaptureError` subclass whose message is meant for users (no traceback needed).
@@ -205,7 +208,9 @@ class ValueSpec:
     ``result`` then says what the value is (``loss``, the new ``param``/``state``/``buffer``, or a
     model ``output``). ``int_range`` is the half-open range ``[lo, hi)`` of valid integer values
     (token ids, class labels); ``float_range`` marks float arguments that must stay in
-    ``[lo, hi)`` for finite results (Adam's second moment and step count must not be negative)."""
+    ``[lo, hi)`` for finite results (Adam's second moment and step count must not be negative).
+    ``updated`` marks an argument that the step overwrites with its new value (parameters,
+    optimizer state, batch-norm statistics)."""
 
     name: str
     kind: ValueKind
@@ -214,6 +219,7 @@ class ValueSpec:
     int_range: tuple[int, int] | None = None
     float_range: tuple[float, float] | None = None
     result: ResultKind | None = None
+    updated: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -228,14 +234,16 @@ class ValueSpec:
             data["float_range"] = list(self.float_range)
         if self.result is not None:
             data["result"] = self.result
+        if self.updated:
+            data["updated"] = True
         return data
 
 
 @dataclass(frozen=True)
 class StepSignature:
     """Every argument of the captured function in order: ``params, buffers, state, inputs,
-    targets`` then the out-params ``loss, new params, new state, new buffers`` (training) or the
-    model outputs (inference)."""
+    targets`` then the out-params: ``loss`` (training) or the model outputs (inference).
+    Parameters, state and buffers that the step changes are ``updated`` in place."""
 
     args: tuple[ValueSpec, ...]
 
@@ -249,7 +257,10 @@ class StepSignature:
         """The out-params, in order."""
         return tuple(a for a in self.args if a.kind == "output")
 
-    results = outputs
+    @property
+    def updated(self) -> tuple[ValueSpec, ...]:
+        """The arguments the step overwrites with their new values."""
+        return tuple(a for a in self.args if a.updated)
 
     def to_json(self) -> list[dict[str, Any]]:
         return [a.to_json() for a in self.args]
@@ -263,15 +274,18 @@ class StepSignature:
 class CapturedStep:
     """A captured training step or inference graph.
 
-    ``module_text`` is the bufferized memref IR (one public ``func.func @func_name``, results
-    turned into out-params); ``graph`` is the functional FX graph it came from, runnable on
-    ``example_args`` (real tensors in argument order, out-params excluded)."""
+    ``module_text`` is the bufferized memref IR (one public ``func.func @func_name``, updated
+    state written into its own arguments, other results turned into out-params); ``graph`` is
+    the functional FX graph it came from, runnable on ``example_args`` (real tensors in argument
+    order, out-params excluded), whose results are named by ``graph_results``: ``loss`` and
+    ``new.<name>`` for each updated argument (training), the model outputs (inference)."""
 
     graph: torch.fx.GraphModule
     signature: StepSignature
     func_name: str
     optimizer: OptimizerConfig | None
     example_args: list[torch.Tensor] = field(repr=False)
+    graph_results: tuple[str, ...] = ()
     parameter_names: list[str] = field(default_factory=list)
     buffer_names: list[str] = field(default_factory=list)
     state_names: list[str] = field(default_factory=list)
@@ -288,6 +302,12 @@ class CapturedStep:
         if self._module_text is None:
             self._module_text = lower_to_memref_text(self)
         return self._module_text
+
+    @property
+    def updates(self) -> dict[int, int]:
+        """Graph result index -> index of the argument it overwrites."""
+        index = {f"new.{a.name}": i for i, a in enumerate(self.signature.args) if a.updated}
+        return {r: index[name] for r, name in enumerate(self.graph_results) if name in index}
 
     @property
     def int_ranges(self) -> dict[int, tuple[int, int]]:
@@ -338,20 +358,23 @@ class CapturedStep:
         return arrays
 
     def results_to_torch(self, arrays: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
-        """Out-param arrays (or the whole argument list, as ``run_cpu`` returns it) -> torch
-        tensors by out-param name: ``loss``, ``new.<param>``, ``new.<state>``, ``new.<buffer>``
-        for a training step; ``output`` or ``output.<key>`` for inference."""
-        outputs = self.signature.outputs
-        if len(arrays) == len(self.signature.args):
-            arrays = arrays[len(self.signature.args) - len(outputs) :]
-        if len(arrays) != len(outputs):
-            raise ValueError(
-                f"expected {len(outputs)} out-param arrays (or "
-                f"{len(self.signature.args)} arguments), got {len(arrays)}"
-            )
+        """Every argument after a call (as ``run_cpu`` returns them) -> the step's results as
+        torch tensors, named and ordered like ``graph_results``: ``loss``, ``new.<param>``,
+        ``new.<state>``, ``new.<buffer>`` (read from the updated arguments) for a training step;
+        ``output`` or ``output.<key>`` for inference. A list of just the out-params is accepted
+        when no argument is updated."""
+        args = self.signature.args
+        if len(arrays) != len(args):
+            if self.signature.updated or len(arrays) != len(self.signature.outputs):
+                raise ValueError(f"expected {len(args)} argument arrays, got {len(arrays)}")
+            arrays = [*([None] * (len(args) - len(arrays))), *arrays]
+        by_name = {
+            (f"new.{spec.name}" if spec.updated else spec.name): array
+            for spec, array in zip(args, arrays, strict=True)
+            if spec.updated or spec.kind == "output"
+        }
         return {
-            spec.name: torch.from_numpy(np.asarray(array).copy())
-            for spec, array in zip(outputs, arrays, strict=True)
+            name: torch.from_numpy(np.asarray(by_name[name]).copy()) for name in self.graph_results
         }
 
 
@@ -525,11 +548,14 @@ def capture_training_step(
     )
 
     specs: list[ValueSpec] = []
-    specs += [_spec(n, "param", all_params[n]) for n in trainable]
+    specs += [_spec(n, "param", all_params[n], updated=True) for n in trainable]
     specs += [_spec(n, "param", all_params[n]) for n in frozen]
-    specs += [_spec(n, "buffer", buffers[n], _buffer_int_range(buffers[n])) for n in buffer_names]
     specs += [
-        dataclasses.replace(_spec(n, "state", v), float_range=_state_range(n))
+        _spec(n, "buffer", buffers[n], _buffer_int_range(buffers[n]), updated=n in updated)
+        for n in buffer_names
+    ]
+    specs += [
+        dataclasses.replace(_spec(n, "state", v, updated=True), float_range=_state_range(n))
         for n, v in zip(state_names, state_values, strict=True)
     ]
     batch_names = [f"input{i}" for i in range(n_inputs)]
@@ -545,17 +571,13 @@ def capture_training_step(
         )
 
     specs.append(ValueSpec("loss", "output", "f32", (), result="loss"))
-    specs += [_output(f"new.{n}", all_params[n], "param") for n in trainable]
-    specs += [
-        _output(f"new.{n}", v, "state") for n, v in zip(state_names, state_values, strict=True)
-    ]
-    specs += [_output(f"new.{n}", buffers[n], "buffer") for n in updated]
     captured = CapturedStep(
         graph,
         StepSignature(tuple(specs)),
         func_name,
         config,
         example_args,
+        ("loss", *(f"new.{n}" for n in [*trainable, *state_names, *updated])),
         parameter_names=trainable + frozen,
         buffer_names=buffer_names,
         state_names=state_names,
@@ -620,6 +642,7 @@ def capture_inference(
         func_name,
         None,
         example_args,
+        tuple(output_paths),
         parameter_names=param_names,
         buffer_names=buffer_names,
     )
@@ -934,9 +957,10 @@ def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> s
     _report(progress, "import", captured)
     start = time.perf_counter()
     try:
-        bufferize(module)
+        bufferize(module, updates=captured.updates)
     except BufferizeError as exc:
         raise LoweringError(str(exc)) from exc
+    annotate_arguments(module, captured.func_name, captured.signature)
     text = module.operation.get_asm(enable_debug_info=False)
     captured.timings["bufferize"] = time.perf_counter() - start
     _report(progress, "bufferize", captured)
@@ -948,17 +972,48 @@ def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> s
     return text
 
 
+def annotate_arguments(module: ir.Module, func_name: str, signature: StepSignature) -> None:
+    """Record the signature on ``@func_name``'s arguments: ``modelopt.name``, ``modelopt.kind``,
+    ``modelopt.updated`` where the step overwrites the argument, and ``modelopt.noalias``: each
+    argument is a distinct tensor, so memory-plan may order accesses to different arguments
+    freely."""
+    func = next(
+        op.operation
+        for op in module.body.operations
+        if op.operation.name == "func.func"
+        and ir.StringAttr(op.attributes["sym_name"]).value == func_name
+    )
+    with module.context:
+        attrs = []
+        for spec in signature.args:
+            entries = {
+                "modelopt.name": ir.StringAttr.get(spec.name),
+                "modelopt.kind": ir.StringAttr.get(spec.kind),
+                "modelopt.noalias": ir.UnitAttr.get(),
+            }
+            if spec.updated:
+                entries["modelopt.updated"] = ir.UnitAttr.get()
+            attrs.append(ir.DictAttr.get(entries))
+        func.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
+
+
 # ----------------------------------------------------------------------------------------------
 # Functional optimizer update
 
 
 def _spec(
-    name: str, kind: ValueKind, tensor: torch.Tensor, int_range: tuple[int, int] | None = None
+    name: str,
+    kind: ValueKind,
+    tensor: torch.Tensor,
+    int_range: tuple[int, int] | None = None,
+    *,
+    updated: bool = False,
 ) -> ValueSpec:
     dtype = _DTYPE_NAMES.get(tensor.dtype)
     if dtype is None:
         raise CaptureError(f"unsupported dtype {tensor.dtype} for '{name}'")
-    return ValueSpec(name, kind, dtype, tuple(int(d) for d in tensor.shape), int_range)
+    shape = tuple(int(d) for d in tensor.shape)
+    return ValueSpec(name, kind, dtype, shape, int_range, updated=updated)
 
 
 def _output(name: str, tensor: torch.Tensor, result: ResultKind) -> ValueSpec:
