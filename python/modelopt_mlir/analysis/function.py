@@ -6,7 +6,9 @@ Pure: MLIR in, plain data out. Nothing here mutates the IR.
   inside its regions count at it). Arena buffers' allocs and deallocs are not units: the rewrite
   replaces them by views of the arena at function entry.
 - An arena buffer is a top-level static-shape ``memref.alloc``/``memref.alloca`` with an identity
-  layout whose aliases (through view-like ops) never escape. Every other memref (arguments,
+  layout whose aliases (through view-like ops) never escape. An argument marked
+  ``modelopt.noalias`` (or ``llvm.noalias``) shares memory with no other argument or global: it
+  and its views are a memory class of their own. Every other memref (unmarked arguments,
   globals, escaping or dynamic allocs) shares one conservative memory class, ``OTHER``.
 - Dependences: SSA use-def between units, plus read-after-write, write-after-read and
   write-after-write on each memory class. Ops whose effects we do not model are barriers.
@@ -21,7 +23,14 @@ from torch_mlir import ir
 
 from modelopt_mlir.solver.problem import ScheduleProblem
 
-OTHER = -1  # the memory class of every memref that is not an arena buffer
+OTHER = -1  # the memory class of every memref that is neither an arena buffer nor noalias
+NOALIAS_ATTRS = ("modelopt.noalias", "llvm.noalias")
+
+
+def argument_class(index: int) -> int:
+    """The memory class of noalias argument ``index`` (arena buffers are 0, 1, ...)."""
+    return -2 - index
+
 
 VIEW_LIKE_OPS = frozenset(
     {
@@ -239,16 +248,27 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
     root: dict[ir.Value, int] = {}  # value -> candidate index (absent: class OTHER)
     for value, index in candidate_of_root.items():
         root[value] = index
+    argument_of: dict[ir.Value, int] = {}  # value -> class of the noalias argument it views
+    for i, arg in enumerate(blocks[0].arguments):
+        if _is_noalias(func, i):
+            if not _is_memref(arg):
+                raise AnalysisError(
+                    f"argument {i} of type {arg.type} is marked noalias; only memref "
+                    "arguments can be",
+                    arg.location,
+                )
+            argument_of[arg] = argument_class(i)
     for op in body_ops:
         for nested in _walk(op):
             if nested.name in ALLOC_OPS and nested != op:
                 left_alone.append(LeftAlone(nested, "it is allocated inside a region"))
             if nested.name in VIEW_LIKE_OPS and nested.operands:
-                source = root.get(nested.operands[0])
-                if source is not None:
-                    for result in nested.results:
-                        if _is_memref(result):
-                            root[result] = source
+                for classes in (root, argument_of):
+                    source = classes.get(nested.operands[0])
+                    if source is not None:
+                        for result in nested.results:
+                            if _is_memref(result):
+                                classes[result] = source
 
     # 2. Escapes: a candidate whose alias is used where we cannot follow it stays an alloc.
     escaped: dict[int, str] = {}
@@ -334,9 +354,9 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
                 barriers.append(nested)
                 continue
             for value in effects[0]:
-                reads.add(buffer_of.get(value, OTHER))
+                reads.add(buffer_of.get(value, argument_of.get(value, OTHER)))
             for value in effects[1]:
-                writes.add(buffer_of.get(value, OTHER))
+                writes.add(buffer_of.get(value, argument_of.get(value, OTHER)))
         if is_barrier:
             for unit in since_barrier:
                 edges.add((unit, index))
@@ -370,6 +390,16 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
         alignment=tuple(b.alignment for b in buffers),
     )
     return FunctionAnalysis(func, units, buffers, left_alone, barriers, problem, terminator)
+
+
+def _is_noalias(func: ir.Operation, index: int) -> bool:
+    if "arg_attrs" not in func.attributes:
+        return False
+    attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
+    if index >= len(attrs):
+        return False
+    entry = ir.DictAttr(attrs[index])
+    return any(name in entry for name in NOALIAS_ATTRS)
 
 
 def _unplannable_reason(alloc: ir.Operation) -> str | None:
