@@ -20,6 +20,8 @@ PASS_REGISTRY: dict[str, str] = {
     "memory-plan": "modelopt_mlir.passes.memory_plan:MemoryPlanPass",
     "clone-shared-fills": "modelopt_mlir.passes.clone_shared_fills:CloneSharedFillsPass",
     "lower-to-gpu": "modelopt_mlir.passes.lower_to_gpu:LowerToGpuPass",
+    "update-in-place": "modelopt_mlir.passes.update_in_place:UpdateInPlacePass",
+    "reuse-dying-inputs": "modelopt_mlir.passes.reuse_dying_inputs:ReuseDyingInputsPass",
 }
 
 
