@@ -26,6 +26,7 @@ from modelopt_mlir.frontend.bufferize import bufferize, memref_level_problems, p
 from modelopt_mlir.frontend.capture import (
     CapturedStep,
     OptimizerConfig,
+    annotate_arguments,
     capture_training_step,
     eager_reference_step,
     import_to_linalg,
@@ -177,8 +178,9 @@ def header_lines(example: Example, captured: CapturedStep) -> list[str]:
         f"// {example.description}.",
         (
             f"// @{FUNC_NAME} args: {kinds['param']} params, {kinds['state']} optimizer state, "
-            f"{kinds['input']} inputs, {kinds['target']} target, then {n_results} out-params "
-            f"(loss, new params, new state); see {example.name}.json."
+            f"{kinds['input']} inputs, {kinds['target']} target, then {n_results} out-param "
+            f"(loss); parameters and optimizer state are updated in place; see "
+            f"{example.name}.json."
         ),
     ]
 
@@ -227,8 +229,12 @@ def make(example: Example, out_dir: Path, check: bool) -> None:
     captured = capture(example)
     if check:
         print(f"  {check_against_eager(example, captured)}")
-    without_clone = str(bufferize(import_to_linalg(captured, FUNC_NAME), clone_fills=False))
-    module = bufferize(import_to_linalg(captured, FUNC_NAME), clone_fills=True)
+    updates = captured.updates
+    without_clone = str(
+        bufferize(import_to_linalg(captured, FUNC_NAME), clone_fills=False, updates=updates)
+    )
+    module = bufferize(import_to_linalg(captured, FUNC_NAME), clone_fills=True, updates=updates)
+    annotate_arguments(module, FUNC_NAME, captured.signature)
     text = module.operation.get_asm(enable_debug_info=False)
     mlir_path = out_dir / f"{example.name}.mlir"
     json_path = out_dir / f"{example.name}.json"

@@ -5,18 +5,21 @@ copy; errors leave the module untouched."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from torch_mlir import ir
 
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
-from modelopt_mlir.examples import EXAMPLES_DIR
 from modelopt_mlir.ir_context import make_context
 from modelopt_mlir.lowering.cpu import random_arguments, run_cpu
 from modelopt_mlir.passes import lookup_pass
 from modelopt_mlir.passes.memory_plan import MemoryPlanPass
 from modelopt_mlir.passes.update_in_place import UpdateInPlacePass
+
+# The MLP training step in out-param form, as captured before parameters were updated in place.
+OUT_PARAM_EXAMPLE = Path(__file__).resolve().parents[1] / "Inputs" / "mlp_sgd_out_params.mlir"
 
 # A training step in out-param form: y = x @ w, loss = sum(y * y), g = x^T @ 2y,
 # new_w = w - 0.1 g. GRADIENT names the buffer the gradient is accumulated in.
@@ -138,9 +141,10 @@ func.func @bad(%w: memref<4xf32>, %new_w: memref<8xf32> {modelopt.updates = 0 : 
 
 
 def test_mlp_sgd_example_in_place() -> None:
-    # The bundled example in out-param form, each new parameter's out-param marked with the
-    # argument it updates: every parameter after the step equals the out-param's value.
-    meta = json.loads((EXAMPLES_DIR / "mlp_sgd.json").read_text())
+    # The MLP step as captured before in-place state (out-param form), each new parameter's
+    # out-param marked with the argument it updates: every parameter after the step equals the
+    # out-param's value.
+    meta = json.loads((OUT_PARAM_EXAMPLE.with_suffix(".json")).read_text())
     index_of = {arg["name"]: i for i, arg in enumerate(meta["args"])}
     updates = {
         i: index_of[arg["name"].removeprefix("new.")]
@@ -150,7 +154,7 @@ def test_mlp_sgd_example_in_place() -> None:
     int_ranges = {i: tuple(a["int_range"]) for i, a in enumerate(meta["args"]) if "int_range" in a}
     func_name = meta["func"]
     with make_context(), ir.Location.unknown():
-        module = ir.Module.parse((EXAMPLES_DIR / "mlp_sgd.mlir").read_text())
+        module = ir.Module.parse(OUT_PARAM_EXAMPLE.read_text())
         func = next(
             op.operation
             for op in module.body.operations

@@ -71,6 +71,40 @@ def _overlapping_planner(problem: ScheduleProblem, **kwargs) -> ArenaPlan:
     )
 
 
+def _two_floats_overlap(analysis) -> ArenaPlan:
+    """A valid plan, then one f32 buffer moved onto another that is live at the same time.
+    Only float data is corrupted: corrupting integer indices would trip the step's bounds
+    asserts and abort the process instead of giving different outputs."""
+    plan = plan_arena(analysis.problem, solver="greedy")
+    live = {i.id: i for i in plan.intervals}
+    floats = [
+        b.index
+        for b in analysis.buffers
+        if str(b.alloc.results[0].type).endswith("xf32>") and b.index in live
+    ]
+    first, second = next(
+        (a, b)
+        for a in floats
+        for b in floats
+        if a < b
+        and live[a].overlaps_in_time(live[b])
+        and analysis.problem.sizes[a] == analysis.problem.sizes[b]
+    )
+    offsets = dict(plan.offsets)
+    offsets[second] = offsets[first]
+    return ArenaPlan(
+        order=plan.order,
+        offsets=offsets,
+        arena_size=plan.arena_size,
+        lower_bound=plan.lower_bound,
+        program_order_peak=plan.program_order_peak,
+        order_algorithm=plan.order_algorithm,
+        offset_algorithm="broken",
+        solve_seconds=0.0,
+        intervals=plan.intervals,
+    )
+
+
 def test_pass_rejects_wrong_plan_and_leaves_ir_untouched(monkeypatch) -> None:
     monkeypatch.setattr(memory_plan, "plan_arena", _overlapping_planner)
     example = load_example("mlp_sgd")
@@ -93,7 +127,7 @@ def test_cpu_harness_catches_a_wrong_plan_that_skips_the_validator() -> None:
         module = ir.Module.parse(example.text)
         func = next(op for op in module.body.operations if op.operation.name == "func.func")
         analysis = analyze_function(func.operation)
-        broken = _overlapping_planner(analysis.problem)
+        broken = _two_floats_overlap(analysis)
         assert check_plan(analysis.problem, broken.order, broken.offsets, broken.arena_size)
         apply_plan(analysis, broken)
         broken_text = str(module)
