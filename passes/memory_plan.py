@@ -9,7 +9,12 @@ from typing import Any, Literal
 
 from torch_mlir import ir
 
-from modelopt_mlir.analysis.function import AnalysisError, FunctionAnalysis, analyze_function
+from modelopt_mlir.analysis.function import (
+    AnalysisError,
+    FunctionAnalysis,
+    analyze_function,
+    memref_bytes,
+)
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
 from modelopt_mlir.rewrite import apply_plan
@@ -123,6 +128,7 @@ def function_report(
         "units": analysis.problem.num_units,
         "allocs": len(analysis.buffers),
         "left_alone": len(analysis.left_alone),
+        "left_alone_bytes": sum(_static_bytes(kept.op) for kept in analysis.left_alone),
         "sum_of_sizes": sum(b.size for b in analysis.buffers),
         "program_order_peak": plan.program_order_peak,
         "lower_bound": plan.lower_bound,
@@ -137,3 +143,11 @@ def function_report(
         "buffers": buffers,
         "order": [analysis.units[unit].name for unit in plan.order],
     }
+
+
+def _static_bytes(alloc: ir.Operation) -> int:
+    """Bytes of a static-shape alloc left outside the arena (0 when its size is not static)."""
+    memref_type = ir.MemRefType(alloc.results[0].type)
+    if not memref_type.has_static_shape:
+        return 0
+    return memref_bytes(memref_type) or 0

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from modelopt_mlir.eager_memory import EagerPeak
 from modelopt_mlir.frontend import capture as _capture_module
 from modelopt_mlir.progress import StageProgress
 
@@ -100,10 +101,37 @@ class PlanReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     upstream_best_fit: int | None = None  # with optimize-allocation-liveness
     upstream_best_fit_plain: int | None = None
+    output_bytes: int = 0  # out-params: the loss, or the model outputs (inference)
+    left_alone_bytes: int = 0  # static buffers memory-plan left outside the arena
+    eager: EagerPeak | None = None  # PyTorch eager's peak for the same step (compare_eager)
 
     @property
     def params_and_state_bytes(self) -> int:
         return self.param_bytes + self.state_bytes + self.buffer_bytes
+
+    @property
+    def arguments_bytes(self) -> int:
+        """Everything the caller passes in, each tensor once: parameters, optimizer state, model
+        buffers and the batch (updated state is written back into its own argument)."""
+        return self.params_and_state_bytes + self.batch_bytes + self.output_bytes
+
+    @property
+    def footprint_bytes(self) -> int:
+        """The whole step at its peak: arguments, out-params, the arena and any buffer left
+        outside it (counted as if all were live at once)."""
+        return self.arguments_bytes + self.arena_bytes + self.left_alone_bytes
+
+    @property
+    def program_order_footprint_bytes(self) -> int:
+        """The same, with the program-order peak of temporaries instead of our arena."""
+        return self.arguments_bytes + self.program_order_peak + self.left_alone_bytes
+
+    @property
+    def vs_eager(self) -> float | None:
+        """Our footprint / PyTorch eager's peak (None when eager was not measured)."""
+        if self.eager is None or not self.eager.total:
+            return None
+        return self.footprint_bytes / self.eager.total
 
     @property
     def total_seconds(self) -> float:
@@ -119,6 +147,9 @@ class PlanReport:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["params_and_state_bytes"] = self.params_and_state_bytes
+        data["footprint_bytes"] = self.footprint_bytes
+        data["program_order_footprint_bytes"] = self.program_order_footprint_bytes
+        data["vs_eager"] = self.vs_eager
         data["reduction_vs_program_order"] = self.reduction_vs_program_order
         data["total_seconds"] = self.total_seconds
         return data
@@ -138,6 +169,7 @@ class PlanReport:
             rows.append(("model buffers", _mib(self.buffer_bytes)))
         rows += [
             ("batch", _mib(self.batch_bytes)),
+            ("outputs", _mib(self.output_bytes)),
             ("temporaries, no reuse", _mib(self.temporaries_bytes) + ratio(self.temporaries_bytes)),
             ("program-order peak", _mib(self.program_order_peak) + ratio(self.program_order_peak)),
         ]
@@ -155,11 +187,26 @@ class PlanReport:
                     _mib(self.upstream_best_fit) + ratio(self.upstream_best_fit),
                 )
             )
+        if self.left_alone_bytes:
+            rows.append(("left outside the arena", _mib(self.left_alone_bytes)))
         rows += [
             ("planned arena (ours)", _mib(self.arena_bytes)),
             ("lower bound", _mib(self.lower_bound)),
             ("gap to lower bound", f"{self.gap:.1%}"),
             ("saved vs program order", f"{self.reduction_vs_program_order:.1%}"),
+            (
+                "whole-step footprint",
+                f"{_mib(self.footprint_bytes)} (program order: "
+                f"{_mib(self.program_order_footprint_bytes)})",
+            ),
+        ]
+        if self.eager is not None:
+            kinds = ", ".join(f"{k} {_mib(v)}" for k, v in self.eager.by_kind.items())
+            rows += [
+                ("PyTorch eager peak", f"{_mib(self.eager.total)} ({kinds})"),
+                ("footprint / eager", f"{self.vs_eager:.3f}x"),
+            ]
+        rows += [
             (
                 "ops / allocs planned / left alone",
                 f"{self.ops} / {self.allocs_planned} / {self.allocs_left_alone}",
@@ -290,6 +337,7 @@ def plan(
     int_ranges: Mapping[str, tuple[int, int]] | None = None,
     upstream: bool = False,
     func_name: str = "main",
+    compare_eager: bool = False,
 ) -> PlanResult:
     """Capture, bufferize and memory-plan one step of ``model``.
 
@@ -298,7 +346,9 @@ def plan(
     the forward pass. ``solver`` goes to the memory-plan pass (``auto`` picks the best it
     accepts), ``time_limit`` bounds the solve in seconds. ``upstream=True`` also measures the
     upstream best-fit planner on the same IR. ``progress`` shows stages on stderr (default: when
-    stderr is a terminal).
+    stderr is a terminal). ``compare_eager=True`` also measures PyTorch eager's peak for the
+    same step with torch's MemTracker (on copies; one warm-up step first) and reports our
+    whole-step footprint against it.
     """
     from torch_mlir import ir
 
@@ -358,6 +408,16 @@ def plan(
             upstream_live = upstream_best_fit_arena(unplanned_text, fn, optimize_liveness=True)[fn]
             upstream_plain = upstream_best_fit_arena(unplanned_text, fn)[fn]
 
+    eager = None
+    if compare_eager:
+        from modelopt_mlir.eager_memory import eager_inference_peak, eager_training_peak
+
+        with stages.stage("eager", "measuring PyTorch eager's peak (MemTracker)"):
+            if loss_fn is None:
+                eager = eager_inference_peak(model, inputs)
+            else:
+                eager = eager_training_peak(model, inputs, targets_arg, loss_fn, optimizer)
+
     # The frontend's own split (capture, import, bufferize) replaces our two coarser stages.
     seconds = dict(captured.timings) or {
         k: stages.seconds[k] for k in ("capture", "bufferize") if k in stages.seconds
@@ -388,6 +448,9 @@ def plan(
         stage_seconds=seconds,
         upstream_best_fit=upstream_live,
         upstream_best_fit_plain=upstream_plain,
+        output_bytes=sum(_spec_bytes(s) for s in signature if s.kind == "output"),
+        left_alone_bytes=int(function_report.get("left_alone_bytes", 0)),
+        eager=eager,
     )
     return PlanResult(
         module=module,
@@ -435,17 +498,17 @@ def _buffer_kinds(
     for index, spec in enumerate(signature):
         if spec.kind in ("input", "target"):
             batch_args.append(index)
+        elif spec.kind == "output" or (spec.kind == "buffer" and spec.updated):
+            # Updated model buffers (batch-norm statistics) come out of the forward pass.
+            loss_args.append(index)
         elif spec.kind in ("param", "state"):
             optimizer_args.append(index)
-        elif spec.kind == "output":
-            name = spec.name.removeprefix("new.")
-            # Updated model buffers (batch-norm statistics) come out of the forward pass.
-            if name == "loss" or getattr(spec, "result", None) == "buffer":
-                loss_args.append(index)
-                continue
-            optimizer_args.append(index)
-            owner = next((p for p in param_names if name == p or name.startswith(p + ".")), name)
-            groups[index] = owner
+            if spec.updated:
+                name = spec.name
+                owner = next(
+                    (p for p in param_names if name == p or name.startswith(p + ".")), name
+                )
+                groups[index] = owner
     return classify_buffers(
         unplanned_text,
         captured.func_name,
@@ -505,14 +568,17 @@ class PlanResult:
             paths["png"],
             title=title or self._title(),
             upstream_arena=self.report.upstream_best_fit,
+            state_bytes=self.report.arguments_bytes,
         )
         return paths
 
     def _title(self) -> str:
         r = self.report
+        eager = f", eager {_mib(r.eager.total)}" if r.eager is not None else ""
         return (
-            f"{r.model} {r.mode} step ({r.optimizer}): arena {_mib(r.arena_bytes)}, "
-            f"lower bound {_mib(r.lower_bound)}, program order {_mib(r.program_order_peak)}"
+            f"{r.model} {r.mode} step ({r.optimizer}): footprint {_mib(r.footprint_bytes)}"
+            f"{eager}; arena {_mib(r.arena_bytes)}, lower bound {_mib(r.lower_bound)}, "
+            f"program order {_mib(r.program_order_peak)}"
         )
 
     def _compiled_function(self, which: str) -> Any:

@@ -86,10 +86,13 @@ def render_timeline(
     *,
     kinds: Sequence[str] | None = None,
     upstream_arena: int | None = None,
+    state_bytes: int = 0,
     dpi: int = 130,
 ) -> Path:
     """Draw ``report`` (a memory-plan function report: ``buffers`` with offset, size, first_step,
     last_step; ``arena_size``, ``lower_bound``, ``program_order_peak``) to a PNG at ``path``.
+    ``state_bytes`` (parameters, optimizer state, batch and outputs: what the caller holds for
+    the whole step) is drawn as a band below the arena, so the picture shows the whole footprint.
 
     A buffer's colour comes from ``kinds[i]``, else its ``kind`` key, else
     :func:`kind_from_location`. Returns the path written.
@@ -147,6 +150,20 @@ def render_timeline(
     if upstream_arena:
         lines.append((upstream_arena, "upstream best-fit+liveness", "#9467BD", "-."))
     handles: list[Any] = []
+    if state_bytes:
+        handles.append(
+            ax.add_patch(
+                Rectangle(
+                    (0, -state_bytes / factor),
+                    steps,
+                    state_bytes / factor,
+                    facecolor="#BBBBBB",
+                    edgecolor="#777777",
+                    hatch="//",
+                    label=f"arguments, updated in place: {state_bytes / factor:,.2f} {unit}",
+                )
+            )
+        )
     for value, label, colour, style in lines:
         handles.append(
             ax.axhline(
@@ -164,8 +181,8 @@ def render_timeline(
     ]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     ax.set_xlim(0, steps)
-    ax.set_ylim(0, top / factor * 1.06)
-    ax.set_ylabel(f"arena address ({unit})")
+    ax.set_ylim(-state_bytes / factor, top / factor * 1.06)
+    ax.set_ylabel(f"arena address ({unit})" + ("; arguments below 0" if state_bytes else ""))
     ax.grid(True, axis="y", alpha=0.3)
     name = report.get("function", "")
     ax.set_title(
