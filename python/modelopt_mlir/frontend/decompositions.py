@@ -9,11 +9,33 @@ convolutions and ungrouped backward lower fine. We rewrite the backward of a gro
   output gradient (zero-stuffed for strides) times the tap's weights, padded into place and
   summed. ``kh * kw`` elementwise ops whatever the channel count;
 - other grouped convolutions: one ungrouped convolution backward per group, concatenated.
+
+The rest keep the captured graph from holding buffers eager PyTorch never holds (every aten op
+becomes its own linalg op writing a whole buffer; nothing is fused):
+
+- matrix products against a transposed contiguous matrix (``x @ w.t()`` in every ``nn.Linear``):
+  torch-mlir copies the transposed weight (``linalg.transpose``) before ``linalg.matmul``. We
+  compute them as a 1x1 convolution of ``x`` viewed ``[M, K, 1, 1]`` with ``w`` viewed
+  ``[N, K, 1, 1]``: no copy of the weight, and a bias initialises the output instead of taking
+  one more full-size add;
+- padded convolutions on small feature maps: torch-mlir copies the whole input into a padded
+  buffer first; where that copy dominates (the padding of an 8x8 map is over half its size) we
+  convolve in chunks of groups or samples, each padded on its own (:func:`_conv_chunks`);
+- ``addmm`` without the ``alpha * mm`` full-size multiply by 1;
+- LayerNorm and GroupNorm: the reference decompositions go through ``var_mean``, which torch-mlir
+  computes in float64 (a float64 copy of the whole input, twice the activation). We keep the
+  input dtype: mean by a reduction, ``d = x - mean``, the sum of squares as a batched dot product
+  of ``d`` with itself (a reduction with no full-size temporary), and the output computed from
+  ``d`` in the input's shape, so that reuse-dying-inputs can write each full-size step over the
+  one before;
+- BatchNorm in eval mode: ``x * scale + shift``, two full-size passes instead of four;
+- ``var``/``var_mean`` elsewhere: two passes in the input dtype instead of torch-mlir's float64.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -165,10 +187,378 @@ def _zero_stuff(x: torch.Tensor, dim: int, stride: int) -> torch.Tensor:
     return aten.slice.Tensor(aten.view.default(stacked, shape), dim, 0, (size - 1) * stride + 1)
 
 
+# ----------------------------------------------------------------------------------------------
+# Inference footprint: matrix products, normalisations, variance
+
+
+# dtypes whose statistics we compute in place; others (float16, bfloat16) keep the reference
+# decompositions, which compute the statistics in float32.
+_OWN_DTYPES = (torch.float32, torch.float64)
+
+
+def _is_transposed_matrix(t: torch.Tensor) -> bool:
+    """``t`` is the transpose of a contiguous matrix (``w.t()``), and not itself contiguous."""
+    return t.dim() == 2 and not t.is_contiguous() and t.stride(0) == 1 and t.stride(1) == t.shape[0]
+
+
+def _as_conv1x1(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a @ b`` can be a 1x1 convolution without copies: ``a`` a floating ``[M, K]`` matrix
+    (any strides: viewing it ``[M, K, 1, 1]`` only appends unit dimensions), ``b`` the transpose
+    of a contiguous ``[N, K]`` one."""
+    return (
+        a.dim() == 2
+        and a.dtype.is_floating_point
+        and a.dtype == b.dtype
+        and _is_transposed_matrix(b)
+    )
+
+
+def _conv1x1_mm(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``a @ b (+ bias)`` for ``b = w.t()``, as ``conv2d(a[M, K, 1, 1], w[N, K, 1, 1], bias)``:
+    torch-mlir folds ``w.t().t()`` back to ``w`` and lowers the convolution straight onto the
+    weight, where ``aten.mm`` would first copy ``w.t()``."""
+    m, k = a.shape
+    n = b.shape[1]
+    weight = aten.permute.default(b, [1, 0])
+    out = aten.convolution.default(
+        aten.view.default(a, [m, k, 1, 1]),
+        aten.view.default(weight, [n, k, 1, 1]),
+        bias,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        False,
+        [0, 0],
+        1,
+    )
+    return aten.view.default(out, [m, n])
+
+
+def mm(a: torch.Tensor, b: torch.Tensor) -> Any:
+    """``aten.mm``: a 1x1 convolution when ``b`` is a transposed weight, else left alone."""
+    if _as_conv1x1(a, b):
+        return _conv1x1_mm(a, b, None)
+    return NotImplemented
+
+
+def addmm(
+    bias: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    beta: float = 1,
+    alpha: float = 1,
+) -> Any:
+    """``aten.addmm`` (``nn.Linear`` on 2-d inputs, transformers' Conv1D): ``bias`` folded into a
+    1x1 convolution for a transposed weight; otherwise ``mm + bias`` with the multiplies by
+    ``alpha``/``beta`` only when they are not 1 (the reference multiplies the whole product by
+    ``alpha`` always, one more full-size buffer)."""
+    if not (a.dtype.is_floating_point and bias.dtype == a.dtype):
+        return _reference(aten.addmm.default)(bias, a, b, beta=beta, alpha=alpha)
+    n = b.shape[1]
+    if alpha == 1 and beta == 1 and _as_conv1x1(a, b) and tuple(bias.shape) in ((n,), (1, n)):
+        return _conv1x1_mm(a, b, aten.view.default(bias, [n]) if bias.dim() == 2 else bias)
+    out = aten.mm.default(a, b)
+    if alpha != 1:
+        out = aten.mul.Tensor(out, alpha)
+    if beta == 0:
+        return out
+    if beta != 1:
+        bias = aten.mul.Tensor(bias, beta)
+    return aten.add.Tensor(out, bias)
+
+
+# At most this many chunks per padded convolution (each chunk is five ops).
+_MAX_CONV_CHUNKS = 32
+# Chunk only where the chunks leave at most this share of what padding adds to the peak.
+_CONV_CHUNK_RESIDUE = 0.1
+
+
+def _conv_chunks(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> int:
+    """How many pieces a padded 2-d convolution is computed in (1: whole).
+
+    torch-mlir pads the whole input into a new buffer before ``linalg.conv``, so the convolution
+    holds ``x + pad(x)`` and then ``pad(x) + out`` where eager holds ``x + out``. Computed per
+    chunk of groups (or, ungrouped, of samples) into slices of one output buffer, it holds
+    ``x + out + pad(x) / k``. Padding costs most on small feature maps: 8x8 padded to 10x10 is
+    1.56 times the input, 112x112 to 114x114 only 1.04. We take the fewest chunks (a divisor of
+    the groups or the batch, at most ``_MAX_CONV_CHUNKS``) that leave at most
+    ``_CONV_CHUNK_RESIDUE`` of the padding's cost, and none where no such count exists."""
+    n, _, height, width = x.shape
+    out_h = (height + 2 * padding[0] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
+    out_w = (width + 2 * padding[1] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
+    size = x.element_size()
+    x_bytes = x.numel() * size
+    padded = n * x.shape[1] * (height + 2 * padding[0]) * (width + 2 * padding[1]) * size
+    out_bytes = n * weight.shape[0] * out_h * out_w * size
+    whole = max(x_bytes + padded, padded + out_bytes)
+    cost = whole - (x_bytes + out_bytes)
+    if cost <= 0:
+        return 1
+    count = groups if groups > 1 else n
+    for k in range(2, min(count, _MAX_CONV_CHUNKS) + 1):
+        if count % k == 0 and padded / k <= _CONV_CHUNK_RESIDUE * cost:
+            return k
+    return 1
+
+
+def convolution(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    transposed: bool,
+    output_padding: Sequence[int],
+    groups: int,
+) -> Any:
+    """A padded 2-d convolution in chunks of groups (or samples) where that lowers the peak
+    (:func:`_conv_chunks`): each chunk padded on its own (``constant_pad_nd``), convolved without
+    padding, and written into its slice of one output (``slice_scatter`` into an ``empty``, which
+    bufferization turns into the convolution writing that slice in place). Anything else is left
+    to torch-mlir."""
+    if transposed or x.dim() != 4 or not any(padding) or not x.dtype.is_floating_point:
+        return NotImplemented
+    chunks = _conv_chunks(x, weight, stride, padding, dilation, groups)
+    if chunks == 1:
+        return NotImplemented
+    by_group = groups > 1
+    axis = 1 if by_group else 0
+    in_step = x.shape[1] // chunks if by_group else x.shape[0] // chunks
+    out_step = weight.shape[0] // chunks
+    pad = [padding[1], padding[1], padding[0], padding[0]]
+    out: torch.Tensor | None = None
+    for j in range(chunks):
+        piece = aten.slice.Tensor(x, axis, j * in_step, (j + 1) * in_step)
+        w, b = weight, bias
+        if by_group:
+            w = aten.slice.Tensor(weight, 0, j * out_step, (j + 1) * out_step)
+            if bias is not None:
+                b = aten.slice.Tensor(bias, 0, j * out_step, (j + 1) * out_step)
+        result = aten.convolution.default(
+            aten.constant_pad_nd.default(piece, pad, 0.0),
+            w,
+            b,
+            stride,
+            [0, 0],
+            dilation,
+            False,
+            output_padding,
+            groups // chunks if by_group else 1,
+        )
+        if out is None:
+            shape = list(result.shape)
+            shape[axis] *= chunks
+            out = aten.empty.memory_format(
+                shape, dtype=result.dtype, device=result.device, pin_memory=False
+            )
+        step = result.shape[axis]
+        out = aten.slice_scatter.default(out, result, axis, j * step, (j + 1) * step)
+    return out
+
+
+def _sum_of_squares_last(d: torch.Tensor, rows: int, length: int) -> torch.Tensor:
+    """``sum(d * d)`` over the last ``length`` elements of each of ``rows`` rows of a contiguous
+    ``d``, as ``[rows, 1, 1]``: a batched dot product of each row with itself, a reduction that
+    materialises no full-size ``d * d``."""
+    flat = aten.view.default(d, [rows, 1, length])
+    column = aten.view.default(d, [rows, length, 1])
+    return aten.bmm.default(flat, column)
+
+
+def native_layer_norm(
+    input: torch.Tensor,
+    normalized_shape: Sequence[int],
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+) -> Any:
+    """``aten.native_layer_norm`` in the input's dtype (float32/float64): ``(out, mean, rstd)``
+    with ``mean``/``rstd`` shaped ``input.shape[:axis] + [1] * len(normalized_shape)``.
+
+    Full-size buffers: ``d = x - mean``, then ``out`` computed over ``d`` (``* rstd``,
+    ``* weight``, ``+ bias``). The variance is ``bmm(d, d) / K``, no ``d * d`` temporary."""
+    if input.dtype not in _OWN_DTYPES or not input.is_contiguous():
+        return _reference(aten.native_layer_norm.default)(
+            input, normalized_shape, weight, bias, eps
+        )
+    axis = input.dim() - len(normalized_shape)
+    length = math.prod(input.shape[axis:])
+    rows = math.prod(input.shape[:axis])
+    stat_shape = [*input.shape[:axis]] + [1] * len(normalized_shape)
+    dims = list(range(axis, input.dim()))
+    mean = aten.mean.dim(input, dims, True)
+    d = aten.sub.Tensor(input, mean)
+    var = aten.div.Tensor(_sum_of_squares_last(d, rows, length), length)
+    rstd = aten.rsqrt.default(aten.add.Tensor(aten.view.default(var, stat_shape), eps))
+    out = aten.mul.Tensor(d, rstd)
+    if weight is not None:
+        out = aten.mul.Tensor(out, weight)
+    if bias is not None:
+        out = aten.add.Tensor(out, bias)
+    return out, mean, rstd
+
+
+def native_group_norm(
+    input: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    batch_size: int,
+    num_channels: int,
+    inner_size: int,
+    num_groups: int,
+    eps: float,
+) -> Any:
+    """``aten.native_group_norm`` in the input's dtype (float32/float64): ``(out, mean, rstd)``,
+    ``mean``/``rstd`` shaped ``[N, G]``.
+
+    Every full-size tensor keeps the input's shape: ``d = x - mean`` (the group's mean repeated
+    per channel), then ``out = d * scale + bias`` with per-(sample, channel)
+    ``scale = rstd * weight``, so each can be written over the one before (reuse-dying-inputs)
+    and the activation after it over ``out``. The variance is ``bmm(d, d) / K`` (no ``d * d``
+    temporary); no float64 copy, no ``as_strided`` gathers."""
+    if input.dtype not in _OWN_DTYPES or not input.is_contiguous():
+        return _reference(aten.native_group_norm.default)(
+            input, weight, bias, batch_size, num_channels, inner_size, num_groups, eps
+        )
+    n, c, g = batch_size, num_channels, num_groups
+    per_group = c // g
+    length = per_group * inner_size
+    channel_shape = [n, c] + [1] * (input.dim() - 2)
+
+    def per_channel(stat: torch.Tensor) -> torch.Tensor:
+        """[n, g, 1, 1] -> [n, c, 1, ...], each group's value repeated for its channels."""
+        wide = aten.expand.default(stat, [n, g, per_group, 1])
+        return aten.view.default(
+            aten.clone.default(wide, memory_format=torch.contiguous_format), channel_shape
+        )
+
+    grouped = aten.view.default(input, [n, g, per_group, inner_size])
+    mean = aten.mean.dim(grouped, [2, 3], True)
+    d = aten.sub.Tensor(input, per_channel(mean))
+    var = aten.div.Tensor(_sum_of_squares_last(d, n * g, length), length)
+    rstd = aten.rsqrt.default(aten.add.Tensor(aten.view.default(var, [n, g, 1, 1]), eps))
+    if weight is None:
+        scale = per_channel(rstd)
+    else:
+        scale = aten.view.default(
+            aten.mul.Tensor(rstd, aten.view.default(weight, [1, g, per_group, 1])), channel_shape
+        )
+    out = aten.mul.Tensor(d, scale)
+    if bias is not None:
+        out = aten.add.Tensor(out, aten.view.default(bias, [1, c] + [1] * (input.dim() - 2)))
+    return out, aten.view.default(mean, [n, g]), aten.view.default(rstd, [n, g])
+
+
+def native_batch_norm_no_training(
+    input: torch.Tensor,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    momentum: float,
+    eps: float,
+) -> Any:
+    """``aten._native_batch_norm_legit_no_training`` (BatchNorm in eval mode) as
+    ``out = x * scale + shift`` with per-channel ``scale = weight / sqrt(var + eps)`` and
+    ``shift = bias - mean * scale``: two full-size passes where the reference makes four
+    (``- mean``, ``* invstd``, ``* weight``, ``+ bias``)."""
+    if input.dtype not in _OWN_DTYPES or running_var.dtype != input.dtype:
+        return _reference(aten._native_batch_norm_legit_no_training.default)(
+            input, weight, bias, running_mean, running_var, momentum, eps
+        )
+    shape = [input.shape[1]] + [1] * (input.dim() - 2)
+    scale = aten.rsqrt.default(aten.add.Tensor(running_var, eps))
+    if weight is not None:
+        scale = aten.mul.Tensor(scale, weight)
+    shift = aten.neg.default(aten.mul.Tensor(running_mean, scale))
+    if bias is not None:
+        shift = aten.add.Tensor(shift, bias)
+    out = aten.mul.Tensor(input, aten.view.default(scale, shape))
+    out = aten.add.Tensor(out, aten.view.default(shift, shape))
+    # The saved statistics, as the reference returns them (CPU: none in eval mode).
+    if input.device.type == "cpu":
+        return out, aten.new_zeros.default(input, [0]), aten.new_zeros.default(input, [0])
+    return out, running_mean, aten.rsqrt.default(aten.add.Tensor(running_var, eps))
+
+
+def _reduced(x: torch.Tensor, dim: Sequence[int] | int | None) -> tuple[list[int], int]:
+    if dim is None:
+        dims = list(range(x.dim()))
+    elif isinstance(dim, int):
+        dims = [dim]
+    else:
+        dims = list(dim) or list(range(x.dim()))
+    dims = [d % max(x.dim(), 1) for d in dims]
+    return dims, math.prod(x.shape[d] for d in dims)
+
+
+def var_mean_correction(
+    x: torch.Tensor,
+    dim: Sequence[int] | int | None = None,
+    *,
+    correction: float | None = None,
+    keepdim: bool = False,
+) -> Any:
+    """``aten.var_mean.correction`` in the input's dtype (torch-mlir computes it in float64 over
+    a float64 copy of ``x``): mean, ``d = x - mean``, ``sum(d * d) / (n - correction)``."""
+    if x.dtype not in _OWN_DTYPES:
+        return NotImplemented
+    dims, count = _reduced(x, dim)
+    correction = 1 if correction is None else correction
+    mean = aten.mean.dim(x, dims, True)
+    d = aten.sub.Tensor(x, mean)
+    squares = aten.sum.dim_IntList(aten.mul.Tensor(d, d), dims, keepdim)
+    var = aten.div.Tensor(squares, max(count - correction, 0))
+    if not keepdim:
+        mean = aten.squeeze.dims(mean, dims)
+    return var, mean
+
+
+def var_correction(
+    x: torch.Tensor,
+    dim: Sequence[int] | int | None = None,
+    *,
+    correction: float | None = None,
+    keepdim: bool = False,
+) -> Any:
+    """``aten.var.correction`` in the input's dtype (see :func:`var_mean_correction`)."""
+    result = var_mean_correction(x, dim, correction=correction, keepdim=keepdim)
+    return result if result is NotImplemented else result[0]
+
+
+@functools.cache
+def _reference_table() -> dict[Any, Callable[..., Any]]:
+    return dict(get_decomposition_table())
+
+
+def _reference(op: Any) -> Callable[..., Any]:
+    """torch-mlir's decomposition of ``op`` (or the op itself where it has none)."""
+    return _reference_table().get(op, op)
+
+
 @functools.cache
 def _table() -> dict[Any, Callable[..., Any]]:
-    table = dict(get_decomposition_table())
+    # convolution, mm and var_mean/var.correction have no entry in torch-mlir's table: where our
+    # decompositions return NotImplemented, make_fx records the op as it is.
+    table = dict(_reference_table())
     table[aten.convolution_backward.default] = grouped_convolution_backward
+    table[aten.convolution.default] = convolution
+    table[aten.mm.default] = mm
+    table[aten.addmm.default] = addmm
+    table[aten.native_layer_norm.default] = native_layer_norm
+    table[aten.native_group_norm.default] = native_group_norm
+    table[aten._native_batch_norm_legit_no_training.default] = native_batch_norm_no_training
+    table[aten.var_mean.correction] = var_mean_correction
+    table[aten.var.correction] = var_correction
     return table
 
 
