@@ -10,6 +10,13 @@ parallel) and never reads the output's old contents, the output can live in the 
 every element is read before it is overwritten and nothing reads the input afterwards. The same
 holds for ``memref.copy`` from a dying buffer into a fresh one, which then disappears.
 
+An argument the step updates in place (``modelopt.updated``) can hold such a result too: when an
+op reads the argument's old value for the last time and the argument is next touched by the op
+that writes its new value (an optimizer's ``beta * m`` before ``m' = beta * m + (1 - beta) * g``),
+the intermediate result lives in the argument until that write, as torch.optim's in-place ops
+do. The write must not read the argument's old value, and nothing else may touch the argument in
+between.
+
 The merged buffer is one buffer to memory-plan, whose dependence analysis keeps every later
 reorder valid. Runs on memref IR before memory-plan; functions it cannot analyse are left as they
 are.
@@ -22,7 +29,12 @@ from dataclasses import dataclass
 
 from torch_mlir import ir
 
-from modelopt_mlir.analysis.function import VIEW_LIKE_OPS, AnalysisError, analyze_function
+from modelopt_mlir.analysis.function import (
+    NOALIAS_ATTRS,
+    VIEW_LIKE_OPS,
+    AnalysisError,
+    analyze_function,
+)
 from modelopt_mlir.diagnostics import DiagnosticEngine
 from modelopt_mlir.passes import ModulePass
 
@@ -42,6 +54,7 @@ def reuse_dying_inputs(module: ir.Module) -> int:
     for op in module.body.operations:
         if op.operation.name == "func.func" and op.regions[0].blocks:
             merged += _reuse_in_function(op.operation)
+            merged += _reuse_updated_arguments(op.operation)
     return merged
 
 
@@ -71,7 +84,7 @@ def _reuse_in_function(func: ir.Operation) -> int:
 
     merges: list[_Merge] = []
     for index, unit in enumerate(analysis.units):
-        for source, target in _candidate_pairs(unit):
+        for source, target, reads in _candidate_pairs(unit):
             if source not in buffer_of or target not in buffer_of:
                 continue
             kept, dropped = find(buffer_of[source]), find(buffer_of[target])
@@ -79,8 +92,12 @@ def _reuse_in_function(func: ir.Operation) -> int:
                 continue
             if max(users[kept]) != index or min(users[dropped]) != index:
                 continue
-            # The pair must be the op's only access to either buffer (no view read elsewhere).
-            if _accesses(unit, root, find, kept) != 1 or _accesses(unit, root, find, dropped) != 1:
+            # The op touches either buffer only through the pair (no view read elsewhere; the
+            # input may be read twice at the same element, as in ``g * g``).
+            if (
+                _accesses(unit, root, find, kept) != reads
+                or _accesses(unit, root, find, dropped) != 1
+            ):
                 continue
             holder[dropped] = kept
             users[kept] |= users[dropped]
@@ -101,12 +118,13 @@ def _reuse_in_function(func: ir.Operation) -> int:
     return len(merges)
 
 
-def _candidate_pairs(unit: ir.Operation) -> list[tuple[ir.Value, ir.Value]]:
-    """(input, output) operand pairs of ``unit`` that may share a buffer if the input dies here
-    and the output is born here: both the whole buffer, same type, element for element."""
+def _candidate_pairs(unit: ir.Operation) -> list[tuple[ir.Value, ir.Value, int]]:
+    """(input, output, reads) operand pairs of ``unit`` that may share a buffer if the input dies
+    here and the output is born here: both the whole buffer, same type, element for element;
+    ``reads`` counts the input operands that are this input with the output's indexing map."""
     if unit.name == "memref.copy":
         source, target = unit.operands[0], unit.operands[1]
-        return [(source, target)] if source.type == target.type else []
+        return [(source, target, 1)] if source.type == target.type else []
     if unit.name != "linalg.generic":
         return []
     iterators = ir.ArrayAttr(unit.attributes["iterator_types"])
@@ -122,9 +140,12 @@ def _candidate_pairs(unit: ir.Operation) -> list[tuple[ir.Value, ir.Value]]:
         out_map = maps[len(inputs) + k]
         if not out_map.is_permutation or _has_uses(body.arguments[len(inputs) + k]):
             continue
-        for i, source in enumerate(inputs):
-            if maps[i] == out_map and source.type == target.type:
-                pairs.append((source, target))
+        matching = [
+            source
+            for i, source in enumerate(inputs)
+            if maps[i] == out_map and source.type == target.type
+        ]
+        pairs += [(source, target, matching.count(source)) for source in dict.fromkeys(matching)]
     return pairs
 
 
@@ -166,3 +187,109 @@ def _accesses(
 
 def _has_uses(value: ir.Value) -> bool:
     return any(True for _ in value.uses)
+
+
+def _reuse_updated_arguments(func: ir.Operation) -> int:
+    """Put a fresh buffer born at the last read of an updated argument's old value into the
+    argument, when the argument's next use is the write of its new value."""
+    try:
+        analysis = analyze_function(func)
+    except AnalysisError:
+        return 0
+    arguments = [
+        arg for i, arg in enumerate(func.regions[0].blocks[0].arguments) if _is_updated(func, i)
+    ]
+    if not arguments:
+        return 0
+    buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
+    root = _alias_roots(analysis.units, buffer_of)
+    users = analysis.problem.users
+    unit_index = {unit: i for i, unit in enumerate(analysis.units)}
+    merged = 0
+    for argument in arguments:
+        uses = sorted({unit_index[_top_level(use.owner, unit_index)] for use in argument.uses})
+        for first, second in zip(uses, uses[1:], strict=False):
+            reader, writer = analysis.units[first], analysis.units[second]
+            pair = next(
+                (
+                    (s, t)
+                    for s, t, _ in _candidate_pairs(reader)
+                    if s == argument and t in buffer_of
+                ),
+                None,
+            )
+            if pair is None or _argument_accesses(reader, argument) != 1:
+                continue
+            buffer = buffer_of[pair[1]]
+            if min(users[buffer]) != first or max(users[buffer]) > second:
+                continue
+            if not _overwrites(writer, argument, root, buffer, pair[1]):
+                continue
+            if _accesses(reader, root, lambda b: b, buffer) != 1:
+                continue
+            alloc = analysis.buffers[buffer]
+            for dealloc in alloc.deallocs:
+                dealloc.erase()
+            alloc.alloc.results[0].replace_all_uses_with(argument)
+            alloc.alloc.erase()
+            merged += 1
+            break  # the argument's uses changed; one intermediate per argument
+    return merged
+
+
+def _top_level(op: ir.Operation, units: dict[ir.Operation, int]) -> ir.Operation:
+    op = op.operation
+    while op not in units:
+        op = op.parent.operation
+    return op
+
+
+def _argument_accesses(unit: ir.Operation, argument: ir.Value) -> int:
+    return sum(1 for op in _nested(unit) for operand in op.operands if operand == argument)
+
+
+def _overwrites(
+    writer: ir.Operation,
+    argument: ir.Value,
+    root: dict[ir.Value, int],
+    buffer: int,
+    buffer_value: ir.Value,
+) -> bool:
+    """``writer`` writes the whole ``argument`` without reading its old value, and reads
+    ``buffer`` (if at all) element for element at the positions it writes."""
+    if _argument_accesses(writer, argument) != 1:
+        return False
+    if writer.name == "memref.copy":
+        return writer.operands[1] == argument
+    if writer.name != "linalg.generic":
+        return False
+    segments = list(ir.DenseI32ArrayAttr(writer.attributes["operandSegmentSizes"]))
+    operands = list(writer.operands)
+    inputs, outputs = operands[: segments[0]], operands[segments[0] :]
+    if argument not in outputs:
+        return False
+    if any(
+        "parallel" not in str(kind) for kind in ir.ArrayAttr(writer.attributes["iterator_types"])
+    ):
+        return False
+    maps = [ir.AffineMapAttr(m).value for m in ir.ArrayAttr(writer.attributes["indexing_maps"])]
+    position = outputs.index(argument)
+    out_map = maps[len(inputs) + position]
+    body = writer.regions[0].blocks[0]
+    if not out_map.is_permutation or _has_uses(body.arguments[len(inputs) + position]):
+        return False
+    reads = [i for i, value in enumerate(inputs) if root.get(value) == buffer]
+    element_for_element = all(inputs[i] == buffer_value and maps[i] == out_map for i in reads)
+    return element_for_element and _accesses(writer, root, lambda b: b, buffer) == len(reads)
+
+
+def _is_updated(func: ir.Operation, index: int) -> bool:
+    """The step overwrites argument ``index`` and no other argument aliases it, so nobody but
+    this function sees its contents before the new value is written."""
+    if "arg_attrs" not in func.attributes:
+        return False
+    attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
+    if index >= len(attrs):
+        return False
+    entry = ir.DictAttr(attrs[index])
+    return "modelopt.updated" in entry and any(name in entry for name in NOALIAS_ATTRS)

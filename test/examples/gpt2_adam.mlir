@@ -110,16 +110,16 @@ module {
       linalg.yield %13 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map3, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_17 : memref<2x16x64xf32>, memref<1x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_18 = memref.expand_shape %alloc_16 [[0, 1, 2, 3]] output_shape [1, 1, 16, 1] : memref<16xi64> into memref<1x1x16x1xi64>
     %expand_shape_19 = memref.expand_shape %alloc_16 [[0, 1, 2, 3]] output_shape [1, 1, 1, 16] : memref<16xi64> into memref<1x1x1x16xi64>
     %alloc_20 = memref.alloc() {alignment = 64 : i64} : memref<1x1x16x16xi1>
     linalg.generic {indexing_maps = [#map4, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_19, %expand_shape_18 : memref<1x1x1x16xi64>, memref<1x1x16x1xi64>) outs(%alloc_20 : memref<1x1x16x16xi1>) {
-    ^bb0(%in: i64, %in_563: i64, %out: i1):
-      %9 = arith.cmpi sle, %in, %in_563 : i64
+    ^bb0(%in: i64, %in_457: i64, %out: i1):
+      %9 = arith.cmpi sle, %in, %in_457 : i64
       linalg.yield %9 : i1
     }
     %alloc_21 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xi1>
@@ -130,8 +130,8 @@ module {
     }
     %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xf32>
     linalg.generic {indexing_maps = [#map6, #map8, #map8, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_21, %2, %3 : memref<2x1x16x16xi1>, memref<f32>, memref<f32>) outs(%alloc_22 : memref<2x1x16x16xf32>) {
-    ^bb0(%in: i1, %in_563: f32, %in_564: f32, %out: f32):
-      %9 = arith.select %in, %in_563, %in_564 : f32
+    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
+      %9 = arith.select %in, %in_457, %in_458 : f32
       linalg.yield %9 : f32
     }
     %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -148,8 +148,8 @@ module {
     }
     %alloc_24 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_23 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_25 = memref.collapse_shape %alloc_24 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -178,19 +178,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_31 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_32 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_32 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_32, %arg3 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_32 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_33 = memref.collapse_shape %alloc_32 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -198,8 +198,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_34 : memref<32x192xf32>)
     linalg.matmul ins(%collapse_shape_33, %arg4 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_34 : memref<32x192xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_34, %arg5 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_34 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_35 = memref.expand_shape %alloc_34 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
@@ -229,8 +229,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_49 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
@@ -238,18 +238,18 @@ module {
     %alloc_50 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
     linalg.fill ins(%cst_15 : f32) outs(%alloc_50 : memref<2x2x16xf32>)
     linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_48 : memref<2x2x16x16xf32>) outs(%alloc_50, %alloc_49 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_563: i64):
+    ^bb0(%in: f32, %out: f32, %out_457: i64):
       %9 = linalg.index 3 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_563 : i64
+      %13 = arith.select %12, %10, %out_457 : i64
       linalg.yield %11, %13 : f32, i64
     }
     %expand_shape_51 = memref.expand_shape %alloc_50 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %expand_shape_51 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48 : memref<2x2x16x16xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
@@ -265,8 +265,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_52 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_53 = memref.collapse_shape %alloc_48 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
@@ -282,14 +282,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_59 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_58, %arg6 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_59 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_59, %arg7 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_59 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_60 = memref.expand_shape %alloc_59 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_60, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_61 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -306,8 +306,8 @@ module {
     }
     %alloc_62 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_61 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_63 = memref.collapse_shape %alloc_62 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -336,19 +336,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %alloc_69 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_70 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_70 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_70, %arg9 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_70 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_71 = memref.collapse_shape %alloc_70 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -356,8 +356,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_72 : memref<32x256xf32>)
     linalg.matmul ins(%collapse_shape_71, %arg10 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_72 : memref<32x256xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_72, %arg11 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_72 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_73 = memref.expand_shape %alloc_72 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
@@ -380,8 +380,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75 : memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
@@ -403,8 +403,8 @@ module {
     }
     %alloc_77 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_77 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_78 = memref.collapse_shape %alloc_77 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
@@ -412,14 +412,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_79 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_78, %arg12 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_79 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_79, %arg13 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_79 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_80 = memref.expand_shape %alloc_79 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %expand_shape_80 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_81 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -436,8 +436,8 @@ module {
     }
     %alloc_82 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_81 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_83 = memref.collapse_shape %alloc_82 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -466,19 +466,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %alloc_89 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_90 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_90 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_90, %arg15 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_90 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_91 = memref.collapse_shape %alloc_90 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -486,8 +486,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_92 : memref<32x192xf32>)
     linalg.matmul ins(%collapse_shape_91, %arg16 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_92 : memref<32x192xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_92, %arg17 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_92 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_93 = memref.expand_shape %alloc_92 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
@@ -517,8 +517,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_108 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
@@ -526,18 +526,18 @@ module {
     %alloc_109 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
     linalg.fill ins(%cst_15 : f32) outs(%alloc_109 : memref<2x2x16xf32>)
     linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_107 : memref<2x2x16x16xf32>) outs(%alloc_109, %alloc_108 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_563: i64):
+    ^bb0(%in: f32, %out: f32, %out_457: i64):
       %9 = linalg.index 3 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_563 : i64
+      %13 = arith.select %12, %10, %out_457 : i64
       linalg.yield %11, %13 : f32, i64
     }
     %expand_shape_110 = memref.expand_shape %alloc_109 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %expand_shape_110 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107 : memref<2x2x16x16xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
@@ -553,8 +553,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_111 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_112 = memref.collapse_shape %alloc_107 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
@@ -570,14 +570,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_118 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_117, %arg18 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_118 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_118, %arg19 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_118 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_119 = memref.expand_shape %alloc_118 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_120 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -594,8 +594,8 @@ module {
     }
     %alloc_121 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_120 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_122 = memref.collapse_shape %alloc_121 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -624,19 +624,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %alloc_128 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_129 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_129 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_129, %arg21 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_129 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_130 = memref.collapse_shape %alloc_129 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -644,8 +644,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_131 : memref<32x256xf32>)
     linalg.matmul ins(%collapse_shape_130, %arg22 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_131 : memref<32x256xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_131, %arg23 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_131 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_132 = memref.expand_shape %alloc_131 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
@@ -668,8 +668,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134 : memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
@@ -691,8 +691,8 @@ module {
     }
     %alloc_136 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_135 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_136 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_137 = memref.collapse_shape %alloc_136 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
@@ -700,14 +700,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_138 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_137, %arg24 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_138 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_138, %arg25 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_138 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_139 = memref.expand_shape %alloc_138 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %expand_shape_139 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_140 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -723,8 +723,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_140 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_141 = memref.collapse_shape %alloc [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -753,19 +753,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_147 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_148 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_148 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_148, %arg27 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_148 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_149 = memref.collapse_shape %alloc_148 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -789,19 +789,19 @@ module {
     %alloc_162 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
     linalg.fill ins(%cst_15 : f32) outs(%alloc_162 : memref<30xf32>)
     linalg.generic {indexing_maps = [#map11, #map15, #map15], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_157 : memref<30x128xf32>) outs(%alloc_162, %alloc_161 : memref<30xf32>, memref<30xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_563: i64):
+    ^bb0(%in: f32, %out: f32, %out_457: i64):
       %9 = linalg.index 1 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_563 : i64
+      %13 = arith.select %12, %10, %out_457 : i64
       linalg.yield %11, %13 : f32, i64
     }
     %expand_shape_163 = memref.expand_shape %alloc_162 [[0, 1]] output_shape [30, 1] : memref<30xf32> into memref<30x1xf32>
     %alloc_164 = memref.alloc() {alignment = 64 : i64} : memref<30x128xf32>
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_157, %expand_shape_163 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_164 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_165 = memref.alloc() {alignment = 64 : i64} : memref<30x128xf32>
@@ -823,8 +823,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164, %alloc_166 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_164 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_167 = memref.alloc() {alignment = 64 : i64} : memref<30xi1>
@@ -835,8 +835,8 @@ module {
     }
     %alloc_168 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
     linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_167, %collapse_shape_160, %8 : memref<30xi1>, memref<30xi64>, memref<i64>) outs(%alloc_168 : memref<30xi64>) {
-    ^bb0(%in: i1, %in_563: i64, %in_564: i64, %out: i64):
-      %9 = arith.select %in, %in_563, %in_564 : i64
+    ^bb0(%in: i1, %in_457: i64, %in_458: i64, %out: i64):
+      %9 = arith.select %in, %in_457, %in_458 : i64
       linalg.yield %9 : i64
     }
     %expand_shape_169 = memref.expand_shape %alloc_168 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
@@ -861,8 +861,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_167, %alloc_172, %2 : memref<30xi1>, memref<30xf32>, memref<f32>) outs(%alloc_172 : memref<30xf32>) {
-    ^bb0(%in: i1, %in_563: f32, %in_564: f32, %out: f32):
-      %9 = arith.select %in, %in_563, %in_564 : f32
+    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
+      %9 = arith.select %in, %in_457, %in_458 : f32
       linalg.yield %9 : f32
     }
     %alloc_173 = memref.alloc() {alignment = 64 : i64} : memref<i64>
@@ -887,13 +887,13 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%alloc_175, %alloc_174 : memref<f32>, memref<f32>) outs(%arg87 : memref<f32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_174 : memref<f32>, memref<f32>) outs(%alloc_174 : memref<f32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_176 = memref.expand_shape %collapse_shape_160 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
@@ -905,8 +905,8 @@ module {
     }
     %alloc_178 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi64>
     linalg.generic {indexing_maps = [#map11, #map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_177, %expand_shape_176, %8 : memref<30x1xi1>, memref<30x1xi64>, memref<i64>) outs(%alloc_178 : memref<30x1xi64>) {
-    ^bb0(%in: i1, %in_563: i64, %in_564: i64, %out: i64):
-      %9 = arith.select %in, %in_563, %in_564 : i64
+    ^bb0(%in: i1, %in_457: i64, %in_458: i64, %out: i64):
+      %9 = arith.select %in, %in_457, %in_458 : i64
       linalg.yield %9 : i64
     }
     %alloc_179 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
@@ -918,7 +918,7 @@ module {
     %subview_182 = memref.subview %alloc_181[0, 0] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1]>>
     linalg.fill ins(%c0_i64 : i64) outs(%subview_182 : memref<30x1xi64, strided<[2, 1]>>)
     linalg.generic {indexing_maps = [#map20, #map20, #map2], iterator_types = ["parallel"]} outs(%subview_182, %alloc_180, %alloc_179 : memref<30x1xi64, strided<[2, 1]>>, memref<30x1xi64>, memref<30xf32>) {
-    ^bb0(%out: i64, %out_563: i64, %out_564: f32):
+    ^bb0(%out: i64, %out_457: i64, %out_458: f32):
       %9 = linalg.index 0 : index
       %10 = arith.remsi %9, %c30 : index
       %11 = memref.load %alloc_178[%10, %c0] : memref<30x1xi64>
@@ -936,13 +936,13 @@ module {
     }
     %alloc_185 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
     linalg.generic {indexing_maps = [#map11, #map19, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_177, %alloc_174, %2 : memref<30x1xi1>, memref<f32>, memref<f32>) outs(%alloc_185 : memref<30x1xf32>) {
-    ^bb0(%in: i1, %in_563: f32, %in_564: f32, %out: f32):
-      %9 = arith.select %in, %in_563, %in_564 : f32
+    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
+      %9 = arith.select %in, %in_457, %in_458 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_184, %alloc_185 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_184 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164 : memref<30x128xf32>) outs(%alloc_164 : memref<30x128xf32>) {
@@ -958,13 +958,13 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164, %alloc_186 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_164 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_184, %alloc_164 : memref<30x128xf32>, memref<30x128xf32>) outs(%alloc_184 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_187 = memref.expand_shape %alloc_184 [[0, 1], [2]] output_shape [2, 15, 128] : memref<30x128xf32> into memref<2x15x128xf32>
@@ -984,8 +984,8 @@ module {
     %expand_shape_194 = memref.expand_shape %alloc_193 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     %alloc_195 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_194, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_195 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_196 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
@@ -1002,8 +1002,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_195, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_195 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_198 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -1015,18 +1015,18 @@ module {
     }
     %alloc_199 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_198 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_199 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_197 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_199 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_147 : memref<2x16x1xf32>) outs(%alloc_147 : memref<2x16x1xf32>) {
@@ -1035,13 +1035,13 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_147, %alloc_196 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_194, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_200 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
@@ -1080,30 +1080,29 @@ module {
     %collapse_shape_210 = memref.collapse_shape %alloc_209 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
     %expand_shape_211 = memref.expand_shape %collapse_shape_206 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_211, %alloc_133 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_211, %alloc_135 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_135 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_212 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_212 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_212 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_212 : memref<2x16x256xf32>) {
-    ^bb0(%in: i64, %in_563: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_134 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
+    ^bb0(%in: i64, %in_457: f32, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
-      %10 = arith.subf %9, %in_563 : f32
+      %10 = arith.subf %9, %in_457 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_212 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133 : memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
@@ -1112,32 +1111,32 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133 : memref<2x16x256xf32>) outs(%alloc_213 : memref<2x16x256xf32>) {
+    %alloc_212 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133 : memref<2x16x256xf32>) outs(%alloc_212 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_214 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_214 : memref<2x16x256xf32>) {
+    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_213 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.fpowi %in, %c2_i64 : f32, i64
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_214 : memref<2x16x256xf32>) outs(%alloc_214 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213 : memref<2x16x256xf32>) outs(%alloc_213 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_1 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213, %alloc_214 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_213 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_212, %alloc_213 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_212 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_213 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_212 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_135 : memref<2x16x256xf32>) outs(%alloc_135 : memref<2x16x256xf32>) {
@@ -1146,76 +1145,76 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_135 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_215 = memref.collapse_shape %alloc_133 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_216 = memref.expand_shape %collapse_shape_215 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
-    %expand_shape_217 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_218 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_218 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_216, %expand_shape_217 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_218 : memref<32x64x1x1xf32>)
-    %collapse_shape_219 = memref.collapse_shape %alloc_218 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_220 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_130 : memref<32x64xf32>) outs(%alloc_220 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_221 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_221 : memref<64x256xf32>)
-    linalg.matmul ins(%alloc_220, %collapse_shape_215 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_221 : memref<64x256xf32>)
-    %alloc_222 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_222 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_215 : memref<32x256xf32>) outs(%alloc_222 : memref<1x256xf32>) {
+    %collapse_shape_214 = memref.collapse_shape %alloc_133 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_215 = memref.expand_shape %collapse_shape_214 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
+    %expand_shape_216 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_217 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_217 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_215, %expand_shape_216 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_217 : memref<32x64x1x1xf32>)
+    %collapse_shape_218 = memref.collapse_shape %alloc_217 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_219 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_130 : memref<32x64xf32>) outs(%alloc_219 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_220 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_220 : memref<64x256xf32>)
+    linalg.matmul ins(%alloc_219, %collapse_shape_214 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_220 : memref<64x256xf32>)
+    %alloc_221 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_221 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_214 : memref<32x256xf32>) outs(%alloc_221 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_223 = memref.collapse_shape %alloc_222 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_224 = memref.expand_shape %collapse_shape_219 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_224, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %collapse_shape_222 = memref.collapse_shape %alloc_221 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_223 = memref.expand_shape %collapse_shape_218 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_224 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_223, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_224 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_226 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_225 : memref<2x16x64xf32>) outs(%alloc_226 : memref<2x16x64xf32>) {
+    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_224 : memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
+    %alloc_226 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_226 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_224 : memref<2x16x64xf32>) outs(%alloc_226 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %out : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_224, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_224 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
     %alloc_227 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_227 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_225 : memref<2x16x64xf32>) outs(%alloc_227 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_224 : memref<2x16x64xf32>) outs(%alloc_227 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_225, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %alloc_228 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %alloc_227 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_228 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_228 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_228 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_225 : memref<2x16x64xf32>) outs(%alloc_228 : memref<2x16x1xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %out : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_225, %alloc_226 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_229 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %alloc_228 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_229 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_226, %alloc_227 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_226 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_226, %alloc_229 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_226 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_225, %alloc_228 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x1xf32>) outs(%alloc_128 : memref<2x16x1xf32>) {
@@ -1223,195 +1222,195 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128, %alloc_226 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_226 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128, %alloc_225 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_224, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_223, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_229 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_229 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_121 : memref<2x16x64xf32>) outs(%alloc_229 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
     %alloc_230 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_230 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_121 : memref<2x16x64xf32>) outs(%alloc_230 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_223 : memref<2x16x64xf32>) outs(%alloc_230 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_231 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_231 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_224 : memref<2x16x64xf32>) outs(%alloc_231 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_225 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %collapse_shape_231 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_232 = memref.expand_shape %collapse_shape_231 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_233 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_234 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_234 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_232, %expand_shape_233 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_234 : memref<32x64x1x1xf32>)
+    %collapse_shape_235 = memref.collapse_shape %alloc_234 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_236 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_117 : memref<32x64xf32>) outs(%alloc_236 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_237 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_237 : memref<64x64xf32>)
+    linalg.matmul ins(%alloc_236, %collapse_shape_231 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_237 : memref<64x64xf32>)
+    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_238 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_231 : memref<32x64xf32>) outs(%alloc_238 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_226 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    %collapse_shape_239 = memref.collapse_shape %alloc_238 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_240 = memref.expand_shape %collapse_shape_235 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_241 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_240 : memref<2x16x2x32xf32>) outs(%alloc_241 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_242 = memref.collapse_shape %alloc_241 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_243 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.transpose ins(%collapse_shape_112 : memref<4x16x16xf32>) outs(%alloc_243 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
+    %alloc_244 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_244 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%alloc_243, %collapse_shape_242 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_244 : memref<4x16x32xf32>)
+    %alloc_245 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_113 : memref<4x16x32xf32>) outs(%alloc_245 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_246 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_246 : memref<4x16x16xf32>)
+    linalg.batch_matmul ins(%collapse_shape_242, %alloc_245 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_246 : memref<4x16x16xf32>)
+    %expand_shape_247 = memref.expand_shape %alloc_244 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_248 = memref.expand_shape %alloc_246 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    %alloc_249 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_248, %alloc_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_249 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_232 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_233 = memref.expand_shape %collapse_shape_232 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_234 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_235 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_235 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_233, %expand_shape_234 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_235 : memref<32x64x1x1xf32>)
-    %collapse_shape_236 = memref.collapse_shape %alloc_235 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_237 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_117 : memref<32x64xf32>) outs(%alloc_237 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_238 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_237, %collapse_shape_232 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_238 : memref<64x64xf32>)
-    %alloc_239 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_239 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_232 : memref<32x64xf32>) outs(%alloc_239 : memref<1x64xf32>) {
+    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_250 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_249 : memref<2x2x16x16xf32>) outs(%alloc_250 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_240 = memref.collapse_shape %alloc_239 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_241 = memref.expand_shape %collapse_shape_236 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_242 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_241 : memref<2x16x2x32xf32>) outs(%alloc_242 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_243 = memref.collapse_shape %alloc_242 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_244 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.transpose ins(%collapse_shape_112 : memref<4x16x16xf32>) outs(%alloc_244 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
-    %alloc_245 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_245 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%alloc_244, %collapse_shape_243 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_245 : memref<4x16x32xf32>)
-    %alloc_246 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_113 : memref<4x16x32xf32>) outs(%alloc_246 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_247 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_247 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_243, %alloc_246 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_247 : memref<4x16x16xf32>)
-    %expand_shape_248 = memref.expand_shape %alloc_245 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %expand_shape_249 = memref.expand_shape %alloc_247 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_249, %alloc_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_250 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_250 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_251 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_251 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_250 : memref<2x2x16x16xf32>) outs(%alloc_251 : memref<2x2x16x1xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %out : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_249, %alloc_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_249 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_251 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_250, %alloc_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_250 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_250 : memref<2x2x16x16xf32>) outs(%alloc_250 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_249 : memref<2x2x16x16xf32>) outs(%alloc_249 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %collapse_shape_252 = memref.collapse_shape %alloc_250 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %collapse_shape_251 = memref.collapse_shape %alloc_249 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_252 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_103 : memref<4x16x32xf32>) outs(%alloc_252 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
     %alloc_253 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_103 : memref<4x16x32xf32>) outs(%alloc_253 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_254 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_254 : memref<4x32x16xf32>)
-    linalg.batch_matmul ins(%alloc_253, %collapse_shape_252 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_254 : memref<4x32x16xf32>)
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_253 : memref<4x32x16xf32>)
+    linalg.batch_matmul ins(%alloc_252, %collapse_shape_251 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_253 : memref<4x32x16xf32>)
+    %alloc_254 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.transpose ins(%collapse_shape_104 : memref<4x32x16xf32>) outs(%alloc_254 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
     %alloc_255 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.transpose ins(%collapse_shape_104 : memref<4x32x16xf32>) outs(%alloc_255 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
-    %alloc_256 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_256 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_252, %alloc_255 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_256 : memref<4x16x32xf32>)
-    %expand_shape_257 = memref.expand_shape %alloc_254 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    %expand_shape_258 = memref.expand_shape %alloc_256 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_259 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_258 : memref<2x2x16x32xf32>) outs(%alloc_259 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_260 = memref.collapse_shape %alloc_259 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_261 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_248 : memref<2x2x16x32xf32>) outs(%alloc_261 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_262 = memref.collapse_shape %alloc_261 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_263 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_257 : memref<2x2x32x16xf32>) outs(%alloc_263 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_264 = memref.collapse_shape %alloc_263 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_265 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_266 = memref.subview %alloc_265[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_260, %subview_266 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_267 = memref.subview %alloc_265[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_264, %subview_267 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_268 = memref.subview %alloc_265[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_262, %subview_268 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_269 = memref.collapse_shape %alloc_265 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_270 = memref.expand_shape %collapse_shape_269 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
-    %expand_shape_271 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_272 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_272 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_270, %expand_shape_271 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_272 : memref<32x64x1x1xf32>)
-    %collapse_shape_273 = memref.collapse_shape %alloc_272 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_274 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_91 : memref<32x64xf32>) outs(%alloc_274 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_275 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_275 : memref<64x192xf32>)
-    linalg.matmul ins(%alloc_274, %collapse_shape_269 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_275 : memref<64x192xf32>)
-    %alloc_276 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_276 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_269 : memref<32x192xf32>) outs(%alloc_276 : memref<1x192xf32>) {
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_255 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%collapse_shape_251, %alloc_254 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_255 : memref<4x16x32xf32>)
+    %expand_shape_256 = memref.expand_shape %alloc_253 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_257 = memref.expand_shape %alloc_255 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_258 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_257 : memref<2x2x16x32xf32>) outs(%alloc_258 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_259 = memref.collapse_shape %alloc_258 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_260 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_247 : memref<2x2x16x32xf32>) outs(%alloc_260 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_261 = memref.collapse_shape %alloc_260 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_256 : memref<2x2x32x16xf32>) outs(%alloc_262 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_263 = memref.collapse_shape %alloc_262 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_264 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_265 = memref.subview %alloc_264[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_259, %subview_265 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_266 = memref.subview %alloc_264[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_263, %subview_266 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_267 = memref.subview %alloc_264[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_261, %subview_267 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_268 = memref.collapse_shape %alloc_264 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_269 = memref.expand_shape %collapse_shape_268 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
+    %expand_shape_270 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_271 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_271 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_269, %expand_shape_270 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_271 : memref<32x64x1x1xf32>)
+    %collapse_shape_272 = memref.collapse_shape %alloc_271 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_273 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_91 : memref<32x64xf32>) outs(%alloc_273 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_274 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_274 : memref<64x192xf32>)
+    linalg.matmul ins(%alloc_273, %collapse_shape_268 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_274 : memref<64x192xf32>)
+    %alloc_275 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_275 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_268 : memref<32x192xf32>) outs(%alloc_275 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_277 = memref.collapse_shape %alloc_276 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_278 = memref.expand_shape %collapse_shape_273 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_278, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %collapse_shape_276 = memref.collapse_shape %alloc_275 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_277 = memref.expand_shape %collapse_shape_272 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_278 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_277, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_278 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_279 : memref<2x16x64xf32>) outs(%alloc_280 : memref<2x16x64xf32>) {
+    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_278 : memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
+    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_280 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_278 : memref<2x16x64xf32>) outs(%alloc_280 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %out : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_278, %alloc_82 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_278 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
     %alloc_281 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_281 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_279 : memref<2x16x64xf32>) outs(%alloc_281 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_278 : memref<2x16x64xf32>) outs(%alloc_281 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_279, %alloc_82 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %alloc_282 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %alloc_281 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_282 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_282 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_282 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_279 : memref<2x16x64xf32>) outs(%alloc_282 : memref<2x16x1xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %out : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_279, %alloc_280 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_283 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %alloc_282 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_283 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_280, %alloc_281 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_280 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_280, %alloc_283 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_280 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_279, %alloc_282 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_89 : memref<2x16x1xf32>) outs(%alloc_89 : memref<2x16x1xf32>) {
@@ -1419,81 +1418,80 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_89, %alloc_280 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_280 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_89, %alloc_279 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_278, %alloc_82 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_277, %alloc_82 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_283 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_283 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_82 : memref<2x16x64xf32>) outs(%alloc_283 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
     %alloc_284 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_284 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_82 : memref<2x16x64xf32>) outs(%alloc_284 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_277 : memref<2x16x64xf32>) outs(%alloc_284 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_285 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_285 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_278 : memref<2x16x64xf32>) outs(%alloc_285 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_279 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %collapse_shape_285 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_286 = memref.expand_shape %collapse_shape_285 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_287 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_288 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_288 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_286, %expand_shape_287 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_288 : memref<32x256x1x1xf32>)
+    %collapse_shape_289 = memref.collapse_shape %alloc_288 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
+    %alloc_290 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
+    linalg.transpose ins(%collapse_shape_78 : memref<32x256xf32>) outs(%alloc_290 : memref<256x32xf32>) permutation = [1, 0] 
+    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_291 : memref<256x64xf32>)
+    linalg.matmul ins(%alloc_290, %collapse_shape_285 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_291 : memref<256x64xf32>)
+    %alloc_292 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_292 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_285 : memref<32x64xf32>) outs(%alloc_292 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_280 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    %collapse_shape_293 = memref.collapse_shape %alloc_292 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_294 = memref.expand_shape %collapse_shape_289 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_294, %alloc_74 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_286 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_287 = memref.expand_shape %collapse_shape_286 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_288 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_289 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_289 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_287, %expand_shape_288 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_289 : memref<32x256x1x1xf32>)
-    %collapse_shape_290 = memref.collapse_shape %alloc_289 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
-    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
-    linalg.transpose ins(%collapse_shape_78 : memref<32x256xf32>) outs(%alloc_291 : memref<256x32xf32>) permutation = [1, 0] 
-    %alloc_292 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_292 : memref<256x64xf32>)
-    linalg.matmul ins(%alloc_291, %collapse_shape_286 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_292 : memref<256x64xf32>)
-    %alloc_293 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_293 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_286 : memref<32x64xf32>) outs(%alloc_293 : memref<1x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %out : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_294, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_294 = memref.collapse_shape %alloc_293 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_295 = memref.expand_shape %collapse_shape_290 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_295, %alloc_74 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_295, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_296 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_296 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_296 : memref<2x16x256xf32>) {
-    ^bb0(%in: i64, %in_563: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_75 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
+    ^bb0(%in: i64, %in_457: f32, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
-      %10 = arith.subf %9, %in_563 : f32
+      %10 = arith.subf %9, %in_457 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_296 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74 : memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
@@ -1502,32 +1500,32 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_297 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74 : memref<2x16x256xf32>) outs(%alloc_297 : memref<2x16x256xf32>) {
+    %alloc_295 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74 : memref<2x16x256xf32>) outs(%alloc_295 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_298 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_298 : memref<2x16x256xf32>) {
+    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_296 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.fpowi %in, %c2_i64 : f32, i64
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_298 : memref<2x16x256xf32>) outs(%alloc_298 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_296 : memref<2x16x256xf32>) outs(%alloc_296 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_1 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_297, %alloc_298 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_297 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_295, %alloc_296 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_295 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_297 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_295 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_76 : memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
@@ -1536,76 +1534,76 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_299 = memref.collapse_shape %alloc_74 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_300 = memref.expand_shape %collapse_shape_299 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
-    %expand_shape_301 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_302 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_302 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_300, %expand_shape_301 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_302 : memref<32x64x1x1xf32>)
-    %collapse_shape_303 = memref.collapse_shape %alloc_302 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_304 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_71 : memref<32x64xf32>) outs(%alloc_304 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_305 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_305 : memref<64x256xf32>)
-    linalg.matmul ins(%alloc_304, %collapse_shape_299 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_305 : memref<64x256xf32>)
-    %alloc_306 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_306 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_299 : memref<32x256xf32>) outs(%alloc_306 : memref<1x256xf32>) {
+    %collapse_shape_297 = memref.collapse_shape %alloc_74 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_298 = memref.expand_shape %collapse_shape_297 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
+    %expand_shape_299 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_300 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_300 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_298, %expand_shape_299 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_300 : memref<32x64x1x1xf32>)
+    %collapse_shape_301 = memref.collapse_shape %alloc_300 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_302 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_71 : memref<32x64xf32>) outs(%alloc_302 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_303 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_303 : memref<64x256xf32>)
+    linalg.matmul ins(%alloc_302, %collapse_shape_297 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_303 : memref<64x256xf32>)
+    %alloc_304 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_304 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_297 : memref<32x256xf32>) outs(%alloc_304 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_307 = memref.collapse_shape %alloc_306 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_308 = memref.expand_shape %collapse_shape_303 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_309 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_308, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_309 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %collapse_shape_305 = memref.collapse_shape %alloc_304 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_306 = memref.expand_shape %collapse_shape_301 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_307 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_306, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_307 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_310 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_309 : memref<2x16x64xf32>) outs(%alloc_310 : memref<2x16x64xf32>) {
+    %alloc_308 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_307 : memref<2x16x64xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_311 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_311 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_309 : memref<2x16x64xf32>) outs(%alloc_311 : memref<2x16x1xf32>) {
+    %alloc_309 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_309 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_307 : memref<2x16x64xf32>) outs(%alloc_309 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_309, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_309 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_307, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_307 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_312 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_312 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_309 : memref<2x16x64xf32>) outs(%alloc_312 : memref<2x16x1xf32>) {
+    %alloc_310 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_310 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_307 : memref<2x16x64xf32>) outs(%alloc_310 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %alloc_312 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_313 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %alloc_311 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %alloc_310 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_311 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_310, %alloc_311 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_310 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_308, %alloc_309 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_310, %alloc_313 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_310 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_308, %alloc_311 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_69 : memref<2x16x1xf32>) outs(%alloc_69 : memref<2x16x1xf32>) {
@@ -1613,195 +1611,195 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_69, %alloc_310 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_310 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_69, %alloc_308 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_308, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_306, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_314 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_314 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_62 : memref<2x16x64xf32>) outs(%alloc_314 : memref<64xf32>) {
+    %alloc_312 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_312 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_62 : memref<2x16x64xf32>) outs(%alloc_312 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_315 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_315 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_308 : memref<2x16x64xf32>) outs(%alloc_315 : memref<64xf32>) {
+    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_313 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_306 : memref<2x16x64xf32>) outs(%alloc_313 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_310 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_308 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_316 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_317 = memref.expand_shape %collapse_shape_316 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_318 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_319 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_319 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_317, %expand_shape_318 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_319 : memref<32x64x1x1xf32>)
-    %collapse_shape_320 = memref.collapse_shape %alloc_319 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_58 : memref<32x64xf32>) outs(%alloc_321 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_322 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_322 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_321, %collapse_shape_316 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_322 : memref<64x64xf32>)
-    %alloc_323 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_323 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_316 : memref<32x64xf32>) outs(%alloc_323 : memref<1x64xf32>) {
+    %collapse_shape_314 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_315 = memref.expand_shape %collapse_shape_314 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_316 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_317 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_317 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_315, %expand_shape_316 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_317 : memref<32x64x1x1xf32>)
+    %collapse_shape_318 = memref.collapse_shape %alloc_317 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_319 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_58 : memref<32x64xf32>) outs(%alloc_319 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_320 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_320 : memref<64x64xf32>)
+    linalg.matmul ins(%alloc_319, %collapse_shape_314 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_320 : memref<64x64xf32>)
+    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_321 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_314 : memref<32x64xf32>) outs(%alloc_321 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_324 = memref.collapse_shape %alloc_323 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_325 = memref.expand_shape %collapse_shape_320 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_326 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_325 : memref<2x16x2x32xf32>) outs(%alloc_326 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_327 = memref.collapse_shape %alloc_326 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_328 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.transpose ins(%collapse_shape_53 : memref<4x16x16xf32>) outs(%alloc_328 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
-    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_329 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%alloc_328, %collapse_shape_327 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_329 : memref<4x16x32xf32>)
-    %alloc_330 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_54 : memref<4x16x32xf32>) outs(%alloc_330 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_331 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_331 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_327, %alloc_330 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_331 : memref<4x16x16xf32>)
-    %expand_shape_332 = memref.expand_shape %alloc_329 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %expand_shape_333 = memref.expand_shape %alloc_331 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    %alloc_334 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_333, %alloc_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_334 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %collapse_shape_322 = memref.collapse_shape %alloc_321 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_323 = memref.expand_shape %collapse_shape_318 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_324 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_323 : memref<2x16x2x32xf32>) outs(%alloc_324 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_325 = memref.collapse_shape %alloc_324 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_326 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.transpose ins(%collapse_shape_53 : memref<4x16x16xf32>) outs(%alloc_326 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
+    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_327 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%alloc_326, %collapse_shape_325 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_327 : memref<4x16x32xf32>)
+    %alloc_328 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_54 : memref<4x16x32xf32>) outs(%alloc_328 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_329 : memref<4x16x16xf32>)
+    linalg.batch_matmul ins(%collapse_shape_325, %alloc_328 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_329 : memref<4x16x16xf32>)
+    %expand_shape_330 = memref.expand_shape %alloc_327 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_331 = memref.expand_shape %alloc_329 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    %alloc_332 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_331, %alloc_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_332 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_335 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_335 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_334 : memref<2x2x16x16xf32>) outs(%alloc_335 : memref<2x2x16x1xf32>) {
+    %alloc_333 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_333 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_332 : memref<2x2x16x16xf32>) outs(%alloc_333 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_335 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_333 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_334, %alloc_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_334 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_332, %alloc_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_332 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_334 : memref<2x2x16x16xf32>) outs(%alloc_334 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_332 : memref<2x2x16x16xf32>) outs(%alloc_332 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %collapse_shape_336 = memref.collapse_shape %alloc_334 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %alloc_337 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_44 : memref<4x16x32xf32>) outs(%alloc_337 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_338 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_338 : memref<4x32x16xf32>)
-    linalg.batch_matmul ins(%alloc_337, %collapse_shape_336 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_338 : memref<4x32x16xf32>)
-    %alloc_339 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.transpose ins(%collapse_shape_45 : memref<4x32x16xf32>) outs(%alloc_339 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
-    %alloc_340 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_340 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_336, %alloc_339 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_340 : memref<4x16x32xf32>)
-    %expand_shape_341 = memref.expand_shape %alloc_338 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    %expand_shape_342 = memref.expand_shape %alloc_340 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %collapse_shape_334 = memref.collapse_shape %alloc_332 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_335 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_44 : memref<4x16x32xf32>) outs(%alloc_335 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_336 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_336 : memref<4x32x16xf32>)
+    linalg.batch_matmul ins(%alloc_335, %collapse_shape_334 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_336 : memref<4x32x16xf32>)
+    %alloc_337 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.transpose ins(%collapse_shape_45 : memref<4x32x16xf32>) outs(%alloc_337 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
+    %alloc_338 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_338 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%collapse_shape_334, %alloc_337 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_338 : memref<4x16x32xf32>)
+    %expand_shape_339 = memref.expand_shape %alloc_336 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_340 = memref.expand_shape %alloc_338 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_341 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_340 : memref<2x2x16x32xf32>) outs(%alloc_341 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_342 = memref.collapse_shape %alloc_341 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
     %alloc_343 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_342 : memref<2x2x16x32xf32>) outs(%alloc_343 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    linalg.transpose ins(%expand_shape_330 : memref<2x2x16x32xf32>) outs(%alloc_343 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
     %collapse_shape_344 = memref.collapse_shape %alloc_343 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
     %alloc_345 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_332 : memref<2x2x16x32xf32>) outs(%alloc_345 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    linalg.transpose ins(%expand_shape_339 : memref<2x2x32x16xf32>) outs(%alloc_345 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
     %collapse_shape_346 = memref.collapse_shape %alloc_345 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_341 : memref<2x2x32x16xf32>) outs(%alloc_347 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_348 = memref.collapse_shape %alloc_347 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_349 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_350 = memref.subview %alloc_349[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_344, %subview_350 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_351 = memref.subview %alloc_349[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_348, %subview_351 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_352 = memref.subview %alloc_349[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_346, %subview_352 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_353 = memref.collapse_shape %alloc_349 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_354 = memref.expand_shape %collapse_shape_353 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
-    %expand_shape_355 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_356 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_356 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_354, %expand_shape_355 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_356 : memref<32x64x1x1xf32>)
-    %collapse_shape_357 = memref.collapse_shape %alloc_356 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_358 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_33 : memref<32x64xf32>) outs(%alloc_358 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_359 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_359 : memref<64x192xf32>)
-    linalg.matmul ins(%alloc_358, %collapse_shape_353 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_359 : memref<64x192xf32>)
-    %alloc_360 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_360 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_353 : memref<32x192xf32>) outs(%alloc_360 : memref<1x192xf32>) {
+    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_348 = memref.subview %alloc_347[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_342, %subview_348 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_349 = memref.subview %alloc_347[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_346, %subview_349 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_350 = memref.subview %alloc_347[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_344, %subview_350 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_351 = memref.collapse_shape %alloc_347 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_352 = memref.expand_shape %collapse_shape_351 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
+    %expand_shape_353 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_354 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_354 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_352, %expand_shape_353 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_354 : memref<32x64x1x1xf32>)
+    %collapse_shape_355 = memref.collapse_shape %alloc_354 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_356 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_33 : memref<32x64xf32>) outs(%alloc_356 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_357 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_357 : memref<64x192xf32>)
+    linalg.matmul ins(%alloc_356, %collapse_shape_351 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_357 : memref<64x192xf32>)
+    %alloc_358 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_358 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_351 : memref<32x192xf32>) outs(%alloc_358 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_361 = memref.collapse_shape %alloc_360 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_362 = memref.expand_shape %collapse_shape_357 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_363 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_362, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_363 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %collapse_shape_359 = memref.collapse_shape %alloc_358 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_360 = memref.expand_shape %collapse_shape_355 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_361 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_360, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_361 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_363 : memref<2x16x64xf32>) outs(%alloc_364 : memref<2x16x64xf32>) {
+    %alloc_362 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_361 : memref<2x16x64xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_365 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_363 : memref<2x16x64xf32>) outs(%alloc_365 : memref<2x16x1xf32>) {
+    %alloc_363 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_363 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_361 : memref<2x16x64xf32>) outs(%alloc_363 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_363, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_363 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_361, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_361 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_366 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_363 : memref<2x16x64xf32>) outs(%alloc_366 : memref<2x16x1xf32>) {
+    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_364 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_361 : memref<2x16x64xf32>) outs(%alloc_364 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_367 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_366 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_367 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_364 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_365 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_364, %alloc_365 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_364 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_362, %alloc_363 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_364, %alloc_367 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_364 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_362, %alloc_365 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31 : memref<2x16x1xf32>) outs(%alloc_31 : memref<2x16x1xf32>) {
@@ -1809,161 +1807,161 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31, %alloc_364 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_364 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31, %alloc_362 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_362, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_360, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_368 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_368 : memref<64xf32>) {
+    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_366 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_366 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_369 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_369 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_362 : memref<2x16x64xf32>) outs(%alloc_369 : memref<64xf32>) {
+    %alloc_367 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_367 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_360 : memref<2x16x64xf32>) outs(%alloc_367 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_364 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_362 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_370 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_370 : memref<1x16x64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map3], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_196 : memref<2x16x64xf32>) outs(%alloc_370 : memref<1x16x64xf32>) {
+    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_368 : memref<1x16x64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map3], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_196 : memref<2x16x64xf32>) outs(%alloc_368 : memref<1x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_371 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_371 : memref<1x16xi1>) {
+    %alloc_369 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_369 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_372 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_372 : memref<1x16xi1>) {
+    %alloc_370 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_370 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi slt, %in, %c32_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_371, %alloc_372 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_371 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_563: i1, %out: i1):
-      %9 = arith.andi %in, %in_563 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_369, %alloc_370 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_369 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_457: i1, %out: i1):
+      %9 = arith.andi %in, %in_457 : i1
       linalg.yield %9 : i1
     }
-    %alloc_373 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_373 : memref<1x16xi1>) {
+    %alloc_371 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_371 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_371, %alloc_373 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_371 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_563: i1, %out: i1):
-      %9 = arith.andi %in, %in_563 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_369, %alloc_371 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_369 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_457: i1, %out: i1):
+      %9 = arith.andi %in, %in_457 : i1
       linalg.yield %9 : i1
     }
-    %expand_shape_374 = memref.expand_shape %alloc_371 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
-    %alloc_375 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi64>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_375 : memref<1x16xi64>) {
+    %expand_shape_372 = memref.expand_shape %alloc_369 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
+    %alloc_373 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi64>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_373 : memref<1x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %9 = arith.maxsi %in, %c-32_i64 : i64
       %10 = arith.minsi %9, %c31_i64 : i64
       linalg.yield %10 : i64
     }
-    %alloc_376 = memref.alloc() {alignment = 64 : i64} : memref<1x16x1xi1>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_374 : memref<1x16x1xi1>) outs(%alloc_376 : memref<1x16x1xi1>) {
+    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<1x16x1xi1>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_372 : memref<1x16x1xi1>) outs(%alloc_374 : memref<1x16x1xi1>) {
     ^bb0(%in: i1, %out: i1):
       %9 = arith.xori %in, %true : i1
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_376, %2, %alloc_370 : memref<1x16x1xi1>, memref<f32>, memref<1x16x64xf32>) outs(%alloc_370 : memref<1x16x64xf32>) {
-    ^bb0(%in: i1, %in_563: f32, %in_564: f32, %out: f32):
-      %9 = arith.select %in, %in_563, %in_564 : f32
+    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_374, %2, %alloc_368 : memref<1x16x1xi1>, memref<f32>, memref<1x16x64xf32>) outs(%alloc_368 : memref<1x16x64xf32>) {
+    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
+      %9 = arith.select %in, %in_457, %in_458 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_377 = memref.collapse_shape %alloc_375 [[0, 1]] : memref<1x16xi64> into memref<16xi64>
-    %expand_shape_378 = memref.expand_shape %collapse_shape_377 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
-    %collapse_shape_379 = memref.collapse_shape %alloc_370 [[0, 1], [2]] : memref<1x16x64xf32> into memref<16x64xf32>
-    %expand_shape_380 = memref.expand_shape %collapse_shape_379 [[0], [1, 2]] output_shape [16, 1, 64] : memref<16x64xf32> into memref<16x1x64xf32>
-    %alloc_381 = memref.alloc() : memref<32x64xf32>
-    memref.copy %5, %alloc_381 : memref<32x64xf32> to memref<32x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_380, %expand_shape_378 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_381 : memref<32x64xf32>) {
+    %collapse_shape_375 = memref.collapse_shape %alloc_373 [[0, 1]] : memref<1x16xi64> into memref<16xi64>
+    %expand_shape_376 = memref.expand_shape %collapse_shape_375 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
+    %collapse_shape_377 = memref.collapse_shape %alloc_368 [[0, 1], [2]] : memref<1x16x64xf32> into memref<16x64xf32>
+    %expand_shape_378 = memref.expand_shape %collapse_shape_377 [[0], [1, 2]] output_shape [16, 1, 64] : memref<16x64xf32> into memref<16x1x64xf32>
+    %alloc_379 = memref.alloc() : memref<32x64xf32>
+    memref.copy %5, %alloc_379 : memref<32x64xf32> to memref<32x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_378, %expand_shape_376 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_379 : memref<32x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %9 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %9 : f32
     }
-    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_382 : memref<2x16xi1>) {
+    %alloc_380 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_380 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_383 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_383 : memref<2x16xi1>) {
+    %alloc_381 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_381 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi slt, %in, %c128_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_382, %alloc_383 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_382 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_563: i1, %out: i1):
-      %9 = arith.andi %in, %in_563 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_381 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_380 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_457: i1, %out: i1):
+      %9 = arith.andi %in, %in_457 : i1
       linalg.yield %9 : i1
     }
-    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_384 : memref<2x16xi1>) {
+    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_382 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_382, %alloc_384 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_382 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_563: i1, %out: i1):
-      %9 = arith.andi %in, %in_563 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_382 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_380 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_457: i1, %out: i1):
+      %9 = arith.andi %in, %in_457 : i1
       linalg.yield %9 : i1
     }
-    %expand_shape_385 = memref.expand_shape %alloc_382 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
-    %alloc_386 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_386 : memref<2x16xi64>) {
+    %expand_shape_383 = memref.expand_shape %alloc_380 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
+    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_384 : memref<2x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %9 = arith.maxsi %in, %c-128_i64 : i64
       %10 = arith.minsi %9, %c127_i64 : i64
       linalg.yield %10 : i64
     }
-    %alloc_387 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xi1>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_385 : memref<2x16x1xi1>) outs(%alloc_387 : memref<2x16x1xi1>) {
+    %alloc_385 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xi1>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_383 : memref<2x16x1xi1>) outs(%alloc_385 : memref<2x16x1xi1>) {
     ^bb0(%in: i1, %out: i1):
       %9 = arith.xori %in, %true : i1
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_387, %2, %alloc_196 : memref<2x16x1xi1>, memref<f32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: i1, %in_563: f32, %in_564: f32, %out: f32):
-      %9 = arith.select %in, %in_563, %in_564 : f32
+    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_385, %2, %alloc_196 : memref<2x16x1xi1>, memref<f32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
+    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
+      %9 = arith.select %in, %in_457, %in_458 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_388 = memref.collapse_shape %alloc_386 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
-    %expand_shape_389 = memref.expand_shape %collapse_shape_388 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
-    %collapse_shape_390 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_391 = memref.expand_shape %collapse_shape_390 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %alloc_392 = memref.alloc() : memref<128x64xf32>
-    memref.copy %6, %alloc_392 : memref<128x64xf32> to memref<128x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_391, %expand_shape_389 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_392 : memref<128x64xf32>) {
+    %collapse_shape_386 = memref.collapse_shape %alloc_384 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
+    %expand_shape_387 = memref.expand_shape %collapse_shape_386 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
+    %collapse_shape_388 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_389 = memref.expand_shape %collapse_shape_388 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %alloc_390 = memref.alloc() : memref<128x64xf32>
+    memref.copy %6, %alloc_390 : memref<128x64xf32> to memref<128x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_389, %expand_shape_387 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_390 : memref<128x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %9 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192, %alloc_392 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192, %alloc_390 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%arg84 : memref<f32>) {
@@ -1971,556 +1969,1403 @@ module {
       %9 = arith.addf %in, %cst_14 : f32
       linalg.yield %9 : f32
     }
-    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_393 : memref<f32>) {
+    %alloc_391 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_391 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = math.powf %9, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_393 : memref<f32>, memref<f32>) outs(%alloc_393 : memref<f32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_391 : memref<f32>, memref<f32>) outs(%alloc_391 : memref<f32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_394 : memref<f32>) {
+    %alloc_392 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_392 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = math.powf %9, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_394 : memref<f32>, memref<f32>) outs(%alloc_394 : memref<f32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_392 : memref<f32>, memref<f32>) outs(%alloc_392 : memref<f32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.subf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_394 : memref<f32>) outs(%alloc_394 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_392 : memref<f32>) outs(%alloc_392 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_393 : memref<f32>) outs(%alloc_393 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_391 : memref<f32>) outs(%alloc_391 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.cmpf one, %in, %cst_0 : f32
       cf.assert %9, "unimplemented: tensor with zero element"
       %10 = arith.divf %cst_14, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_393 : memref<f32>) outs(%alloc_393 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_391 : memref<f32>) outs(%alloc_391 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_7 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28 : memref<128x64xf32>) outs(%alloc_395 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28 : memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192 : memref<128x64xf32>) outs(%alloc_396 : memref<128x64xf32>) {
+    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192 : memref<128x64xf32>) outs(%alloc_393 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_395, %alloc_396 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_393 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_397 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192 : memref<128x64xf32>) outs(%alloc_398 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192, %alloc_192 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192 : memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_398, %alloc_192 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_398 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_192 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397, %alloc_398 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_399 : memref<128x64xf32>) {
+    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_394 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_399, %alloc_394 : memref<128x64xf32>, memref<f32>) outs(%alloc_399 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_394, %alloc_392 : memref<128x64xf32>, memref<f32>) outs(%alloc_394 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_399 : memref<128x64xf32>) outs(%alloc_399 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_394 : memref<128x64xf32>) outs(%alloc_394 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg28 : memref<f32>, memref<128x64xf32>) outs(%alloc_400 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_394 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_394 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_400, %alloc_399 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_400 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_391 : memref<f32>) outs(%alloc_391 : memref<f32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.negf %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_400 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_394, %alloc_391 : memref<128x64xf32>, memref<f32>) outs(%alloc_394 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30 : memref<32x64xf32>) outs(%alloc_401 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_394 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30 : memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_402 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_381 : memref<32x64xf32>) outs(%alloc_402 : memref<32x64xf32>) {
+    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379 : memref<32x64xf32>) outs(%alloc_395 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401, %alloc_402 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_395 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_403 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_403 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_404 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_381 : memref<32x64xf32>) outs(%alloc_404 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379 : memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_404, %alloc_381 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_404 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_403, %alloc_404 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_405 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_405 : memref<32x64xf32>) {
+    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_396 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_405, %alloc_394 : memref<32x64xf32>, memref<f32>) outs(%alloc_405 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_392 : memref<32x64xf32>, memref<f32>) outs(%alloc_396 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_405 : memref<32x64xf32>) outs(%alloc_405 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396 : memref<32x64xf32>) outs(%alloc_396 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_406 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg30 : memref<f32>, memref<32x64xf32>) outs(%alloc_406 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_396 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_396 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_406, %alloc_405 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_406 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_391 : memref<32x64xf32>, memref<f32>) outs(%alloc_396 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_406 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg1 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_396 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg1 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_407 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg32 : memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg32 : memref<64xf32>) outs(%arg32 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366 : memref<64xf32>) outs(%alloc_397 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_397 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%arg33 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366, %alloc_366 : memref<64xf32>, memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366 : memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_366 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_398, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_398 : memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_398 : memref<64xf32>, memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_398, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_398 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg34 : memref<64xf32>) outs(%arg34 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_367 : memref<64xf32>) outs(%alloc_399 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_399 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%arg35 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_367, %alloc_367 : memref<64xf32>, memref<64xf32>) outs(%alloc_367 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_367 : memref<64xf32>) outs(%alloc_367 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_367 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_400 : memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36 : memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_357 : memref<64x192xf32>) outs(%alloc_401 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_401 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_357, %alloc_357 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_357 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_357 : memref<64x192xf32>) outs(%alloc_357 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_357 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_402 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_402 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_402, %alloc_392 : memref<64x192xf32>, memref<f32>) outs(%alloc_402 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_402 : memref<64x192xf32>) outs(%alloc_402 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_402 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_402 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_402, %alloc_391 : memref<64x192xf32>, memref<f32>) outs(%alloc_402 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_402 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg38 : memref<192xf32>) outs(%arg38 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_403 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_359 : memref<192xf32>) outs(%alloc_403 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_403 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%arg39 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_404 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_359, %collapse_shape_359 : memref<192xf32>, memref<192xf32>) outs(%alloc_404 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_404 : memref<192xf32>) outs(%alloc_404 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %alloc_404 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_405 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_405 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_392 : memref<192xf32>, memref<f32>) outs(%alloc_405 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_405 : memref<192xf32>) outs(%alloc_405 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_405 : memref<192xf32>, memref<192xf32>) outs(%alloc_405 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_391 : memref<192xf32>, memref<f32>) outs(%alloc_405 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_405 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40 : memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_406 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_320 : memref<64x64xf32>) outs(%alloc_406 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_406 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_320, %alloc_320 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_320 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_320 : memref<64x64xf32>) outs(%alloc_320 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_320 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_407 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_407 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_407, %alloc_392 : memref<64x64xf32>, memref<f32>) outs(%alloc_407 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_407 : memref<64x64xf32>) outs(%alloc_407 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_407 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_407 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_407, %alloc_391 : memref<64x64xf32>, memref<f32>) outs(%alloc_407 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_407 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg42 : memref<64xf32>) outs(%arg42 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
     %alloc_408 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_368 : memref<64xf32>) outs(%alloc_408 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_322 : memref<64xf32>) outs(%alloc_408 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_407, %alloc_408 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_408 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%arg43 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
     }
     %alloc_409 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_409 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_322, %collapse_shape_322 : memref<64xf32>, memref<64xf32>) outs(%alloc_409 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_409 : memref<64xf32>) outs(%alloc_409 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
+      %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %alloc_409 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
     }
     %alloc_410 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_368 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_410 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_368 : memref<64xf32>, memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_409, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg44 : memref<64xf32>) outs(%arg44 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
     }
     %alloc_411 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_411 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_312 : memref<64xf32>) outs(%alloc_411 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_411, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_411 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_411 : memref<64xf32>) outs(%alloc_411 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_411 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%arg45 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_312, %alloc_312 : memref<64xf32>, memref<64xf32>) outs(%alloc_312 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_312 : memref<64xf32>) outs(%alloc_312 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_312 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
     }
     %alloc_412 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg32 : memref<f32>, memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_411 : memref<64xf32>, memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_412 : memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg46 : memref<64xf32>) outs(%arg46 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
     }
     %alloc_413 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg34 : memref<64xf32>) outs(%alloc_413 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_313 : memref<64xf32>) outs(%alloc_413 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
+      %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_413 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%arg47 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_313, %alloc_313 : memref<64xf32>, memref<64xf32>) outs(%alloc_313 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_313 : memref<64xf32>) outs(%alloc_313 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_313 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
     }
     %alloc_414 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_369 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_413, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_415 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_416 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_369 : memref<64xf32>) outs(%alloc_416 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_416, %alloc_369 : memref<64xf32>, memref<64xf32>) outs(%alloc_416 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_415, %alloc_416 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_417 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_417, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_417 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_414, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_414 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_417 : memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_414 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_418 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg34 : memref<f32>, memref<64xf32>) outs(%alloc_418 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_418, %alloc_417 : memref<64xf32>, memref<64xf32>) outs(%alloc_418 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_414, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_414 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_418 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_419 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36 : memref<64x192xf32>) outs(%alloc_419 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48 : memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_420 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_359 : memref<64x192xf32>) outs(%alloc_420 : memref<64x192xf32>) {
+    %alloc_415 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_303 : memref<64x256xf32>) outs(%alloc_415 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_419, %alloc_420 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_415 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_421 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_421 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_422 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_359 : memref<64x192xf32>) outs(%alloc_422 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_303, %alloc_303 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_303 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_303 : memref<64x256xf32>) outs(%alloc_303 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_422, %alloc_359 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_422 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_303 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_422 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_423 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_423 : memref<64x192xf32>) {
+    %alloc_416 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_416 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_423, %alloc_394 : memref<64x192xf32>, memref<f32>) outs(%alloc_423 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_416, %alloc_392 : memref<64x256xf32>, memref<f32>) outs(%alloc_416 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_423 : memref<64x192xf32>) outs(%alloc_423 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_416 : memref<64x256xf32>) outs(%alloc_416 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_424 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg36 : memref<f32>, memref<64x192xf32>) outs(%alloc_424 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_416 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_416 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_424, %alloc_423 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_424 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_416, %alloc_391 : memref<64x256xf32>, memref<f32>) outs(%alloc_416 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_424 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_416 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_425 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg38 : memref<192xf32>) outs(%alloc_425 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg50 : memref<256xf32>) outs(%arg50 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_426 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_361 : memref<192xf32>) outs(%alloc_426 : memref<192xf32>) {
+    %alloc_417 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_305 : memref<256xf32>) outs(%alloc_417 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_425, %alloc_426 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_417 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_427 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_427 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%arg51 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_428 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_361 : memref<192xf32>) outs(%alloc_428 : memref<192xf32>) {
+    %alloc_418 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_305, %collapse_shape_305 : memref<256xf32>, memref<256xf32>) outs(%alloc_418 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_418 : memref<256xf32>) outs(%alloc_418 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_428, %collapse_shape_361 : memref<192xf32>, memref<192xf32>) outs(%alloc_428 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %alloc_418 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_427, %alloc_428 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_429 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_429 : memref<192xf32>) {
+    %alloc_419 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_419 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_429, %alloc_394 : memref<192xf32>, memref<f32>) outs(%alloc_429 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_392 : memref<256xf32>, memref<f32>) outs(%alloc_419 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_429 : memref<192xf32>) outs(%alloc_429 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_419 : memref<256xf32>) outs(%alloc_419 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_430 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg38 : memref<f32>, memref<192xf32>) outs(%alloc_430 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_419 : memref<256xf32>, memref<256xf32>) outs(%alloc_419 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_430, %alloc_429 : memref<192xf32>, memref<192xf32>) outs(%alloc_430 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_391 : memref<256xf32>, memref<f32>) outs(%alloc_419 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_430 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_419 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_431 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40 : memref<64x64xf32>) outs(%alloc_431 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52 : memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_432 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_322 : memref<64x64xf32>) outs(%alloc_432 : memref<64x64xf32>) {
+    %alloc_420 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_291 : memref<256x64xf32>) outs(%alloc_420 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_431, %alloc_432 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_420 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_433 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_433 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_291, %alloc_291 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_291 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_291 : memref<256x64xf32>) outs(%alloc_291 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_291 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_421 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_421 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_392 : memref<256x64xf32>, memref<f32>) outs(%alloc_421 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421 : memref<256x64xf32>) outs(%alloc_421 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_421 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_421 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_391 : memref<256x64xf32>, memref<f32>) outs(%alloc_421 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_421 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg54 : memref<64xf32>) outs(%arg54 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_422 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_293 : memref<64xf32>) outs(%alloc_422 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_422 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%arg55 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_423 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_293, %collapse_shape_293 : memref<64xf32>, memref<64xf32>) outs(%alloc_423 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_423 : memref<64xf32>) outs(%alloc_423 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %alloc_423 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_424 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_424 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_424, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_424 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_424 : memref<64xf32>) outs(%alloc_424 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_424 : memref<64xf32>, memref<64xf32>) outs(%alloc_424 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_424, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_424 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_424 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg56 : memref<64xf32>) outs(%arg56 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_425 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_283 : memref<64xf32>) outs(%alloc_425 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_425 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%arg57 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_283, %alloc_283 : memref<64xf32>, memref<64xf32>) outs(%alloc_283 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_283 : memref<64xf32>) outs(%alloc_283 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_283 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_426 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_426, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_426 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_426 : memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_426 : memref<64xf32>, memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_426, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_426 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_426 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg58 : memref<64xf32>) outs(%arg58 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_427 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284 : memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_427 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%arg59 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284, %alloc_284 : memref<64xf32>, memref<64xf32>) outs(%alloc_284 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284 : memref<64xf32>) outs(%alloc_284 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_284 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_428 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_428, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_428 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_428 : memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_428 : memref<64xf32>, memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_428, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_428 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_428 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60 : memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_429 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_274 : memref<64x192xf32>) outs(%alloc_429 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_429 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_274, %alloc_274 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_274 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_274 : memref<64x192xf32>) outs(%alloc_274 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_274 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_430 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_430 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_430, %alloc_392 : memref<64x192xf32>, memref<f32>) outs(%alloc_430 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_430 : memref<64x192xf32>) outs(%alloc_430 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_430 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_430 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_430, %alloc_391 : memref<64x192xf32>, memref<f32>) outs(%alloc_430 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_430 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg62 : memref<192xf32>) outs(%arg62 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_431 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_276 : memref<192xf32>) outs(%alloc_431 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_431 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%arg63 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_432 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_276, %collapse_shape_276 : memref<192xf32>, memref<192xf32>) outs(%alloc_432 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_432 : memref<192xf32>) outs(%alloc_432 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %alloc_432 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_433 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_433 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_433, %alloc_392 : memref<192xf32>, memref<f32>) outs(%alloc_433 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_433 : memref<192xf32>) outs(%alloc_433 : memref<192xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_433 : memref<192xf32>, memref<192xf32>) outs(%alloc_433 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_433, %alloc_391 : memref<192xf32>, memref<f32>) outs(%alloc_433 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_433 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64 : memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
     %alloc_434 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_322 : memref<64x64xf32>) outs(%alloc_434 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_237 : memref<64x64xf32>) outs(%alloc_434 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_434 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_237, %alloc_237 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_237 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_237 : memref<64x64xf32>) outs(%alloc_237 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_434, %alloc_322 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_434 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_433, %alloc_434 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_237 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     %alloc_435 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435, %alloc_394 : memref<64x64xf32>, memref<f32>) outs(%alloc_435 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435, %alloc_392 : memref<64x64xf32>, memref<f32>) outs(%alloc_435 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435 : memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
@@ -2529,1616 +3374,670 @@ module {
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_436 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg40 : memref<f32>, memref<64x64xf32>) outs(%alloc_436 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_435 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_436, %alloc_435 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_436 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435, %alloc_391 : memref<64x64xf32>, memref<f32>) outs(%alloc_435 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_436 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_435 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg66 : memref<64xf32>) outs(%arg66 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_436 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_239 : memref<64xf32>) outs(%alloc_436 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_436 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%arg67 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
     }
     %alloc_437 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg42 : memref<64xf32>) outs(%alloc_437 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_239, %collapse_shape_239 : memref<64xf32>, memref<64xf32>) outs(%alloc_437 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_437 : memref<64xf32>) outs(%alloc_437 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
+      %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %alloc_437 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
     }
     %alloc_438 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_324 : memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_437, %alloc_438 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_439 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_439 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_440 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_324 : memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_440, %collapse_shape_324 : memref<64xf32>, memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_439, %alloc_440 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_441 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_441 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_441, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_441 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_438, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_438 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_441 : memref<64xf32>) outs(%alloc_441 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_438 : memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_442 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg42 : memref<f32>, memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_438 : memref<64xf32>, memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_442, %alloc_441 : memref<64xf32>, memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_438, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_438 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_442 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_438 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_443 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg44 : memref<64xf32>) outs(%alloc_443 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg68 : memref<64xf32>) outs(%arg68 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_444 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_314 : memref<64xf32>) outs(%alloc_444 : memref<64xf32>) {
+    %alloc_439 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_229 : memref<64xf32>) outs(%alloc_439 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_443, %alloc_444 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_439 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_445 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_445 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%arg69 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_446 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_314 : memref<64xf32>) outs(%alloc_446 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_229, %alloc_229 : memref<64xf32>, memref<64xf32>) outs(%alloc_229 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_229 : memref<64xf32>) outs(%alloc_229 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_446, %alloc_314 : memref<64xf32>, memref<64xf32>) outs(%alloc_446 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_229 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_445, %alloc_446 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_447 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_447 : memref<64xf32>) {
+    %alloc_440 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_447, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_447 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_440, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_440 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_447 : memref<64xf32>) outs(%alloc_447 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_440 : memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_448 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg44 : memref<f32>, memref<64xf32>) outs(%alloc_448 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_440 : memref<64xf32>, memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_448, %alloc_447 : memref<64xf32>, memref<64xf32>) outs(%alloc_448 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_440, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_440 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_448 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_440 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_449 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg46 : memref<64xf32>) outs(%alloc_449 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg70 : memref<64xf32>) outs(%arg70 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_441 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230 : memref<64xf32>) outs(%alloc_441 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_441 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%arg71 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230, %alloc_230 : memref<64xf32>, memref<64xf32>) outs(%alloc_230 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230 : memref<64xf32>) outs(%alloc_230 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_230 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_442 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_442, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_442 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_442 : memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_442 : memref<64xf32>, memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_442, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_442 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_442 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72 : memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_443 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_220 : memref<64x256xf32>) outs(%alloc_443 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_443 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_220, %alloc_220 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_220 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_220 : memref<64x256xf32>) outs(%alloc_220 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_220 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_444 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_444 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_444, %alloc_392 : memref<64x256xf32>, memref<f32>) outs(%alloc_444 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_444 : memref<64x256xf32>) outs(%alloc_444 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_444 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_444 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_444, %alloc_391 : memref<64x256xf32>, memref<f32>) outs(%alloc_444 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_444 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg74 : memref<256xf32>) outs(%arg74 : memref<256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_445 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_222 : memref<256xf32>) outs(%alloc_445 : memref<256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_445 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%arg75 : memref<256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_446 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_222, %collapse_shape_222 : memref<256xf32>, memref<256xf32>) outs(%alloc_446 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_446 : memref<256xf32>) outs(%alloc_446 : memref<256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %alloc_446 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_447 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_447 : memref<256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_447, %alloc_392 : memref<256xf32>, memref<f32>) outs(%alloc_447 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_447 : memref<256xf32>) outs(%alloc_447 : memref<256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_447 : memref<256xf32>, memref<256xf32>) outs(%alloc_447 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_447, %alloc_391 : memref<256xf32>, memref<f32>) outs(%alloc_447 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_447 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76 : memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_448 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208 : memref<256x64xf32>) outs(%alloc_448 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_448 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208, %alloc_208 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_208 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208 : memref<256x64xf32>) outs(%alloc_208 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_208 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_449 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_449 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_449, %alloc_392 : memref<256x64xf32>, memref<f32>) outs(%alloc_449 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_449 : memref<256x64xf32>) outs(%alloc_449 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_449 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_449 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_449, %alloc_391 : memref<256x64xf32>, memref<f32>) outs(%alloc_449 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_449 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg78 : memref<64xf32>) outs(%arg78 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
     %alloc_450 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_315 : memref<64xf32>) outs(%alloc_450 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_210 : memref<64xf32>) outs(%alloc_450 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_449, %alloc_450 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_450 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%arg79 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
     }
     %alloc_451 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_451 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_210, %collapse_shape_210 : memref<64xf32>, memref<64xf32>) outs(%alloc_451 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_451 : memref<64xf32>) outs(%alloc_451 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
+      %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %alloc_451 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
     }
     %alloc_452 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_315 : memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
+      %9 = math.sqrt %in : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_452, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_452 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_452 : memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_4 : f64 to f32
+      %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_452, %alloc_315 : memref<64xf32>, memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_452 : memref<64xf32>, memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_451, %alloc_452 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_452, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_452 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_452 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg80 : memref<64xf32>) outs(%arg80 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_9 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
     }
     %alloc_453 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_453 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200 : memref<64xf32>) outs(%alloc_453 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_453, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_453 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_453 : memref<64xf32>) outs(%alloc_453 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
+      %9 = arith.truncf %cst_6 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_453 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%arg81 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_8 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200, %alloc_200 : memref<64xf32>, memref<64xf32>) outs(%alloc_200 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200 : memref<64xf32>) outs(%alloc_200 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_5 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_200 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
+      linalg.yield %9 : f32
     }
     %alloc_454 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg46 : memref<f32>, memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_454, %alloc_453 : memref<64xf32>, memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_454 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_455 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48 : memref<64x256xf32>) outs(%alloc_455 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_456 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_305 : memref<64x256xf32>) outs(%alloc_456 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_455, %alloc_456 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_457 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_457 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_458 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_305 : memref<64x256xf32>) outs(%alloc_458 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_458, %alloc_305 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_458 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_457, %alloc_458 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_459 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_459 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_459, %alloc_394 : memref<64x256xf32>, memref<f32>) outs(%alloc_459 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_454, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_454 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_459 : memref<64x256xf32>) outs(%alloc_459 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_454 : memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_460 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg48 : memref<f32>, memref<64x256xf32>) outs(%alloc_460 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_454 : memref<64xf32>, memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_460, %alloc_459 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_460 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_454, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_454 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_460 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_454 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_461 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg50 : memref<256xf32>) outs(%alloc_461 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg82 : memref<64xf32>) outs(%arg82 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_462 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_307 : memref<256xf32>) outs(%alloc_462 : memref<256xf32>) {
+    %alloc_455 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201 : memref<64xf32>) outs(%alloc_455 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_461, %alloc_462 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_455 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    %alloc_463 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_463 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%arg83 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_464 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_307 : memref<256xf32>) outs(%alloc_464 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201, %alloc_201 : memref<64xf32>, memref<64xf32>) outs(%alloc_201 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201 : memref<64xf32>) outs(%alloc_201 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_464, %collapse_shape_307 : memref<256xf32>, memref<256xf32>) outs(%alloc_464 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_201 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_463, %alloc_464 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_465 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_465 : memref<256xf32>) {
+    %alloc_456 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_456 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_465, %alloc_394 : memref<256xf32>, memref<f32>) outs(%alloc_465 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_456, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_456 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_465 : memref<256xf32>) outs(%alloc_465 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_456 : memref<64xf32>) outs(%alloc_456 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_466 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg50 : memref<f32>, memref<256xf32>) outs(%alloc_466 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_456 : memref<64xf32>, memref<64xf32>) outs(%alloc_456 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.divf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_466, %alloc_465 : memref<256xf32>, memref<256xf32>) outs(%alloc_466 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_456, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_456 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.mulf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_466 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_467 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52 : memref<256x64xf32>) outs(%alloc_467 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_468 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_292 : memref<256x64xf32>) outs(%alloc_468 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_467, %alloc_468 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_469 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_469 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_470 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_292 : memref<256x64xf32>) outs(%alloc_470 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_470, %alloc_292 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_470 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_469, %alloc_470 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_471 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_471 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_471, %alloc_394 : memref<256x64xf32>, memref<f32>) outs(%alloc_471 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_471 : memref<256x64xf32>) outs(%alloc_471 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_472 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg52 : memref<f32>, memref<256x64xf32>) outs(%alloc_472 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_472, %alloc_471 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_472 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_472 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_473 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg54 : memref<64xf32>) outs(%alloc_473 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_474 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_294 : memref<64xf32>) outs(%alloc_474 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_473, %alloc_474 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_475 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_475 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_476 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_294 : memref<64xf32>) outs(%alloc_476 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_476, %collapse_shape_294 : memref<64xf32>, memref<64xf32>) outs(%alloc_476 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_475, %alloc_476 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_477 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_477 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_477, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_477 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_477 : memref<64xf32>) outs(%alloc_477 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_478 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg54 : memref<f32>, memref<64xf32>) outs(%alloc_478 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_478, %alloc_477 : memref<64xf32>, memref<64xf32>) outs(%alloc_478 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_478 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_479 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg56 : memref<64xf32>) outs(%alloc_479 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_480 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284 : memref<64xf32>) outs(%alloc_480 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_479, %alloc_480 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_481 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_481 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_482 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284 : memref<64xf32>) outs(%alloc_482 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_482, %alloc_284 : memref<64xf32>, memref<64xf32>) outs(%alloc_482 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_481, %alloc_482 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_483 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_483 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_483, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_483 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_483 : memref<64xf32>) outs(%alloc_483 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_484 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg56 : memref<f32>, memref<64xf32>) outs(%alloc_484 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_484, %alloc_483 : memref<64xf32>, memref<64xf32>) outs(%alloc_484 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_484 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_485 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg58 : memref<64xf32>) outs(%alloc_485 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_486 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_285 : memref<64xf32>) outs(%alloc_486 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_485, %alloc_486 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_487 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_487 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_488 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_285 : memref<64xf32>) outs(%alloc_488 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_488, %alloc_285 : memref<64xf32>, memref<64xf32>) outs(%alloc_488 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_487, %alloc_488 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_489 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_489 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_489, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_489 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_489 : memref<64xf32>) outs(%alloc_489 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_490 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg58 : memref<f32>, memref<64xf32>) outs(%alloc_490 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_490, %alloc_489 : memref<64xf32>, memref<64xf32>) outs(%alloc_490 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_490 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_491 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60 : memref<64x192xf32>) outs(%alloc_491 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_492 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_275 : memref<64x192xf32>) outs(%alloc_492 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_491, %alloc_492 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_493 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_493 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_494 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_275 : memref<64x192xf32>) outs(%alloc_494 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_494, %alloc_275 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_494 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_493, %alloc_494 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_495 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_495 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_495, %alloc_394 : memref<64x192xf32>, memref<f32>) outs(%alloc_495 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_495 : memref<64x192xf32>) outs(%alloc_495 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_496 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg60 : memref<f32>, memref<64x192xf32>) outs(%alloc_496 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_496, %alloc_495 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_496 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_496 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_497 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg62 : memref<192xf32>) outs(%alloc_497 : memref<192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_498 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_277 : memref<192xf32>) outs(%alloc_498 : memref<192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_497, %alloc_498 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_499 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_499 : memref<192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_500 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_277 : memref<192xf32>) outs(%alloc_500 : memref<192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_500, %collapse_shape_277 : memref<192xf32>, memref<192xf32>) outs(%alloc_500 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_499, %alloc_500 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_501 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_501 : memref<192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_501, %alloc_394 : memref<192xf32>, memref<f32>) outs(%alloc_501 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_501 : memref<192xf32>) outs(%alloc_501 : memref<192xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_502 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg62 : memref<f32>, memref<192xf32>) outs(%alloc_502 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_502, %alloc_501 : memref<192xf32>, memref<192xf32>) outs(%alloc_502 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_502 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_503 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64 : memref<64x64xf32>) outs(%alloc_503 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_504 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_238 : memref<64x64xf32>) outs(%alloc_504 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_503, %alloc_504 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_505 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_505 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_506 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_238 : memref<64x64xf32>) outs(%alloc_506 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_506, %alloc_238 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_506 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_505, %alloc_506 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_507 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_507 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_507, %alloc_394 : memref<64x64xf32>, memref<f32>) outs(%alloc_507 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_507 : memref<64x64xf32>) outs(%alloc_507 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_508 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg64 : memref<f32>, memref<64x64xf32>) outs(%alloc_508 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_508, %alloc_507 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_508 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_508 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_509 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg66 : memref<64xf32>) outs(%alloc_509 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_510 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_240 : memref<64xf32>) outs(%alloc_510 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_509, %alloc_510 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_511 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_511 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_512 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_240 : memref<64xf32>) outs(%alloc_512 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_512, %collapse_shape_240 : memref<64xf32>, memref<64xf32>) outs(%alloc_512 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_511, %alloc_512 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_513 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_513 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_513, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_513 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_513 : memref<64xf32>) outs(%alloc_513 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_514 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg66 : memref<f32>, memref<64xf32>) outs(%alloc_514 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_514, %alloc_513 : memref<64xf32>, memref<64xf32>) outs(%alloc_514 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_514 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_515 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg68 : memref<64xf32>) outs(%alloc_515 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_516 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230 : memref<64xf32>) outs(%alloc_516 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_515, %alloc_516 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_517 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_517 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_518 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230 : memref<64xf32>) outs(%alloc_518 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_518, %alloc_230 : memref<64xf32>, memref<64xf32>) outs(%alloc_518 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_517, %alloc_518 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_519 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_519 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_519, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_519 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_519 : memref<64xf32>) outs(%alloc_519 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_520 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg68 : memref<f32>, memref<64xf32>) outs(%alloc_520 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_520, %alloc_519 : memref<64xf32>, memref<64xf32>) outs(%alloc_520 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_520 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_521 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg70 : memref<64xf32>) outs(%alloc_521 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_522 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_231 : memref<64xf32>) outs(%alloc_522 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_521, %alloc_522 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_523 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_523 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_524 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_231 : memref<64xf32>) outs(%alloc_524 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_524, %alloc_231 : memref<64xf32>, memref<64xf32>) outs(%alloc_524 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_523, %alloc_524 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_525 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_525 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_525, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_525 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_525 : memref<64xf32>) outs(%alloc_525 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_526 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg70 : memref<f32>, memref<64xf32>) outs(%alloc_526 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_526, %alloc_525 : memref<64xf32>, memref<64xf32>) outs(%alloc_526 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_526 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_527 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72 : memref<64x256xf32>) outs(%alloc_527 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_528 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_221 : memref<64x256xf32>) outs(%alloc_528 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_527, %alloc_528 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_529 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_529 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_530 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_221 : memref<64x256xf32>) outs(%alloc_530 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_530, %alloc_221 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_530 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_529, %alloc_530 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_531 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_531 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_531, %alloc_394 : memref<64x256xf32>, memref<f32>) outs(%alloc_531 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_531 : memref<64x256xf32>) outs(%alloc_531 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_532 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg72 : memref<f32>, memref<64x256xf32>) outs(%alloc_532 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_532, %alloc_531 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_532 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_532 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_533 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg74 : memref<256xf32>) outs(%alloc_533 : memref<256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_534 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_223 : memref<256xf32>) outs(%alloc_534 : memref<256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_533, %alloc_534 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_535 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_535 : memref<256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_536 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_223 : memref<256xf32>) outs(%alloc_536 : memref<256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_536, %collapse_shape_223 : memref<256xf32>, memref<256xf32>) outs(%alloc_536 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_535, %alloc_536 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_537 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_537 : memref<256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_537, %alloc_394 : memref<256xf32>, memref<f32>) outs(%alloc_537 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_537 : memref<256xf32>) outs(%alloc_537 : memref<256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_538 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg74 : memref<f32>, memref<256xf32>) outs(%alloc_538 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_538, %alloc_537 : memref<256xf32>, memref<256xf32>) outs(%alloc_538 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_538 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_539 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76 : memref<256x64xf32>) outs(%alloc_539 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_540 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208 : memref<256x64xf32>) outs(%alloc_540 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_539, %alloc_540 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_541 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_541 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_542 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208 : memref<256x64xf32>) outs(%alloc_542 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_542, %alloc_208 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_542 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_541, %alloc_542 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_543 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_543 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_543, %alloc_394 : memref<256x64xf32>, memref<f32>) outs(%alloc_543 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_543 : memref<256x64xf32>) outs(%alloc_543 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_544 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map19, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_393, %arg76 : memref<f32>, memref<256x64xf32>) outs(%alloc_544 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_544, %alloc_543 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_544 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_544 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_545 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg78 : memref<64xf32>) outs(%alloc_545 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_546 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_210 : memref<64xf32>) outs(%alloc_546 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_545, %alloc_546 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_547 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_547 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_548 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_210 : memref<64xf32>) outs(%alloc_548 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_548, %collapse_shape_210 : memref<64xf32>, memref<64xf32>) outs(%alloc_548 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_547, %alloc_548 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_549 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_549 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_549, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_549 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_549 : memref<64xf32>) outs(%alloc_549 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_550 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg78 : memref<f32>, memref<64xf32>) outs(%alloc_550 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_550, %alloc_549 : memref<64xf32>, memref<64xf32>) outs(%alloc_550 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_550 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_551 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg80 : memref<64xf32>) outs(%alloc_551 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_552 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200 : memref<64xf32>) outs(%alloc_552 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_551, %alloc_552 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_553 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_553 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_554 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200 : memref<64xf32>) outs(%alloc_554 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_554, %alloc_200 : memref<64xf32>, memref<64xf32>) outs(%alloc_554 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_553, %alloc_554 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_555 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_555 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_555, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_555 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_555 : memref<64xf32>) outs(%alloc_555 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_556 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg80 : memref<f32>, memref<64xf32>) outs(%alloc_556 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_556, %alloc_555 : memref<64xf32>, memref<64xf32>) outs(%alloc_556 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_556 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_557 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg82 : memref<64xf32>) outs(%alloc_557 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_9 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_558 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201 : memref<64xf32>) outs(%alloc_558 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_6 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_557, %alloc_558 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_559 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_559 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_8 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_560 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201 : memref<64xf32>) outs(%alloc_560 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_5 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_560, %alloc_201 : memref<64xf32>, memref<64xf32>) outs(%alloc_560 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_559, %alloc_560 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.addf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_561 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_561 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.sqrt %in : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_561, %alloc_394 : memref<64xf32>, memref<f32>) outs(%alloc_561 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_561 : memref<64xf32>) outs(%alloc_561 : memref<64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_4 : f64 to f32
-      %10 = arith.addf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    %alloc_562 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map17, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %arg82 : memref<f32>, memref<64xf32>) outs(%alloc_562 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.mulf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_562, %alloc_561 : memref<64xf32>, memref<64xf32>) outs(%alloc_562 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.divf %in, %in_563 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_562 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_563: f32, %out: f32):
-      %9 = arith.subf %in, %in_563 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_456 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_457: f32, %out: f32):
+      %9 = arith.addf %in, %in_457 : f32
       linalg.yield %9 : f32
     }
     return

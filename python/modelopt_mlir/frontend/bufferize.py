@@ -17,7 +17,6 @@ from torch_mlir.dialects import torch as torch_dialect
 
 from modelopt_mlir.diagnostics import DiagnosticEngine
 from modelopt_mlir.passes.clone_shared_fills import CloneSharedFillsPass
-from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
 
 # eliminate-empty-tensors lets the last op computing an in-place update write straight into the
 # argument's buffer (see tie_updates_in_place); without such updates it changes nothing.
@@ -86,7 +85,6 @@ def bufferize(
     *,
     clone_fills: bool = True,
     updates: Mapping[int, int] | None = None,
-    reuse_inputs: bool = True,
 ) -> ir.Module:
     """Bufferize ``module`` in place (and return it): memref IR whose functions return nothing,
     results turned into trailing out-params.
@@ -94,8 +92,7 @@ def bufferize(
     ``updates`` maps a result index of the (single) public function to the index of the argument
     it is the new value of: that result is written into the argument's own buffer instead of an
     out-param, the way torch.optim updates parameters and state (see
-    :func:`tie_updates_in_place`). Every other argument is read-only. ``reuse_inputs`` runs
-    reuse-dying-inputs: an elementwise result goes into the buffer of an input that dies there."""
+    :func:`tie_updates_in_place`). Every other argument is read-only."""
     with module.context:
         if clone_fills:
             diagnostics = DiagnosticEngine()
@@ -110,8 +107,6 @@ def bufferize(
         if func is not None:
             _drop_updated_results(func, updates or {})
         _run(module, OUT_PARAMS_PIPELINE)
-        if reuse_inputs:
-            reuse_dying_inputs(module)
     problems = memref_level_problems(module)
     if problems:
         raise BufferizeError("bufferized IR is not memref-level:\n  " + "\n  ".join(problems[:20]))

@@ -950,6 +950,7 @@ def import_to_linalg(
 def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> str:
     """Import ``captured`` and bufferize it; the memref IR as text without debug locations."""
     from modelopt_mlir.frontend.bufferize import BufferizeError, bufferize
+    from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
 
     start = time.perf_counter()
     module = import_to_linalg(captured)
@@ -961,6 +962,9 @@ def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> s
     except BufferizeError as exc:
         raise LoweringError(str(exc)) from exc
     annotate_arguments(module, captured.func_name, captured.signature)
+    with module.context:
+        # After the annotation: updated arguments may hold intermediates of their own update.
+        reuse_dying_inputs(module)
     text = module.operation.get_asm(enable_debug_info=False)
     captured.timings["bufferize"] = time.perf_counter() - start
     _report(progress, "bufferize", captured)
@@ -1077,10 +1081,13 @@ def _update(
             p = p * (1.0 - lr * wd)
         elif wd:
             g = g + wd * p
+        # The order of the products is chosen so that every temporary dies into the next one
+        # (reuse-dying-inputs): the gradient's last use is g * g, which then holds the second
+        # moment's increment, and the update is torch's addcdiv(exp_avg, denom, -step_size).
         exp_avg = beta1 * exp_avg + (1.0 - beta1) * g
-        exp_avg_sq = beta2 * exp_avg_sq + (1.0 - beta2) * g * g
+        exp_avg_sq = beta2 * exp_avg_sq + (g * g) * (1.0 - beta2)
         denom = torch.sqrt(exp_avg_sq) / bias_correction2_sqrt + config.eps
-        new_params.append(p - step_size * exp_avg / denom)
+        new_params.append(p + (exp_avg / denom) * -step_size)
         new_state.extend((exp_avg, exp_avg_sq))
     new_state.append(step)
     return new_params, new_state
