@@ -208,12 +208,57 @@ def depth_first_schedule(problem: ScheduleProblem) -> OrderPlan:
 def depth_first_from_outputs(problem: ScheduleProblem) -> OrderPlan:
     """Post-order of a depth-first search over predecessors from each unit without
     successors: every unit runs right after the subgraph it needs. O(n + E)."""
+    succs = problem.successors()
+    roots = [u for u in range(problem.num_units) if not succs[u]]
+    return _finish(problem, _post_order_from(problem, roots), "depth-first-from-outputs")
+
+
+def outputs_when_ready(problem: ScheduleProblem) -> OrderPlan:
+    """Depth-first from the outputs, taken in the order they can first run: an output (a unit
+    without successors, e.g. a parameter's in-place update) is keyed by the deepest unit it
+    shares with other outputs, its own chain (the weight gradient and the update) excluded.
+    Updates then run as soon as the backward pass has produced their gradient, and each
+    gradient dies there, as MODeL interleaves weight updates with the backward pass.
+    O(n + E) plus a bitset of outputs per unit."""
     n = problem.num_units
     preds = [sorted(set(p)) for p in problem.predecessors()]
     succs = problem.successors()
+    roots = [u for u in range(n) if not succs[u]]
+    bit = {root: 1 << i for i, root in enumerate(roots)}
+    reaches = [0] * n  # the outputs each unit leads to
+    for unit in reversed(range(n)):
+        mask = bit.get(unit, 0)
+        for succ in succs[unit]:
+            mask |= reaches[succ]
+        reaches[unit] = mask
+    depth = [0] * n  # longest path from a source: program position without the detours
+    for unit in range(n):
+        for pred in preds[unit]:
+            depth[unit] = max(depth[unit], depth[pred] + 1)
+    key: dict[int, int] = {}
+    for root in roots:
+        deepest, seen, stack = -1, {root}, [root]
+        while stack:
+            for pred in preds[stack.pop()]:
+                if pred in seen:
+                    continue
+                seen.add(pred)
+                if reaches[pred] == bit[root]:
+                    stack.append(pred)  # only this output needs it: part of its own chain
+                else:
+                    deepest = max(deepest, depth[pred])
+        key[root] = deepest
+    roots.sort(key=lambda root: (key[root], root))
+    return _finish(problem, _post_order_from(problem, roots), "outputs-when-ready")
+
+
+def _post_order_from(problem: ScheduleProblem, roots: Sequence[int]) -> list[int]:
+    """Post-order of a depth-first search over predecessors from each of ``roots`` in turn,
+    predecessors in program order."""
+    n = problem.num_units
+    preds = [sorted(set(p)) for p in problem.predecessors()]
     done = [False] * n
     order: list[int] = []
-    roots = [u for u in range(n) if not succs[u]]
     for root in roots:
         if done[root]:
             continue
@@ -232,7 +277,7 @@ def depth_first_from_outputs(problem: ScheduleProblem) -> OrderPlan:
                 stack.pop()
                 done[unit] = True
                 order.append(unit)
-    return _finish(problem, order, "depth-first-from-outputs")
+    return order
 
 
 def breadth_first_schedule(problem: ScheduleProblem) -> OrderPlan:
@@ -279,6 +324,7 @@ FORWARD_HEURISTICS: tuple[Callable[[ScheduleProblem], OrderPlan], ...] = (
     least_peak_first_schedule,
     depth_first_schedule,
     depth_first_from_outputs,
+    outputs_when_ready,
     breadth_first_schedule,
 )
 
