@@ -94,7 +94,7 @@ func.func @step(%w: memref<4xf32>, %new_w: memref<4xf32> {modelopt.updates = 0 :
 }
 
 func.func @caller(%w: memref<4xf32>, %new_w: memref<4xf32>) {
-  // CHECK: [[FILE]]:{{[0-9]+}}:3: error: '@step' has out-params marked modelopt.updates but is called in the module
+  // CHECK: [[FILE]]:[[# @LINE + 3]]:3: error: '@step' has out-params marked modelopt.updates but is called in the module
   // CHECK-NOT: func.func
   // expected-error @below {{'@step' has out-params marked modelopt.updates but is called in the module; update-in-place would change its signature under the call}}
   func.call @step(%w, %new_w) : (memref<4xf32>, memref<4xf32>) -> ()
