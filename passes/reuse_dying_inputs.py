@@ -204,10 +204,13 @@ def _reuse_updated_arguments(func: ir.Operation) -> int:
     buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
     root = _alias_roots(analysis.units, buffer_of)
     users = analysis.problem.users
-    unit_index = {unit: i for i, unit in enumerate(analysis.units)}
     merged = 0
     for argument in arguments:
-        uses = sorted({unit_index[_top_level(use.owner, unit_index)] for use in argument.uses})
+        views = _alias_roots(analysis.units, {argument: 0})
+        # Units that read or write the argument, directly or through a view.
+        uses = [
+            i for i, unit in enumerate(analysis.units) if _accesses(unit, views, lambda b: b, 0)
+        ]
         for first, second in zip(uses, uses[1:], strict=False):
             reader, writer = analysis.units[first], analysis.units[second]
             pair = next(
@@ -218,10 +221,12 @@ def _reuse_updated_arguments(func: ir.Operation) -> int:
                 ),
                 None,
             )
-            if pair is None or _argument_accesses(reader, argument) != 1:
+            if pair is None or _accesses(reader, views, lambda b: b, 0) != 1:
                 continue
             buffer = buffer_of[pair[1]]
             if min(users[buffer]) != first or max(users[buffer]) > second:
+                continue
+            if _accesses(writer, views, lambda b: b, 0) != 1:
                 continue
             if not _overwrites(writer, argument, root, buffer, pair[1]):
                 continue
@@ -237,17 +242,6 @@ def _reuse_updated_arguments(func: ir.Operation) -> int:
     return merged
 
 
-def _top_level(op: ir.Operation, units: dict[ir.Operation, int]) -> ir.Operation:
-    op = op.operation
-    while op not in units:
-        op = op.parent.operation
-    return op
-
-
-def _argument_accesses(unit: ir.Operation, argument: ir.Value) -> int:
-    return sum(1 for op in _nested(unit) for operand in op.operands if operand == argument)
-
-
 def _overwrites(
     writer: ir.Operation,
     argument: ir.Value,
@@ -255,12 +249,13 @@ def _overwrites(
     buffer: int,
     buffer_value: ir.Value,
 ) -> bool:
-    """``writer`` writes the whole ``argument`` without reading its old value, and reads
-    ``buffer`` (if at all) element for element at the positions it writes."""
-    if _argument_accesses(writer, argument) != 1:
-        return False
+    """``writer`` writes the whole ``argument`` (its only access to it) without reading its old
+    value, and reads ``buffer`` (if at all) element for element at the positions it writes."""
     if writer.name == "memref.copy":
-        return writer.operands[1] == argument
+        source = writer.operands[0]
+        return writer.operands[1] == argument and (
+            source == buffer_value or root.get(source) != buffer
+        )
     if writer.name != "linalg.generic":
         return False
     segments = list(ir.DenseI32ArrayAttr(writer.attributes["operandSegmentSizes"]))
