@@ -1,5 +1,6 @@
-"""The main job in one script: plan a GPT-2 training step with Adam, check it against PyTorch on
-the CPU, print the report and write the timeline picture.
+"""The main job in one script: plan a GPT-2 training step with Adam, measure its whole footprint
+against PyTorch eager's peak (MemTracker), check it against PyTorch on the CPU, print the report
+and write the timeline picture.
 
     python bench/demo.py [--out out] [--size tiny|small]
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     built = ZOO["gpt2"].build(size=args.size)
     optimizer = torch.optim.Adam(built.model.parameters(), lr=LR)
     print(f"{built.description}: {built.parameter_count:,} parameters, Adam lr=1e-3")
-    result = built.plan(optimizer, solver=args.solver, upstream=True)
+    result = built.plan(optimizer, solver=args.solver, upstream=True, compare_eager=True)
     print()
     print(result.report)
     print()

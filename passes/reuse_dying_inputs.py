@@ -62,6 +62,7 @@ def reuse_dying_inputs(module: ir.Module) -> int:
 class _Merge:
     kept: int  # buffer index whose alloc stays
     dropped: int  # buffer index whose uses move to ``kept``
+    value: ir.Value  # what replaces the dropped alloc: the input (the kept alloc or a reshape)
     copy: ir.Operation | None  # a memref.copy made redundant by the merge
 
 
@@ -85,9 +86,12 @@ def _reuse_in_function(func: ir.Operation) -> int:
     merges: list[_Merge] = []
     for index, unit in enumerate(analysis.units):
         for source, target, reads in _candidate_pairs(unit):
-            if source not in buffer_of or target not in buffer_of:
+            if target not in buffer_of:
                 continue
-            kept, dropped = find(buffer_of[source]), find(buffer_of[target])
+            whole = _whole_buffer_of(source, buffer_of)
+            if whole is None:
+                continue
+            kept, dropped = find(whole), find(buffer_of[target])
             if kept == dropped or analysis.buffers[kept].size != analysis.buffers[dropped].size:
                 continue
             if max(users[kept]) != index or min(users[dropped]) != index:
@@ -99,11 +103,18 @@ def _reuse_in_function(func: ir.Operation) -> int:
                 or _accesses(unit, root, find, dropped) != 1
             ):
                 continue
+            # A reshaped input stands in for the dropped alloc: no dealloc may free a view.
+            if source not in buffer_of and any(
+                analysis.buffers[b].deallocs for b in (kept, dropped)
+            ):
+                continue
             holder[dropped] = kept
             users[kept] |= users[dropped]
-            merges.append(_Merge(kept, dropped, unit if unit.name == "memref.copy" else None))
+            copy = unit if unit.name == "memref.copy" else None
+            merges.append(_Merge(kept, dropped, source, copy))
             break  # the op's operands changed roles; one merge per op
     frees = {buffer.index: list(buffer.deallocs) for buffer in analysis.buffers}
+    replaced: dict[int, ir.Value] = {}  # dropped buffer -> the value now standing for it
     for merge in merges:
         kept = analysis.buffers[merge.kept]
         dropped = analysis.buffers[merge.dropped]
@@ -111,7 +122,11 @@ def _reuse_in_function(func: ir.Operation) -> int:
         for dealloc in frees[merge.kept]:
             dealloc.erase()
         frees[merge.kept] = frees.pop(merge.dropped)
-        dropped.alloc.results[0].replace_all_uses_with(kept.alloc.results[0])
+        value = merge.value
+        while value in buffer_of and value not in (kept.alloc.results[0],):
+            value = replaced.get(buffer_of[value], kept.alloc.results[0])
+        replaced[merge.dropped] = value
+        dropped.alloc.results[0].replace_all_uses_with(value)
         if merge.copy is not None:
             merge.copy.erase()
         dropped.alloc.erase()
@@ -147,6 +162,20 @@ def _candidate_pairs(unit: ir.Operation) -> list[tuple[ir.Value, ir.Value, int]]
         ]
         pairs += [(source, target, matching.count(source)) for source in dict.fromkeys(matching)]
     return pairs
+
+
+def _whole_buffer_of(value: ir.Value, buffer_of: dict[ir.Value, int]) -> int | None:
+    """The buffer ``value`` is, or is all of through reshapes (collapse_shape / expand_shape of
+    an identity-layout buffer keep every element in place)."""
+    while value not in buffer_of:
+        owner = value.owner
+        if isinstance(owner, ir.Block) or owner.name not in (
+            "memref.collapse_shape",
+            "memref.expand_shape",
+        ):
+            return None
+        value = owner.operands[0]
+    return buffer_of[value]
 
 
 def _nested(op: ir.Operation) -> list[ir.Operation]:

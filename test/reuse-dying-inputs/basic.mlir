@@ -98,3 +98,28 @@ func.func @reads_output(%arg0: memref<16xf32>, %arg1: memref<16xf32>) {
   memref.copy %b, %arg1 : memref<16xf32> to memref<16xf32>
   return
 }
+
+// -----
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+
+// The input is a reshape of the whole dying buffer: the result takes that reshape's place.
+// CHECK-LABEL: func.func @through_reshape
+// CHECK: %[[A:.*]] = memref.alloc() : memref<4x4x1xf32>
+// CHECK: %[[V:.*]] = memref.collapse_shape %[[A]]
+// CHECK-NOT: memref.alloc
+// CHECK: linalg.generic {{.*}} ins(%[[V]] : memref<4x4xf32>) outs(%[[V]] : memref<4x4xf32>)
+// CHECK: memref.copy %[[V]], %arg1
+func.func @through_reshape(%arg0: memref<4x4x1xf32>, %arg1: memref<4x4xf32>) {
+  %a = memref.alloc() : memref<4x4x1xf32>
+  memref.copy %arg0, %a : memref<4x4x1xf32> to memref<4x4x1xf32>
+  %v = memref.collapse_shape %a [[0], [1, 2]] : memref<4x4x1xf32> into memref<4x4xf32>
+  %b = memref.alloc() : memref<4x4xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%v : memref<4x4xf32>) outs(%b : memref<4x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  }
+  memref.copy %b, %arg1 : memref<4x4xf32> to memref<4x4xf32>
+  return
+}
