@@ -34,6 +34,8 @@ from modelopt_mlir.analysis.function import (
     VIEW_LIKE_OPS,
     AnalysisError,
     analyze_function,
+    argument_attributes,
+    walk,
 )
 from modelopt_mlir.diagnostics import DiagnosticEngine
 from modelopt_mlir.passes import ModulePass
@@ -178,23 +180,11 @@ def _whole_buffer_of(value: ir.Value, buffer_of: dict[ir.Value, int]) -> int | N
     return buffer_of[value]
 
 
-def _nested(op: ir.Operation) -> list[ir.Operation]:
-    """``op`` and every op nested in its regions."""
-    ops, stack = [], [op]
-    while stack:
-        current = stack.pop()
-        ops.append(current)
-        for region in current.regions:
-            for block in region.blocks:
-                stack.extend(nested.operation for nested in block.operations)
-    return ops
-
-
 def _alias_roots(units: list[ir.Operation], buffer_of: dict[ir.Value, int]) -> dict[ir.Value, int]:
     """Every value that is a buffer or a view of one -> the buffer's index."""
     root = dict(buffer_of)
     for unit in units:
-        for op in _nested(unit):
+        for op in walk(unit):
             if op.name in VIEW_LIKE_OPS and len(op.operands) and op.operands[0] in root:
                 for result in op.results:
                     root[result] = root[op.operands[0]]
@@ -207,7 +197,7 @@ def _accesses(
     """How many operands of ``unit`` (nested ops included) reach ``buffer``'s group."""
     return sum(
         1
-        for op in _nested(unit)
+        for op in walk(unit)
         if op.name not in VIEW_LIKE_OPS
         for operand in op.operands
         if operand in root and find(root[operand]) == buffer
@@ -310,10 +300,5 @@ def _overwrites(
 def _is_updated(func: ir.Operation, index: int) -> bool:
     """The step overwrites argument ``index`` and no other argument aliases it, so nobody but
     this function sees its contents before the new value is written."""
-    if "arg_attrs" not in func.attributes:
-        return False
-    attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
-    if index >= len(attrs):
-        return False
-    entry = ir.DictAttr(attrs[index])
-    return "modelopt.updated" in entry and any(name in entry for name in NOALIAS_ATTRS)
+    names = argument_attributes(func, index)
+    return "modelopt.updated" in names and bool(names & set(NOALIAS_ATTRS))

@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, memref
 
-from modelopt_mlir.analysis.function import ESCAPE_REASONS, REGION_CONTAINERS, VIEW_LIKE_OPS
+from modelopt_mlir.analysis.function import (
+    ESCAPE_REASONS,
+    REGION_CONTAINERS,
+    VIEW_LIKE_OPS,
+    walk,
+)
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure, source_location
 from modelopt_mlir.passes import ModulePass
 
@@ -198,19 +203,11 @@ def _location(argument: ir.Value, func: ir.Operation) -> ir.Location:
 # --- in place or copy --------------------------------------------------------------------------
 
 
-def _walk(op: ir.Operation) -> Iterator[ir.Operation]:
-    yield op
-    for region in op.regions:
-        for block in region.blocks:
-            for nested in block.operations:
-                yield from _walk(nested.operation)
-
-
 def _aliases(root: ir.Value, top_level: list[ir.Operation]) -> set[ir.Value]:
     """``root`` and every memref reached from it through view-like ops."""
     aliases = {root}
     for op in top_level:
-        for nested in _walk(op):
+        for nested in walk(op):
             if nested.name in VIEW_LIKE_OPS and nested.operands and nested.operands[0] in aliases:
                 aliases.update(r for r in nested.results if _is_memref_or_tensor(r.type))
     return aliases
@@ -225,7 +222,7 @@ def _is_memref_or_tensor(type_: ir.Type) -> bool:
 def _accesses(op: ir.Operation, aliases: set[ir.Value]) -> Iterator[tuple[ir.Operation, int]]:
     """(nested op, operand position) for every use of ``aliases`` inside ``op`` that may touch
     their contents: views and shape queries are not accesses."""
-    for nested in _walk(op):
+    for nested in walk(op):
         for position, operand in enumerate(nested.operands):
             if operand not in aliases:
                 continue

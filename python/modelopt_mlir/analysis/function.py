@@ -170,13 +170,13 @@ def _dialect(op_name: str) -> str:
     return op_name.split(".", 1)[0]
 
 
-def _walk(op: ir.Operation) -> Iterator[ir.Operation]:
+def walk(op: ir.Operation) -> Iterator[ir.Operation]:
     """The op and every op nested in its regions, in pre-order."""
     yield op
     for region in op.regions:
         for block in region.blocks:
             for nested in block.operations:
-                yield from _walk(nested.operation)
+                yield from walk(nested.operation)
 
 
 def _is_memref(value: ir.Value) -> bool:
@@ -259,7 +259,7 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
                 )
             argument_of[arg] = argument_class(i)
     for op in body_ops:
-        for nested in _walk(op):
+        for nested in walk(op):
             if nested.name in ALLOC_OPS and nested != op:
                 left_alone.append(LeftAlone(nested, "it is allocated inside a region"))
             if nested.name in VIEW_LIKE_OPS and nested.operands:
@@ -275,7 +275,7 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
     deallocs: dict[int, list[ir.Operation]] = {}
     top_level_set = set(body_ops)
     for op in top_level:
-        for nested in _walk(op):
+        for nested in walk(op):
             for position, operand in enumerate(nested.operands):
                 index = root.get(operand)
                 if index is None or index in escaped:
@@ -322,7 +322,7 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
     units = [op for op in body_ops if op not in removed]
     unit_of: dict[ir.Operation, int] = {}
     for index, op in enumerate(units):
-        for nested in _walk(op):
+        for nested in walk(op):
             unit_of[nested] = index
 
     # 4. Users, effects and dependences, in program order.
@@ -337,7 +337,7 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
         reads: set[int] = set()
         writes: set[int] = set()
         is_barrier = False
-        for nested in _walk(op):
+        for nested in walk(op):
             for operand in nested.operands:
                 buffer = buffer_of.get(operand)
                 if buffer is not None:
@@ -392,14 +392,18 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
     return FunctionAnalysis(func, units, buffers, left_alone, barriers, problem, terminator)
 
 
-def _is_noalias(func: ir.Operation, index: int) -> bool:
+def argument_attributes(func: ir.Operation, index: int) -> set[str]:
+    """Names of the attributes on ``func``'s argument ``index``."""
     if "arg_attrs" not in func.attributes:
-        return False
+        return set()
     attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
     if index >= len(attrs):
-        return False
-    entry = ir.DictAttr(attrs[index])
-    return any(name in entry for name in NOALIAS_ATTRS)
+        return set()
+    return {named.name for named in ir.DictAttr(attrs[index])}
+
+
+def _is_noalias(func: ir.Operation, index: int) -> bool:
+    return bool(argument_attributes(func, index) & set(NOALIAS_ATTRS))
 
 
 def _unplannable_reason(alloc: ir.Operation) -> str | None:
