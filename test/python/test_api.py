@@ -207,3 +207,31 @@ def test_zoo_model_pipeline(name: str, optimizer) -> None:
     )
     result.verify(rtol=1e-5, atol=1e-6, param_atol=5e-5 if name == "bert" else None)
     result.verify_planned_vs_unplanned()
+
+
+def test_whole_step_footprint_against_eager() -> None:
+    """State is updated in place (each tensor passed once) and the whole step, arguments
+    included, needs less memory than PyTorch eager's peak for the same step."""
+    from modelopt_mlir.zoo import ZOO
+
+    built = ZOO["mlp"].build()
+    result = built.plan(torch.optim.Adam(built.model.parameters(), lr=1e-3), compare_eager=True)
+    report = result.report
+    signature = result.captured.signature
+    assert [s.name for s in signature.outputs] == ["loss"]
+    assert {s.kind for s in signature.updated} == {"param", "state"}
+    assert report.output_bytes == 4
+    assert report.footprint_bytes == (
+        report.param_bytes
+        + report.state_bytes
+        + report.buffer_bytes
+        + report.batch_bytes
+        + report.output_bytes
+        + report.arena_bytes
+        + report.left_alone_bytes
+    )
+    assert report.eager is not None and report.eager.by_kind["parameters"] == report.param_bytes
+    assert report.vs_eager is not None and report.vs_eager < 1.0
+    assert "footprint / eager" in str(report)
+    result.verify(rtol=1e-5, param_atol=5e-5)
+    assert result.verify_planned_vs_unplanned().identical
