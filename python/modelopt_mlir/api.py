@@ -576,7 +576,7 @@ class PlanResult:
         r = self.report
         eager = f", eager {_mib(r.eager.total)}" if r.eager is not None else ""
         return (
-            f"{r.model} {r.mode} step ({r.optimizer}): footprint {_mib(r.footprint_bytes)}"
+            f"{r.model} {r.mode} step ({r.optimizer})\nfootprint {_mib(r.footprint_bytes)}"
             f"{eager}; arena {_mib(r.arena_bytes)}, lower bound {_mib(r.lower_bound)}, "
             f"program order {_mib(r.program_order_peak)}"
         )

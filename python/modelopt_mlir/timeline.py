@@ -160,7 +160,7 @@ def render_timeline(
                     facecolor="#BBBBBB",
                     edgecolor="#777777",
                     hatch="//",
-                    label=f"arguments, updated in place: {state_bytes / factor:,.2f} {unit}",
+                    label=f"arguments (each tensor once): {state_bytes / factor:,.2f} {unit}",
                 )
             )
         )
