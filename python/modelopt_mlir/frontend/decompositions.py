@@ -1,13 +1,23 @@
 """Decompositions applied while capturing, on top of torch-mlir's table.
 
-Grouped convolution backward (depthwise convolutions in MobileNet-style blocks) fails in
-torch-mlir's linalg lowering (a ``tensor.collapse_shape`` rank error), while grouped forward
-convolutions and ungrouped backward lower fine. We rewrite the backward of a grouped convolution:
+Convolution backward (``aten.convolution_backward``, 2-d, not transposed). Grouped convolution
+backward (depthwise convolutions in MobileNet-style blocks) fails in torch-mlir's linalg lowering
+(a ``tensor.collapse_shape`` rank error), and torch-mlir's ungrouped backward holds buffers
+eager never holds (the weight gradient per sample, ``N`` times the weight, and a zero-stuffed,
+padded copy of the whole output gradient for strided convolutions). We write both as forward
+convolutions, which torch-mlir lowers well:
 
-- 2-d depthwise (one input channel per group): per kernel tap, the weight gradient as a strided
-  window of the padded input times the output gradient, reduced; the input gradient as the
-  output gradient (zero-stuffed for strides) times the tap's weights, padded into place and
-  summed. ``kh * kw`` elementwise ops whatever the channel count;
+- input gradient (ungrouped and depthwise): one convolution of the output gradient with the
+  spatially flipped (and, ungrouped, transposed) kernel, padded by ``d * (k - 1) - p``; strided
+  convolutions zero-stuff and pad the output gradient per chunk of samples (ungrouped) or groups
+  (depthwise), each convolved into its slice of the input gradient
+  (:func:`_input_grad_by_conv`);
+- ungrouped weight gradient: per sample, a convolution of ``X[n]`` viewed ``[C_in, 1, H, W]``
+  with ``dY[n]`` viewed ``[C_out, 1, oh, ow]`` as its kernel (stride and dilation swap roles),
+  summed over samples (:func:`_weight_grad_by_conv`): no activation copied whole;
+- depthwise weight gradient: one grouped convolution of ``X`` viewed ``[1, N*C, H, W]`` with
+  ``dY`` viewed ``[N*C*m, 1, oh, ow]``, summed over samples
+  (:func:`_depthwise_weight_grad_by_conv`);
 - other grouped convolutions: one ungrouped convolution backward per group, concatenated.
 
 The rest keep the captured graph from holding buffers eager PyTorch never holds (every aten op
@@ -58,21 +68,30 @@ def grouped_convolution_backward(
     groups: int,
     output_mask: Sequence[bool],
 ) -> Any:
-    """``aten.convolution_backward`` for ``groups > 1`` in ops that torch-mlir lowers; anything
-    else is left to the default (``NotImplemented``)."""
-    if groups == 1 or transposed:
+    """``aten.convolution_backward`` (2-d, grouped or not) in forward convolutions that torch-mlir
+    lowers well; anything else (transposed, other ranks) is left to the default
+    (``NotImplemented``)."""
+    if transposed:
         return NotImplemented
+    if groups == 1:
+        return _convolution_backward_2d(
+            grad_output, input, weight, stride, padding, dilation, output_mask
+        )
     in_per_group = input.shape[1] // groups
     out_per_group = weight.shape[0] // groups
     spatial = list(range(2, grad_output.dim()))
     grad_input = grad_weight = None
     if in_per_group == 1 and input.dim() == 4:
         if output_mask[0]:
-            grad_input = _depthwise_input_grad(
+            grad_input = _input_grad_by_conv(
                 grad_output, input, weight, stride, padding, dilation, groups
             )
+            if grad_input is None:
+                grad_input = _depthwise_input_grad(
+                    grad_output, input, weight, stride, padding, dilation, groups
+                )
         if output_mask[1]:
-            grad_weight = _depthwise_weight_grad(
+            grad_weight = _depthwise_weight_grad_by_conv(
                 grad_output, input, weight, stride, padding, dilation, groups
             )
     elif output_mask[0] or output_mask[1]:
@@ -105,7 +124,100 @@ def grouped_convolution_backward(
     return grad_input, grad_weight, grad_bias
 
 
-def _depthwise_weight_grad(
+def _convolution_backward_2d(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    output_mask: Sequence[bool],
+) -> Any:
+    """Ungrouped 2-d ``aten.convolution_backward`` (floating point; anything else is left to
+    torch-mlir). torch-mlir computes the weight gradient per sample (``[C_in, N * C_out, kh',
+    kw']``, ``N`` times the weight and over-sized windows, then a transposed copy and a sum over
+    ``N``), and the input gradient of a strided convolution from a zero-stuffed, padded copy of
+    the whole output gradient (several times the input gradient on small maps). Here:
+
+    - weight gradient: one convolution of the input viewed ``[C_in, N, H, W]`` with the output
+      gradient viewed ``[C_out, N, oh, ow]`` as kernel (stride and dilation swap roles), which
+      reduces over the samples itself: ``[C_in, C_out, kh, kw]``, transposed (weight-sized);
+    - input gradient: :func:`_input_grad_by_conv` (strided: stuffed and padded per sample)."""
+    if input.dim() != 4 or not input.dtype.is_floating_point:
+        return NotImplemented
+    grad_input = grad_weight = grad_bias = None
+    if output_mask[0]:
+        grad_input = _input_grad_by_conv(grad_output, input, weight, stride, padding, dilation, 1)
+        if grad_input is None:
+            return NotImplemented
+    if output_mask[1]:
+        grad_weight = _weight_grad_by_conv(grad_output, input, weight, stride, padding, dilation)
+    if output_mask[2]:
+        grad_bias = aten.sum.dim_IntList(grad_output, [0, 2, 3])
+    return grad_input, grad_weight, grad_bias
+
+
+def _weight_grad_by_conv(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> torch.Tensor:
+    """Ungrouped 2-d weight gradient ``dW[o, i, a, b] = sum_n sum_{y,x} dY[n, o, y, x] *
+    Xpad[n, i, a*d + y*s, b*d + x*s]``: a convolution (stride and dilation swapping roles) of
+    the input viewed ``[C_in, N, H, W]`` with the output gradient viewed ``[C_out, N, oh, ow]``
+    gives ``[C_in, C_out, kh, kw]``, reduced over the samples. Up to ``_MAX_CONV_CHUNKS`` samples
+    it runs per sample on free views (``X[n]`` as ``[C_in, 1, H, W]``, padded on its own, and
+    ``dY[n]`` as ``[C_out, 1, oh, ow]``) and the terms are summed, so no activation is copied
+    whole; beyond, the transposed copies are made."""
+    n, channels, out_h, out_w = grad_output.shape
+    in_channels, height, width = input.shape[1], input.shape[2], input.shape[3]
+    kernel_h, kernel_w = weight.shape[2], weight.shape[3]
+
+    def correlate(x: torch.Tensor, dy: torch.Tensor, pad: Sequence[int]) -> torch.Tensor:
+        taps = aten.convolution.default(
+            x,
+            dy,
+            None,
+            [dilation[0], dilation[1]],
+            pad,
+            [stride[0], stride[1]],
+            False,
+            [0, 0],
+            1,
+        )
+        if taps.shape[2] != kernel_h:
+            taps = aten.slice.Tensor(taps, 2, 0, kernel_h)
+        if taps.shape[3] != kernel_w:
+            taps = aten.slice.Tensor(taps, 3, 0, kernel_w)
+        return taps
+
+    if n <= _MAX_CONV_CHUNKS:
+        total: torch.Tensor | None = None
+        pad = [padding[1], padding[1], padding[0], padding[0]]
+        for j in range(n):
+            x = aten.view.default(aten.select.int(input, 0, j), [in_channels, 1, height, width])
+            if any(padding):
+                x = aten.constant_pad_nd.default(x, pad, 0.0)
+            dy = aten.view.default(aten.select.int(grad_output, 0, j), [channels, 1, out_h, out_w])
+            term = correlate(x, dy, [0, 0])
+            total = term if total is None else aten.add.Tensor(total, term)
+        assert total is not None
+        taps = total
+    else:
+        taps = correlate(
+            aten.permute.default(input, [1, 0, 2, 3]),
+            aten.permute.default(grad_output, [1, 0, 2, 3]),
+            [padding[0], padding[1]],
+        )
+    return aten.clone.default(
+        aten.permute.default(taps, [1, 0, 2, 3]), memory_format=torch.contiguous_format
+    )
+
+
+def _depthwise_weight_grad_by_conv(
     grad_output: torch.Tensor,
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -114,27 +226,111 @@ def _depthwise_weight_grad(
     dilation: Sequence[int],
     groups: int,
 ) -> torch.Tensor:
-    """dW[c*m + j, 0, a, b] = sum_{n,y,x} dY[n, c*m + j, y, x] * Xpad[n, c, y*s + a*d, x*s + b*d]
-    for a 2-d convolution with one input channel per group (channel multiplier m)."""
+    """dW[c*m + j, 0, a, b] = sum_n sum_{y,x} Xpad[n, c, a*d + y*s, b*d + x*s] * dY[n, c*m + j, y, x]
+    as one grouped forward convolution over free views: the input ``X`` viewed ``[1, N*C, H, W]``
+    (one group per sample and channel), the output gradient viewed ``[N*C*m, 1, oh, ow]`` as its
+    kernel (stride and dilation swap roles), then a sum over the samples. No full-size temporary
+    but the convolution's own padding of ``X`` (which :func:`convolution` chunks by groups)."""
     n, channels, out_h, out_w = grad_output.shape
+    height, width = input.shape[2], input.shape[3]
+    kernel_h, kernel_w = weight.shape[2], weight.shape[3]
+    flat = aten.view.default(input, [1, n * groups, height, width])
+    kernel = aten.view.default(grad_output, [n * channels, 1, out_h, out_w])
+    taps = aten.convolution.default(
+        flat,
+        kernel,
+        None,
+        [dilation[0], dilation[1]],
+        [padding[0], padding[1]],
+        [stride[0], stride[1]],
+        False,
+        [0, 0],
+        n * groups,
+    )
+    if taps.shape[2] != kernel_h:
+        taps = aten.slice.Tensor(taps, 2, 0, kernel_h)
+    if taps.shape[3] != kernel_w:
+        taps = aten.slice.Tensor(taps, 3, 0, kernel_w)
+    taps = aten.view.default(taps, [n, channels, kernel_h, kernel_w])
+    return aten.view.default(aten.sum.dim_IntList(taps, [0]), [channels, 1, kernel_h, kernel_w])
+
+
+def _input_grad_by_conv(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> torch.Tensor | None:
+    """dX as one grouped forward convolution of the output gradient (zero-stuffed for strides)
+    with the spatially flipped kernel viewed ``[C, m, kh, kw]`` (one group per input channel,
+    its ``m`` output channels reduced), padded by ``d * (k - 1) - p`` on the leading side and
+    what reaches the input's size on the trailing side. ``None`` where the padding would be
+    negative (padding wider than the kernel's reach)."""
+    n, channels, out_h, out_w = grad_output.shape
+    height, width = input.shape[2], input.shape[3]
     kernel_h, kernel_w = weight.shape[2], weight.shape[3]
     multiplier = channels // groups
-    padded = aten.constant_pad_nd.default(
-        input, [padding[1], padding[1], padding[0], padding[0]], 0.0
-    )
-    if multiplier > 1:
-        padded = aten.repeat_interleave.self_int(padded, multiplier, 1)
-    taps: list[torch.Tensor] = []
-    for a in range(kernel_h):
-        for b in range(kernel_w):
-            top, left = a * dilation[0], b * dilation[1]
-            window = aten.slice.Tensor(padded, 2, top, top + (out_h - 1) * stride[0] + 1, stride[0])
-            window = aten.slice.Tensor(
-                window, 3, left, left + (out_w - 1) * stride[1] + 1, stride[1]
+    reach_h, reach_w = dilation[0] * (kernel_h - 1), dilation[1] * (kernel_w - 1)
+    span_h, span_w = (out_h - 1) * stride[0] + 1, (out_w - 1) * stride[1] + 1
+    lead_h, lead_w = reach_h - padding[0], reach_w - padding[1]
+    trail_h, trail_w = height + padding[0] - span_h, width + padding[1] - span_w
+    if min(lead_h, lead_w, trail_h, trail_w) < 0:
+        return None
+    flipped = aten.flip.default(weight, [2, 3])
+    if groups == 1:
+        kernel = aten.permute.default(flipped, [1, 0, 2, 3])
+    else:
+        kernel = aten.view.default(flipped, [groups, multiplier, kernel_h, kernel_w])
+    if stride[0] == 1 and stride[1] == 1 and lead_h == trail_h and lead_w == trail_w:
+        # Symmetric padding: the convolution pads (in chunks where that pays, see
+        # :func:`convolution`).
+        return aten.convolution.default(
+            grad_output,
+            kernel,
+            None,
+            [1, 1],
+            [lead_h, lead_w],
+            [dilation[0], dilation[1]],
+            False,
+            [0, 0],
+            groups,
+        )
+    # Strided: a zero-stuffed, padded copy of the whole output gradient would be as large as the
+    # input gradient. Stuff and pad it per chunk of groups, each convolved into its slice of one
+    # output (as :func:`convolution` does).
+    # Chunks of groups (depthwise) or of samples (ungrouped).
+    count = groups if groups > 1 else n
+    chunks = max(k for k in range(1, min(count, _MAX_CONV_CHUNKS) + 1) if count % k == 0)
+    axis = 1 if groups > 1 else 0
+    in_step = channels // chunks if groups > 1 else n // chunks
+    out_step = groups // chunks if groups > 1 else n // chunks
+    pad = [lead_w, trail_w, lead_h, trail_h]
+    out: torch.Tensor | None = None
+    for j in range(chunks):
+        piece = aten.slice.Tensor(grad_output, axis, j * in_step, (j + 1) * in_step)
+        piece = _zero_stuff(_zero_stuff(piece, 3, stride[1]), 2, stride[0])
+        result = aten.convolution.default(
+            aten.constant_pad_nd.default(piece, pad, 0.0),
+            aten.slice.Tensor(kernel, 0, j * out_step, (j + 1) * out_step)
+            if groups > 1
+            else kernel,
+            None,
+            [1, 1],
+            [0, 0],
+            [dilation[0], dilation[1]],
+            False,
+            [0, 0],
+            groups // chunks if groups > 1 else 1,
+        )
+        if out is None:
+            out = aten.empty.memory_format(
+                list(input.shape), dtype=result.dtype, device=result.device, pin_memory=False
             )
-            taps.append(aten.sum.dim_IntList(aten.mul.Tensor(grad_output, window), [0, 2, 3]))
-    stacked = aten.stack.default(taps, 1)
-    return aten.view.default(stacked, [channels, 1, kernel_h, kernel_w])
+        out = aten.slice_scatter.default(out, result, axis, j * out_step, (j + 1) * out_step)
+    return out
 
 
 def _depthwise_input_grad(
