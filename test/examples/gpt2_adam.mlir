@@ -110,16 +110,16 @@ module {
       linalg.yield %13 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map3, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_17 : memref<2x16x64xf32>, memref<1x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_18 = memref.expand_shape %alloc_16 [[0, 1, 2, 3]] output_shape [1, 1, 16, 1] : memref<16xi64> into memref<1x1x16x1xi64>
     %expand_shape_19 = memref.expand_shape %alloc_16 [[0, 1, 2, 3]] output_shape [1, 1, 1, 16] : memref<16xi64> into memref<1x1x1x16xi64>
     %alloc_20 = memref.alloc() {alignment = 64 : i64} : memref<1x1x16x16xi1>
     linalg.generic {indexing_maps = [#map4, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_19, %expand_shape_18 : memref<1x1x1x16xi64>, memref<1x1x16x1xi64>) outs(%alloc_20 : memref<1x1x16x16xi1>) {
-    ^bb0(%in: i64, %in_457: i64, %out: i1):
-      %9 = arith.cmpi sle, %in, %in_457 : i64
+    ^bb0(%in: i64, %in_432: i64, %out: i1):
+      %9 = arith.cmpi sle, %in, %in_432 : i64
       linalg.yield %9 : i1
     }
     %alloc_21 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xi1>
@@ -130,8 +130,8 @@ module {
     }
     %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xf32>
     linalg.generic {indexing_maps = [#map6, #map8, #map8, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_21, %2, %3 : memref<2x1x16x16xi1>, memref<f32>, memref<f32>) outs(%alloc_22 : memref<2x1x16x16xf32>) {
-    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
-      %9 = arith.select %in, %in_457, %in_458 : f32
+    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
+      %9 = arith.select %in, %in_432, %in_433 : f32
       linalg.yield %9 : f32
     }
     %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -148,8 +148,8 @@ module {
     }
     %alloc_24 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_23 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_25 = memref.collapse_shape %alloc_24 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -165,684 +165,676 @@ module {
     }
     %collapse_shape_29 = memref.collapse_shape %alloc_28 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
     %expand_shape_30 = memref.expand_shape %collapse_shape_29 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
-    %alloc_31 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30 : memref<2x16x1xf32>) outs(%alloc_31 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30 : memref<2x16x1xf32>) outs(%expand_shape_30 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_13 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31 : memref<2x16x1xf32>) outs(%alloc_31 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30 : memref<2x16x1xf32>) outs(%expand_shape_30 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.rsqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_31 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %expand_shape_30 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_32 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_32 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_31 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_31 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_32, %arg3 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_32 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31, %arg3 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_31 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_33 = memref.collapse_shape %alloc_32 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_34 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_34 : memref<32x192xf32>)
-    linalg.matmul ins(%collapse_shape_33, %arg4 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_34 : memref<32x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_34, %arg5 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_34 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_32 = memref.collapse_shape %alloc_31 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_33 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_33 : memref<32x192xf32>)
+    linalg.matmul ins(%collapse_shape_32, %arg4 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_33 : memref<32x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_33, %arg5 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_33 : memref<32x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_35 = memref.expand_shape %alloc_34 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
-    %subview = memref.subview %expand_shape_35[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_36 = memref.subview %expand_shape_35[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_37 = memref.subview %expand_shape_35[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %expand_shape_38 = memref.expand_shape %subview_36 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
-    %expand_shape_39 = memref.expand_shape %subview_37 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
-    %alloc_40 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_39 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_40 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %expand_shape_41 = memref.expand_shape %subview [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
-    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_41 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_42 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %alloc_43 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
-    linalg.transpose ins(%expand_shape_38 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_43 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
-    %collapse_shape_44 = memref.collapse_shape %alloc_42 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %collapse_shape_45 = memref.collapse_shape %alloc_43 [[0, 1], [2], [3]] : memref<2x2x32x16xf32> into memref<4x32x16xf32>
-    %alloc_46 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_46 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_44, %collapse_shape_45 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_46 : memref<4x16x16xf32>)
-    %expand_shape_47 = memref.expand_shape %alloc_46 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_47 : memref<2x2x16x16xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
+    %expand_shape_34 = memref.expand_shape %alloc_33 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
+    %subview = memref.subview %expand_shape_34[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_35 = memref.subview %expand_shape_34[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_36 = memref.subview %expand_shape_34[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %expand_shape_37 = memref.expand_shape %subview_35 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
+    %expand_shape_38 = memref.expand_shape %subview_36 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
+    %alloc_39 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_38 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_39 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %expand_shape_40 = memref.expand_shape %subview [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
+    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_40 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_41 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
+    linalg.transpose ins(%expand_shape_37 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_42 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
+    %collapse_shape_43 = memref.collapse_shape %alloc_41 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %collapse_shape_44 = memref.collapse_shape %alloc_42 [[0, 1], [2], [3]] : memref<2x2x32x16xf32> into memref<4x32x16xf32>
+    %alloc_45 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_45 : memref<4x16x16xf32>)
+    linalg.batch_matmul ins(%collapse_shape_43, %collapse_shape_44 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_45 : memref<4x16x16xf32>)
+    %expand_shape_46 = memref.expand_shape %alloc_45 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46 : memref<2x2x16x16xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_49 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_49 : memref<2x2x16xi64>)
-    %alloc_50 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
-    linalg.fill ins(%cst_15 : f32) outs(%alloc_50 : memref<2x2x16xf32>)
-    linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_48 : memref<2x2x16x16xf32>) outs(%alloc_50, %alloc_49 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_457: i64):
+    %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_47 : memref<2x2x16xi64>)
+    %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
+    linalg.fill ins(%cst_15 : f32) outs(%alloc_48 : memref<2x2x16xf32>)
+    linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_46 : memref<2x2x16x16xf32>) outs(%alloc_48, %alloc_47 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_432: i64):
       %9 = linalg.index 3 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_457 : i64
+      %13 = arith.select %12, %10, %out_432 : i64
       linalg.yield %11, %13 : f32, i64
     }
-    %expand_shape_51 = memref.expand_shape %alloc_50 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %expand_shape_51 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    %expand_shape_49 = memref.expand_shape %alloc_48 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %expand_shape_49 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48 : memref<2x2x16x16xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46 : memref<2x2x16x16xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.exp %in : f32
       linalg.yield %9 : f32
     }
-    %alloc_52 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_52 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_48 : memref<2x2x16x16xf32>) outs(%alloc_52 : memref<2x2x16x1xf32>) {
+    %alloc_50 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_50 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_46 : memref<2x2x16x16xf32>) outs(%alloc_50 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_52 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_50 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_53 = memref.collapse_shape %alloc_48 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %collapse_shape_54 = memref.collapse_shape %alloc_40 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_55 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_55 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_53, %collapse_shape_54 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_55 : memref<4x16x32xf32>)
-    %expand_shape_56 = memref.expand_shape %alloc_55 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_57 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_56 : memref<2x2x16x32xf32>) outs(%alloc_57 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_58 = memref.collapse_shape %alloc_57 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
-    %alloc_59 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_59 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_58, %arg6 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_59 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_59, %arg7 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_59 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_51 = memref.collapse_shape %expand_shape_46 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %collapse_shape_52 = memref.collapse_shape %alloc_39 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_53 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_53 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%collapse_shape_51, %collapse_shape_52 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_53 : memref<4x16x32xf32>)
+    %expand_shape_54 = memref.expand_shape %alloc_53 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_55 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_54 : memref<2x2x16x32xf32>) outs(%alloc_55 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_56 = memref.collapse_shape %alloc_55 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
+    %alloc_57 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_57 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_56, %arg6 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_57 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_57, %arg7 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_57 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_60 = memref.expand_shape %alloc_59 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_60, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %expand_shape_58 = memref.expand_shape %alloc_57 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_58 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_61 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_61 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc : memref<2x16x64xf32>) outs(%alloc_61 : memref<2x16x1xf32>) {
+    %alloc_59 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_59 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_58 : memref<2x16x64xf32>) outs(%alloc_59 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_61 : memref<2x16x1xf32>) outs(%alloc_61 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_59 : memref<2x16x1xf32>) outs(%alloc_59 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_62 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_61 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    %alloc_60 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %alloc_59 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_63 = memref.collapse_shape %alloc_62 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_64 = memref.expand_shape %collapse_shape_63 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %expand_shape_65 = memref.expand_shape %collapse_shape_63 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
-    %alloc_66 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_66 : memref<32x1x1xf32>)
-    linalg.batch_matmul ins(%expand_shape_64, %expand_shape_65 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_66 : memref<32x1x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_66 : memref<32x1x1xf32>) outs(%alloc_66 : memref<32x1x1xf32>) {
+    %collapse_shape_61 = memref.collapse_shape %alloc_60 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_62 = memref.expand_shape %collapse_shape_61 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %expand_shape_63 = memref.expand_shape %collapse_shape_61 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
+    %alloc_64 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_64 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%expand_shape_62, %expand_shape_63 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_64 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_64 : memref<32x1x1xf32>) outs(%alloc_64 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_67 = memref.collapse_shape %alloc_66 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
-    %expand_shape_68 = memref.expand_shape %collapse_shape_67 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
-    %alloc_69 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_68 : memref<2x16x1xf32>) outs(%alloc_69 : memref<2x16x1xf32>) {
+    %collapse_shape_65 = memref.collapse_shape %alloc_64 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
+    %expand_shape_66 = memref.expand_shape %collapse_shape_65 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66 : memref<2x16x1xf32>) outs(%expand_shape_66 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_13 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_69 : memref<2x16x1xf32>) outs(%alloc_69 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66 : memref<2x16x1xf32>) outs(%expand_shape_66 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.rsqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %alloc_69 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %expand_shape_66 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_70 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_70 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_67 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_67 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_70, %arg9 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_70 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_67, %arg9 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_67 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_71 = memref.collapse_shape %alloc_70 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_72 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_72 : memref<32x256xf32>)
-    linalg.matmul ins(%collapse_shape_71, %arg10 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_72 : memref<32x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_72, %arg11 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_72 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_68 = memref.collapse_shape %alloc_67 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_69 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_69 : memref<32x256xf32>)
+    linalg.matmul ins(%collapse_shape_68, %arg10 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_69 : memref<32x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_69, %arg11 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_69 : memref<32x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_73 = memref.expand_shape %alloc_72 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    %expand_shape_70 = memref.expand_shape %alloc_69 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    %alloc_71 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_70 : memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.mulf %in, %cst_2 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_72 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_70 : memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.fpowi %in, %c3_i64 : f32, i64
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72 : memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_11 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_70, %alloc_72 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72 : memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.truncf %cst_10 : f64 to f32
+      %10 = arith.mulf %in, %9 : f32
+      linalg.yield %10 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72 : memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = math.tanh %in : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_73 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72 : memref<2x16x256xf32>) outs(%alloc_73 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %cst_14 : f32
+      linalg.yield %9 : f32
+    }
     %alloc_74 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.mulf %in, %cst_2 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_75 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.fpowi %in, %c3_i64 : f32, i64
+    %collapse_shape_75 = memref.collapse_shape %alloc_74 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %alloc_76 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_76 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_75, %arg12 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_76 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_76, %arg13 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_76 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75 : memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_11 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %expand_shape_77 = memref.expand_shape %alloc_76 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %expand_shape_77 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_58 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75 : memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.truncf %cst_10 : f64 to f32
-      %10 = arith.mulf %in, %9 : f32
-      linalg.yield %10 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75 : memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = math.tanh %in : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_76 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75 : memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %cst_14 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_77 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_77 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
-      linalg.yield %9 : f32
-    }
-    %collapse_shape_78 = memref.collapse_shape %alloc_77 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %alloc_79 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_79 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_78, %arg12 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_79 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_79, %arg13 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_79 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
-      linalg.yield %9 : f32
-    }
-    %expand_shape_80 = memref.expand_shape %alloc_79 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %expand_shape_80 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_81 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_81 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc : memref<2x16x64xf32>) outs(%alloc_81 : memref<2x16x1xf32>) {
+    %alloc_78 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_78 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_58 : memref<2x16x64xf32>) outs(%alloc_78 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_81 : memref<2x16x1xf32>) outs(%alloc_81 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_78 : memref<2x16x1xf32>) outs(%alloc_78 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_82 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_81 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    %alloc_79 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %alloc_78 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_83 = memref.collapse_shape %alloc_82 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_84 = memref.expand_shape %collapse_shape_83 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %expand_shape_85 = memref.expand_shape %collapse_shape_83 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
-    %alloc_86 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_86 : memref<32x1x1xf32>)
-    linalg.batch_matmul ins(%expand_shape_84, %expand_shape_85 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_86 : memref<32x1x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_86 : memref<32x1x1xf32>) outs(%alloc_86 : memref<32x1x1xf32>) {
+    %collapse_shape_80 = memref.collapse_shape %alloc_79 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_81 = memref.expand_shape %collapse_shape_80 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %expand_shape_82 = memref.expand_shape %collapse_shape_80 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
+    %alloc_83 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_83 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%expand_shape_81, %expand_shape_82 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_83 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_83 : memref<32x1x1xf32>) outs(%alloc_83 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_87 = memref.collapse_shape %alloc_86 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
-    %expand_shape_88 = memref.expand_shape %collapse_shape_87 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
-    %alloc_89 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_88 : memref<2x16x1xf32>) outs(%alloc_89 : memref<2x16x1xf32>) {
+    %collapse_shape_84 = memref.collapse_shape %alloc_83 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
+    %expand_shape_85 = memref.expand_shape %collapse_shape_84 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85 : memref<2x16x1xf32>) outs(%expand_shape_85 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_13 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_89 : memref<2x16x1xf32>) outs(%alloc_89 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85 : memref<2x16x1xf32>) outs(%expand_shape_85 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.rsqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %alloc_89 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %expand_shape_85 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_90 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_90 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_86 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_86 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_90, %arg15 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_90 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_86, %arg15 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_86 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_91 = memref.collapse_shape %alloc_90 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_92 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_92 : memref<32x192xf32>)
-    linalg.matmul ins(%collapse_shape_91, %arg16 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_92 : memref<32x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_92, %arg17 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_92 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_87 = memref.collapse_shape %alloc_86 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_88 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_88 : memref<32x192xf32>)
+    linalg.matmul ins(%collapse_shape_87, %arg16 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_88 : memref<32x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_88, %arg17 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_88 : memref<32x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_93 = memref.expand_shape %alloc_92 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
-    %subview_94 = memref.subview %expand_shape_93[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_95 = memref.subview %expand_shape_93[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_96 = memref.subview %expand_shape_93[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %expand_shape_97 = memref.expand_shape %subview_95 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
-    %expand_shape_98 = memref.expand_shape %subview_96 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
-    %alloc_99 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_98 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_99 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %expand_shape_100 = memref.expand_shape %subview_94 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
-    %alloc_101 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_100 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_101 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %alloc_102 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
-    linalg.transpose ins(%expand_shape_97 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_102 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
-    %collapse_shape_103 = memref.collapse_shape %alloc_101 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %collapse_shape_104 = memref.collapse_shape %alloc_102 [[0, 1], [2], [3]] : memref<2x2x32x16xf32> into memref<4x32x16xf32>
-    %alloc_105 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_105 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_103, %collapse_shape_104 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_105 : memref<4x16x16xf32>)
-    %expand_shape_106 = memref.expand_shape %alloc_105 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    %alloc_107 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_106 : memref<2x2x16x16xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
+    %expand_shape_89 = memref.expand_shape %alloc_88 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
+    %subview_90 = memref.subview %expand_shape_89[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_91 = memref.subview %expand_shape_89[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_92 = memref.subview %expand_shape_89[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %expand_shape_93 = memref.expand_shape %subview_91 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
+    %expand_shape_94 = memref.expand_shape %subview_92 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
+    %alloc_95 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_94 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_95 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %expand_shape_96 = memref.expand_shape %subview_90 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
+    %alloc_97 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_96 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_97 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %alloc_98 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
+    linalg.transpose ins(%expand_shape_93 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_98 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
+    %collapse_shape_99 = memref.collapse_shape %alloc_97 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %collapse_shape_100 = memref.collapse_shape %alloc_98 [[0, 1], [2], [3]] : memref<2x2x32x16xf32> into memref<4x32x16xf32>
+    %alloc_101 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_101 : memref<4x16x16xf32>)
+    linalg.batch_matmul ins(%collapse_shape_99, %collapse_shape_100 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_101 : memref<4x16x16xf32>)
+    %expand_shape_102 = memref.expand_shape %alloc_101 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102 : memref<2x2x16x16xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_108 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_108 : memref<2x2x16xi64>)
-    %alloc_109 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
-    linalg.fill ins(%cst_15 : f32) outs(%alloc_109 : memref<2x2x16xf32>)
-    linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_107 : memref<2x2x16x16xf32>) outs(%alloc_109, %alloc_108 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_457: i64):
+    %alloc_103 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_103 : memref<2x2x16xi64>)
+    %alloc_104 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
+    linalg.fill ins(%cst_15 : f32) outs(%alloc_104 : memref<2x2x16xf32>)
+    linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_102 : memref<2x2x16x16xf32>) outs(%alloc_104, %alloc_103 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_432: i64):
       %9 = linalg.index 3 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_457 : i64
+      %13 = arith.select %12, %10, %out_432 : i64
       linalg.yield %11, %13 : f32, i64
     }
-    %expand_shape_110 = memref.expand_shape %alloc_109 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %expand_shape_110 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    %expand_shape_105 = memref.expand_shape %alloc_104 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %expand_shape_105 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107 : memref<2x2x16x16xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102 : memref<2x2x16x16xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.exp %in : f32
       linalg.yield %9 : f32
     }
-    %alloc_111 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_111 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_107 : memref<2x2x16x16xf32>) outs(%alloc_111 : memref<2x2x16x1xf32>) {
+    %alloc_106 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_106 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_102 : memref<2x2x16x16xf32>) outs(%alloc_106 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_111 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_106 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_112 = memref.collapse_shape %alloc_107 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %collapse_shape_113 = memref.collapse_shape %alloc_99 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_114 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_114 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_112, %collapse_shape_113 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_114 : memref<4x16x32xf32>)
-    %expand_shape_115 = memref.expand_shape %alloc_114 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_116 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_115 : memref<2x2x16x32xf32>) outs(%alloc_116 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_117 = memref.collapse_shape %alloc_116 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
-    %alloc_118 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_118 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_117, %arg18 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_118 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_118, %arg19 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_118 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_107 = memref.collapse_shape %expand_shape_102 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %collapse_shape_108 = memref.collapse_shape %alloc_95 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_109 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_109 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%collapse_shape_107, %collapse_shape_108 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_109 : memref<4x16x32xf32>)
+    %expand_shape_110 = memref.expand_shape %alloc_109 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_111 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_110 : memref<2x2x16x32xf32>) outs(%alloc_111 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_112 = memref.collapse_shape %alloc_111 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
+    %alloc_113 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_113 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_112, %arg18 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_113 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_113, %arg19 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_113 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_119 = memref.expand_shape %alloc_118 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %expand_shape_114 = memref.expand_shape %alloc_113 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %expand_shape_58 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_120 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_120 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc : memref<2x16x64xf32>) outs(%alloc_120 : memref<2x16x1xf32>) {
+    %alloc_115 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_115 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_114 : memref<2x16x64xf32>) outs(%alloc_115 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_120 : memref<2x16x1xf32>) outs(%alloc_120 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_115 : memref<2x16x1xf32>) outs(%alloc_115 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_121 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_120 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    %alloc_116 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_115 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_122 = memref.collapse_shape %alloc_121 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_123 = memref.expand_shape %collapse_shape_122 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %expand_shape_124 = memref.expand_shape %collapse_shape_122 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
-    %alloc_125 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_125 : memref<32x1x1xf32>)
-    linalg.batch_matmul ins(%expand_shape_123, %expand_shape_124 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_125 : memref<32x1x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_125 : memref<32x1x1xf32>) outs(%alloc_125 : memref<32x1x1xf32>) {
+    %collapse_shape_117 = memref.collapse_shape %alloc_116 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_118 = memref.expand_shape %collapse_shape_117 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %expand_shape_119 = memref.expand_shape %collapse_shape_117 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
+    %alloc_120 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_120 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%expand_shape_118, %expand_shape_119 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_120 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_120 : memref<32x1x1xf32>) outs(%alloc_120 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_126 = memref.collapse_shape %alloc_125 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
-    %expand_shape_127 = memref.expand_shape %collapse_shape_126 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
-    %alloc_128 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_127 : memref<2x16x1xf32>) outs(%alloc_128 : memref<2x16x1xf32>) {
+    %collapse_shape_121 = memref.collapse_shape %alloc_120 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
+    %expand_shape_122 = memref.expand_shape %collapse_shape_121 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122 : memref<2x16x1xf32>) outs(%expand_shape_122 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_13 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x1xf32>) outs(%alloc_128 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122 : memref<2x16x1xf32>) outs(%expand_shape_122 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.rsqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %alloc_128 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %expand_shape_122 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_129 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_129 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_123 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_123 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_129, %arg21 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_129 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_123, %arg21 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_123 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_130 = memref.collapse_shape %alloc_129 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_131 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_131 : memref<32x256xf32>)
-    linalg.matmul ins(%collapse_shape_130, %arg22 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_131 : memref<32x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_131, %arg23 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_131 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_124 = memref.collapse_shape %alloc_123 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_125 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_125 : memref<32x256xf32>)
+    linalg.matmul ins(%collapse_shape_124, %arg22 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_125 : memref<32x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_125, %arg23 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_125 : memref<32x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_132 = memref.expand_shape %alloc_131 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    %alloc_133 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
+    %expand_shape_126 = memref.expand_shape %alloc_125 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    %alloc_127 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_126 : memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_2 : f32
       linalg.yield %9 : f32
     }
-    %alloc_134 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
+    %alloc_128 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_126 : memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.fpowi %in, %c3_i64 : f32, i64
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134 : memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_126, %alloc_128 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134 : memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_10 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134 : memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.tanh %in : f32
       linalg.yield %9 : f32
     }
-    %alloc_135 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134 : memref<2x16x256xf32>) outs(%alloc_135 : memref<2x16x256xf32>) {
+    %alloc_129 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x256xf32>) outs(%alloc_129 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %cst_14 : f32
       linalg.yield %9 : f32
     }
-    %alloc_136 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_135 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_136 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_130 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_129 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_130 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_137 = memref.collapse_shape %alloc_136 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %alloc_138 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_138 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_137, %arg24 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_138 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_138, %arg25 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_138 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %collapse_shape_131 = memref.collapse_shape %alloc_130 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %alloc_132 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_132 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_131, %arg24 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_132 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_132, %arg25 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_132 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_139 = memref.expand_shape %alloc_138 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %expand_shape_139 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    %expand_shape_133 = memref.expand_shape %alloc_132 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %expand_shape_133 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_140 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_140 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc : memref<2x16x64xf32>) outs(%alloc_140 : memref<2x16x1xf32>) {
+    %alloc_134 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_134 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_114 : memref<2x16x64xf32>) outs(%alloc_134 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_140 : memref<2x16x1xf32>) outs(%alloc_140 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134 : memref<2x16x1xf32>) outs(%alloc_134 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_140 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_134 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_141 = memref.collapse_shape %alloc [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_142 = memref.expand_shape %collapse_shape_141 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %expand_shape_143 = memref.expand_shape %collapse_shape_141 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
-    %alloc_144 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_144 : memref<32x1x1xf32>)
-    linalg.batch_matmul ins(%expand_shape_142, %expand_shape_143 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_144 : memref<32x1x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_144 : memref<32x1x1xf32>) outs(%alloc_144 : memref<32x1x1xf32>) {
+    %collapse_shape_135 = memref.collapse_shape %expand_shape_114 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_136 = memref.expand_shape %collapse_shape_135 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %expand_shape_137 = memref.expand_shape %collapse_shape_135 [[0], [1, 2]] output_shape [32, 64, 1] : memref<32x64xf32> into memref<32x64x1xf32>
+    %alloc_138 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_138 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%expand_shape_136, %expand_shape_137 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_138 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_138 : memref<32x1x1xf32>) outs(%alloc_138 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_145 = memref.collapse_shape %alloc_144 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
-    %expand_shape_146 = memref.expand_shape %collapse_shape_145 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
-    %alloc_147 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_146 : memref<2x16x1xf32>) outs(%alloc_147 : memref<2x16x1xf32>) {
+    %collapse_shape_139 = memref.collapse_shape %alloc_138 [[0], [1, 2]] : memref<32x1x1xf32> into memref<32x1xf32>
+    %expand_shape_140 = memref.expand_shape %collapse_shape_139 [[0, 1], [2]] output_shape [2, 16, 1] : memref<32x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140 : memref<2x16x1xf32>) outs(%expand_shape_140 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_13 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_147 : memref<2x16x1xf32>) outs(%alloc_147 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140 : memref<2x16x1xf32>) outs(%expand_shape_140 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.rsqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_147 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %expand_shape_140 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_148 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_148 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_141 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_141 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_148, %arg27 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_148 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_141, %arg27 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_141 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_149 = memref.collapse_shape %alloc_148 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_150 = memref.expand_shape %collapse_shape_149 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_151 = memref.expand_shape %arg0 [[0], [1, 2, 3]] output_shape [128, 64, 1, 1] : memref<128x64xf32> into memref<128x64x1x1xf32>
-    %alloc_152 = memref.alloc() {alignment = 64 : i64} : memref<32x128x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_152 : memref<32x128x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_150, %expand_shape_151 : memref<32x64x1x1xf32>, memref<128x64x1x1xf32>) outs(%alloc_152 : memref<32x128x1x1xf32>)
-    %collapse_shape_153 = memref.collapse_shape %alloc_152 [[0], [1, 2, 3]] : memref<32x128x1x1xf32> into memref<32x128xf32>
-    %expand_shape_154 = memref.expand_shape %collapse_shape_153 [[0, 1], [2]] output_shape [2, 16, 128] : memref<32x128xf32> into memref<2x16x128xf32>
-    %subview_155 = memref.subview %expand_shape_154[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
-    %alloc_156 = memref.alloc() {alignment = 64 : i64} : memref<2x15x128xf32>
-    memref.copy %subview_155, %alloc_156 : memref<2x15x128xf32, strided<[2048, 128, 1]>> to memref<2x15x128xf32>
-    %collapse_shape_157 = memref.collapse_shape %alloc_156 [[0, 1], [2]] : memref<2x15x128xf32> into memref<30x128xf32>
-    %subview_158 = memref.subview %arg86[0, 1] [2, 15] [1, 1] : memref<2x16xi64> to memref<2x15xi64, strided<[16, 1], offset: 1>>
-    %alloc_159 = memref.alloc() {alignment = 64 : i64} : memref<2x15xi64>
-    memref.copy %subview_158, %alloc_159 : memref<2x15xi64, strided<[16, 1], offset: 1>> to memref<2x15xi64>
-    %collapse_shape_160 = memref.collapse_shape %alloc_159 [[0, 1]] : memref<2x15xi64> into memref<30xi64>
-    %alloc_161 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_161 : memref<30xi64>)
-    %alloc_162 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
-    linalg.fill ins(%cst_15 : f32) outs(%alloc_162 : memref<30xf32>)
-    linalg.generic {indexing_maps = [#map11, #map15, #map15], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_157 : memref<30x128xf32>) outs(%alloc_162, %alloc_161 : memref<30xf32>, memref<30xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_457: i64):
+    %collapse_shape_142 = memref.collapse_shape %alloc_141 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_143 = memref.expand_shape %collapse_shape_142 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_144 = memref.expand_shape %arg0 [[0], [1, 2, 3]] output_shape [128, 64, 1, 1] : memref<128x64xf32> into memref<128x64x1x1xf32>
+    %alloc_145 = memref.alloc() {alignment = 64 : i64} : memref<32x128x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_145 : memref<32x128x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_143, %expand_shape_144 : memref<32x64x1x1xf32>, memref<128x64x1x1xf32>) outs(%alloc_145 : memref<32x128x1x1xf32>)
+    %collapse_shape_146 = memref.collapse_shape %alloc_145 [[0], [1, 2, 3]] : memref<32x128x1x1xf32> into memref<32x128xf32>
+    %expand_shape_147 = memref.expand_shape %collapse_shape_146 [[0, 1], [2]] output_shape [2, 16, 128] : memref<32x128xf32> into memref<2x16x128xf32>
+    %subview_148 = memref.subview %expand_shape_147[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
+    %alloc_149 = memref.alloc() {alignment = 64 : i64} : memref<2x15x128xf32>
+    memref.copy %subview_148, %alloc_149 : memref<2x15x128xf32, strided<[2048, 128, 1]>> to memref<2x15x128xf32>
+    %collapse_shape_150 = memref.collapse_shape %alloc_149 [[0, 1], [2]] : memref<2x15x128xf32> into memref<30x128xf32>
+    %subview_151 = memref.subview %arg86[0, 1] [2, 15] [1, 1] : memref<2x16xi64> to memref<2x15xi64, strided<[16, 1], offset: 1>>
+    %alloc_152 = memref.alloc() {alignment = 64 : i64} : memref<2x15xi64>
+    memref.copy %subview_151, %alloc_152 : memref<2x15xi64, strided<[16, 1], offset: 1>> to memref<2x15xi64>
+    %collapse_shape_153 = memref.collapse_shape %alloc_152 [[0, 1]] : memref<2x15xi64> into memref<30xi64>
+    %alloc_154 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_154 : memref<30xi64>)
+    %alloc_155 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
+    linalg.fill ins(%cst_15 : f32) outs(%alloc_155 : memref<30xf32>)
+    linalg.generic {indexing_maps = [#map11, #map15, #map15], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_150 : memref<30x128xf32>) outs(%alloc_155, %alloc_154 : memref<30xf32>, memref<30xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_432: i64):
       %9 = linalg.index 1 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_457 : i64
+      %13 = arith.select %12, %10, %out_432 : i64
       linalg.yield %11, %13 : f32, i64
     }
-    %expand_shape_163 = memref.expand_shape %alloc_162 [[0, 1]] output_shape [30, 1] : memref<30xf32> into memref<30x1xf32>
-    %alloc_164 = memref.alloc() {alignment = 64 : i64} : memref<30x128xf32>
-    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_157, %expand_shape_163 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_164 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    %expand_shape_156 = memref.expand_shape %alloc_155 [[0, 1]] output_shape [30, 1] : memref<30xf32> into memref<30x1xf32>
+    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150, %expand_shape_156 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_165 = memref.alloc() {alignment = 64 : i64} : memref<30x128xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164 : memref<30x128xf32>) outs(%alloc_165 : memref<30x128xf32>) {
+    %alloc_157 = memref.alloc() {alignment = 64 : i64} : memref<30x128xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150 : memref<30x128xf32>) outs(%alloc_157 : memref<30x128xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.exp %in : f32
       linalg.yield %9 : f32
     }
-    %alloc_166 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_166 : memref<30x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map16], iterator_types = ["parallel", "reduction"]} ins(%alloc_165 : memref<30x128xf32>) outs(%alloc_166 : memref<30x1xf32>) {
+    %alloc_158 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_158 : memref<30x1xf32>)
+    linalg.generic {indexing_maps = [#map11, #map16], iterator_types = ["parallel", "reduction"]} ins(%alloc_157 : memref<30x128xf32>) outs(%alloc_158 : memref<30x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_166 : memref<30x1xf32>) outs(%alloc_166 : memref<30x1xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_158 : memref<30x1xf32>) outs(%alloc_158 : memref<30x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.log %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164, %alloc_166 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_164 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150, %alloc_158 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_167 = memref.alloc() {alignment = 64 : i64} : memref<30xi1>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_160 : memref<30xi64>) outs(%alloc_167 : memref<30xi1>) {
+    %alloc_159 = memref.alloc() {alignment = 64 : i64} : memref<30xi1>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_153 : memref<30xi64>) outs(%alloc_159 : memref<30xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-100_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_168 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
-    linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_167, %collapse_shape_160, %8 : memref<30xi1>, memref<30xi64>, memref<i64>) outs(%alloc_168 : memref<30xi64>) {
-    ^bb0(%in: i1, %in_457: i64, %in_458: i64, %out: i64):
-      %9 = arith.select %in, %in_457, %in_458 : i64
+    %alloc_160 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
+    linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_159, %collapse_shape_153, %8 : memref<30xi1>, memref<30xi64>, memref<i64>) outs(%alloc_160 : memref<30xi64>) {
+    ^bb0(%in: i1, %in_432: i64, %in_433: i64, %out: i64):
+      %9 = arith.select %in, %in_432, %in_433 : i64
       linalg.yield %9 : i64
     }
-    %expand_shape_169 = memref.expand_shape %alloc_168 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
-    %alloc_170 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_170 : memref<30x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_169 : memref<30x1xi64>) outs(%alloc_170 : memref<30x1xf32>) {
+    %expand_shape_161 = memref.expand_shape %alloc_160 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
+    %alloc_162 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_162 : memref<30x1xf32>)
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_161 : memref<30x1xi64>) outs(%alloc_162 : memref<30x1xf32>) {
     ^bb0(%in: i64, %out: f32):
       %9 = linalg.index 0 : index
       %10 = arith.index_cast %in : i64 to index
@@ -850,1118 +842,1109 @@ module {
       cf.assert %11, "index must be smaller than dim size"
       %12 = arith.cmpi sge, %in, %c0_i64 : i64
       cf.assert %12, "index must be larger or equal to 0"
-      %13 = memref.load %alloc_164[%9, %10] : memref<30x128xf32>
+      %13 = memref.load %collapse_shape_150[%9, %10] : memref<30x128xf32>
       linalg.yield %13 : f32
     }
-    %collapse_shape_171 = memref.collapse_shape %alloc_170 [[0, 1]] : memref<30x1xf32> into memref<30xf32>
-    %alloc_172 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_171 : memref<30xf32>) outs(%alloc_172 : memref<30xf32>) {
+    %collapse_shape_163 = memref.collapse_shape %alloc_162 [[0, 1]] : memref<30x1xf32> into memref<30xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_163 : memref<30xf32>) outs(%collapse_shape_163 : memref<30xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.negf %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_167, %alloc_172, %2 : memref<30xi1>, memref<30xf32>, memref<f32>) outs(%alloc_172 : memref<30xf32>) {
-    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
-      %9 = arith.select %in, %in_457, %in_458 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_159, %collapse_shape_163, %2 : memref<30xi1>, memref<30xf32>, memref<f32>) outs(%collapse_shape_163 : memref<30xf32>) {
+    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
+      %9 = arith.select %in, %in_432, %in_433 : f32
       linalg.yield %9 : f32
     }
-    %alloc_173 = memref.alloc() {alignment = 64 : i64} : memref<i64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_173 : memref<i64>)
-    linalg.generic {indexing_maps = [#map2, #map17], iterator_types = ["reduction"]} ins(%alloc_167 : memref<30xi1>) outs(%alloc_173 : memref<i64>) {
+    %alloc_164 = memref.alloc() {alignment = 64 : i64} : memref<i64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_164 : memref<i64>)
+    linalg.generic {indexing_maps = [#map2, #map17], iterator_types = ["reduction"]} ins(%alloc_159 : memref<30xi1>) outs(%alloc_164 : memref<i64>) {
     ^bb0(%in: i1, %out: i64):
       %9 = arith.extui %in : i1 to i64
       %10 = arith.addi %9, %out : i64
       linalg.yield %10 : i64
     }
-    %alloc_174 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_173 : memref<i64>) outs(%alloc_174 : memref<f32>) {
+    %alloc_165 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_164 : memref<i64>) outs(%alloc_165 : memref<f32>) {
     ^bb0(%in: i64, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
       linalg.yield %9 : f32
     }
-    %alloc_175 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_175 : memref<f32>)
-    linalg.generic {indexing_maps = [#map2, #map17], iterator_types = ["reduction"]} ins(%alloc_172 : memref<30xf32>) outs(%alloc_175 : memref<f32>) {
+    %alloc_166 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_166 : memref<f32>)
+    linalg.generic {indexing_maps = [#map2, #map17], iterator_types = ["reduction"]} ins(%collapse_shape_163 : memref<30xf32>) outs(%alloc_166 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%alloc_175, %alloc_174 : memref<f32>, memref<f32>) outs(%arg87 : memref<f32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%alloc_166, %alloc_165 : memref<f32>, memref<f32>) outs(%arg87 : memref<f32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_174 : memref<f32>, memref<f32>) outs(%alloc_174 : memref<f32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_165 : memref<f32>, memref<f32>) outs(%alloc_165 : memref<f32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_176 = memref.expand_shape %collapse_shape_160 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
-    %alloc_177 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_176 : memref<30x1xi64>) outs(%alloc_177 : memref<30x1xi1>) {
+    %expand_shape_167 = memref.expand_shape %collapse_shape_153 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
+    %alloc_168 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_167 : memref<30x1xi64>) outs(%alloc_168 : memref<30x1xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-100_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_178 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi64>
-    linalg.generic {indexing_maps = [#map11, #map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_177, %expand_shape_176, %8 : memref<30x1xi1>, memref<30x1xi64>, memref<i64>) outs(%alloc_178 : memref<30x1xi64>) {
-    ^bb0(%in: i1, %in_457: i64, %in_458: i64, %out: i64):
-      %9 = arith.select %in, %in_457, %in_458 : i64
+    linalg.generic {indexing_maps = [#map11, #map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_168, %expand_shape_167, %8 : memref<30x1xi1>, memref<30x1xi64>, memref<i64>) outs(%expand_shape_167 : memref<30x1xi64>) {
+    ^bb0(%in: i1, %in_432: i64, %in_433: i64, %out: i64):
+      %9 = arith.select %in, %in_432, %in_433 : i64
       linalg.yield %9 : i64
     }
-    %alloc_179 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_179 : memref<30xf32>)
-    %alloc_180 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_180 : memref<30x1xi64>)
-    %alloc_181 = memref.alloc() {alignment = 64 : i64} : memref<30x2xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_181 : memref<30x2xi64>)
-    %subview_182 = memref.subview %alloc_181[0, 0] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1]>>
-    linalg.fill ins(%c0_i64 : i64) outs(%subview_182 : memref<30x1xi64, strided<[2, 1]>>)
-    linalg.generic {indexing_maps = [#map20, #map20, #map2], iterator_types = ["parallel"]} outs(%subview_182, %alloc_180, %alloc_179 : memref<30x1xi64, strided<[2, 1]>>, memref<30x1xi64>, memref<30xf32>) {
-    ^bb0(%out: i64, %out_457: i64, %out_458: f32):
+    %alloc_169 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_169 : memref<30xf32>)
+    %alloc_170 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_170 : memref<30x1xi64>)
+    %alloc_171 = memref.alloc() {alignment = 64 : i64} : memref<30x2xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_171 : memref<30x2xi64>)
+    %subview_172 = memref.subview %alloc_171[0, 0] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1]>>
+    linalg.fill ins(%c0_i64 : i64) outs(%subview_172 : memref<30x1xi64, strided<[2, 1]>>)
+    linalg.generic {indexing_maps = [#map20, #map20, #map2], iterator_types = ["parallel"]} outs(%subview_172, %alloc_170, %alloc_169 : memref<30x1xi64, strided<[2, 1]>>, memref<30x1xi64>, memref<30xf32>) {
+    ^bb0(%out: i64, %out_432: i64, %out_433: f32):
       %9 = linalg.index 0 : index
       %10 = arith.remsi %9, %c30 : index
-      %11 = memref.load %alloc_178[%10, %c0] : memref<30x1xi64>
+      %11 = memref.load %expand_shape_167[%10, %c0] : memref<30x1xi64>
       %12 = arith.index_cast %10 : index to i64
       linalg.yield %12, %11, %cst : i64, i64, f32
     }
-    memref.copy %subview_182, %subview_182 : memref<30x1xi64, strided<[2, 1]>> to memref<30x1xi64, strided<[2, 1]>>
-    %subview_183 = memref.subview %alloc_181[0, 1] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
-    memref.copy %alloc_180, %subview_183 : memref<30x1xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
-    %alloc_184 = memref.alloc() : memref<30x128xf32>
-    memref.copy %0, %alloc_184 : memref<30x128xf32> to memref<30x128xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0, 1>} unique_indices(false) ins(%alloc_179, %alloc_181 : memref<30xf32>, memref<30x2xi64>) outs(%alloc_184 : memref<30x128xf32>) {
+    memref.copy %subview_172, %subview_172 : memref<30x1xi64, strided<[2, 1]>> to memref<30x1xi64, strided<[2, 1]>>
+    %subview_173 = memref.subview %alloc_171[0, 1] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
+    memref.copy %alloc_170, %subview_173 : memref<30x1xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
+    %alloc_174 = memref.alloc() : memref<30x128xf32>
+    memref.copy %0, %alloc_174 : memref<30x128xf32> to memref<30x128xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0, 1>} unique_indices(false) ins(%alloc_169, %alloc_171 : memref<30xf32>, memref<30x2xi64>) outs(%alloc_174 : memref<30x128xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       tm_tensor.yield %arg88 : f32
     }
-    %alloc_185 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.generic {indexing_maps = [#map11, #map19, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_177, %alloc_174, %2 : memref<30x1xi1>, memref<f32>, memref<f32>) outs(%alloc_185 : memref<30x1xf32>) {
-    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
-      %9 = arith.select %in, %in_457, %in_458 : f32
+    %alloc_175 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.generic {indexing_maps = [#map11, #map19, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_168, %alloc_165, %2 : memref<30x1xi1>, memref<f32>, memref<f32>) outs(%alloc_175 : memref<30x1xf32>) {
+    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
+      %9 = arith.select %in, %in_432, %in_433 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_184, %alloc_185 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_184 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_174, %alloc_175 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_174 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164 : memref<30x128xf32>) outs(%alloc_164 : memref<30x128xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150 : memref<30x128xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.exp %in : f32
       linalg.yield %9 : f32
     }
-    %alloc_186 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_186 : memref<30x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map16], iterator_types = ["parallel", "reduction"]} ins(%alloc_184 : memref<30x128xf32>) outs(%alloc_186 : memref<30x1xf32>) {
+    %alloc_176 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_176 : memref<30x1xf32>)
+    linalg.generic {indexing_maps = [#map11, #map16], iterator_types = ["parallel", "reduction"]} ins(%alloc_174 : memref<30x128xf32>) outs(%alloc_176 : memref<30x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_164, %alloc_186 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_164 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150, %alloc_176 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_184, %alloc_164 : memref<30x128xf32>, memref<30x128xf32>) outs(%alloc_184 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_174, %collapse_shape_150 : memref<30x128xf32>, memref<30x128xf32>) outs(%alloc_174 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %expand_shape_187 = memref.expand_shape %alloc_184 [[0, 1], [2]] output_shape [2, 15, 128] : memref<30x128xf32> into memref<2x15x128xf32>
-    %alloc_188 = memref.alloc() {alignment = 64 : i64} : memref<2x16x128xf32>
-    memref.copy %4, %alloc_188 : memref<2x16x128xf32> to memref<2x16x128xf32>
-    %subview_189 = memref.subview %alloc_188[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
-    memref.copy %expand_shape_187, %subview_189 : memref<2x15x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
-    %collapse_shape_190 = memref.collapse_shape %alloc_188 [[0, 1], [2]] : memref<2x16x128xf32> into memref<32x128xf32>
-    %alloc_191 = memref.alloc() {alignment = 64 : i64} : memref<128x32xf32>
-    linalg.transpose ins(%collapse_shape_190 : memref<32x128xf32>) outs(%alloc_191 : memref<128x32xf32>) permutation = [1, 0] 
-    %alloc_192 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_192 : memref<128x64xf32>)
-    linalg.matmul ins(%alloc_191, %collapse_shape_149 : memref<128x32xf32>, memref<32x64xf32>) outs(%alloc_192 : memref<128x64xf32>)
-    %alloc_193 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_193 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_190, %arg0 : memref<32x128xf32>, memref<128x64xf32>) outs(%alloc_193 : memref<32x64xf32>)
-    %expand_shape_194 = memref.expand_shape %alloc_193 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_195 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_194, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_195 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %expand_shape_177 = memref.expand_shape %alloc_174 [[0, 1], [2]] output_shape [2, 15, 128] : memref<30x128xf32> into memref<2x15x128xf32>
+    %alloc_178 = memref.alloc() {alignment = 64 : i64} : memref<2x16x128xf32>
+    memref.copy %4, %alloc_178 : memref<2x16x128xf32> to memref<2x16x128xf32>
+    %subview_179 = memref.subview %alloc_178[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
+    memref.copy %expand_shape_177, %subview_179 : memref<2x15x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
+    %collapse_shape_180 = memref.collapse_shape %alloc_178 [[0, 1], [2]] : memref<2x16x128xf32> into memref<32x128xf32>
+    %alloc_181 = memref.alloc() {alignment = 64 : i64} : memref<128x32xf32>
+    linalg.transpose ins(%collapse_shape_180 : memref<32x128xf32>) outs(%alloc_181 : memref<128x32xf32>) permutation = [1, 0] 
+    %alloc_182 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_182 : memref<128x64xf32>)
+    linalg.matmul ins(%alloc_181, %collapse_shape_142 : memref<128x32xf32>, memref<32x64xf32>) outs(%alloc_182 : memref<128x64xf32>)
+    %alloc_183 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_183 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_180, %arg0 : memref<32x128xf32>, memref<128x64xf32>) outs(%alloc_183 : memref<32x64xf32>)
+    %expand_shape_184 = memref.expand_shape %alloc_183 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_185 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_184, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_196 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_195 : memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
+    %alloc_186 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_197 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_197 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_195 : memref<2x16x64xf32>) outs(%alloc_197 : memref<2x16x1xf32>) {
+    %alloc_187 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_187 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_187 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_195, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_195 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %expand_shape_114 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_198 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_198 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_195 : memref<2x16x64xf32>) outs(%alloc_198 : memref<2x16x1xf32>) {
+    %alloc_188 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_188 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_188 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_199 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_198 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_199 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_189 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_188 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_189 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_197 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_187 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_199 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_189 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_147 : memref<2x16x1xf32>) outs(%alloc_147 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140 : memref<2x16x1xf32>) outs(%expand_shape_140 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_147, %alloc_196 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140, %alloc_186 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_194, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_184, %expand_shape_114 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_200 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_200 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc : memref<2x16x64xf32>) outs(%alloc_200 : memref<64xf32>) {
+    %alloc_190 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_190 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_114 : memref<2x16x64xf32>) outs(%alloc_190 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_201 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_201 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_194 : memref<2x16x64xf32>) outs(%alloc_201 : memref<64xf32>) {
+    %alloc_191 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_191 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_184 : memref<2x16x64xf32>) outs(%alloc_191 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_202 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_203 = memref.expand_shape %collapse_shape_202 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_204 = memref.expand_shape %arg24 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_205 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_205 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_203, %expand_shape_204 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_205 : memref<32x256x1x1xf32>)
-    %collapse_shape_206 = memref.collapse_shape %alloc_205 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
-    %alloc_207 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
-    linalg.transpose ins(%collapse_shape_137 : memref<32x256xf32>) outs(%alloc_207 : memref<256x32xf32>) permutation = [1, 0] 
-    %alloc_208 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_208 : memref<256x64xf32>)
-    linalg.matmul ins(%alloc_207, %collapse_shape_202 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_208 : memref<256x64xf32>)
-    %alloc_209 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_209 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_202 : memref<32x64xf32>) outs(%alloc_209 : memref<1x64xf32>) {
+    %collapse_shape_192 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_193 = memref.expand_shape %collapse_shape_192 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_194 = memref.expand_shape %arg24 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_195 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_195 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_193, %expand_shape_194 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_195 : memref<32x256x1x1xf32>)
+    %collapse_shape_196 = memref.collapse_shape %alloc_195 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
+    %alloc_197 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
+    linalg.transpose ins(%collapse_shape_131 : memref<32x256xf32>) outs(%alloc_197 : memref<256x32xf32>) permutation = [1, 0] 
+    %alloc_198 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_198 : memref<256x64xf32>)
+    linalg.matmul ins(%alloc_197, %collapse_shape_192 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_198 : memref<256x64xf32>)
+    %alloc_199 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_199 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_192 : memref<32x64xf32>) outs(%alloc_199 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_210 = memref.collapse_shape %alloc_209 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_211 = memref.expand_shape %collapse_shape_206 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_211, %alloc_133 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_200 = memref.collapse_shape %alloc_199 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_201 = memref.expand_shape %collapse_shape_196 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_201, %alloc_127 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_211, %alloc_135 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_135 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_201, %alloc_129 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%expand_shape_201 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_134, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128, %alloc_128 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_134 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
-    ^bb0(%in: i64, %in_457: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_128 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
+    ^bb0(%in: i64, %in_432: f32, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
-      %10 = arith.subf %9, %in_457 : f32
+      %10 = arith.subf %9, %in_432 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_134 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_128 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133 : memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127 : memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_10 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_212 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133 : memref<2x16x256xf32>) outs(%alloc_212 : memref<2x16x256xf32>) {
+    %alloc_202 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127 : memref<2x16x256xf32>) outs(%alloc_202 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_213 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_126 : memref<2x16x256xf32>) outs(%expand_shape_126 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.fpowi %in, %c2_i64 : f32, i64
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213 : memref<2x16x256xf32>) outs(%alloc_213 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_126 : memref<2x16x256xf32>) outs(%expand_shape_126 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_1 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_212, %alloc_213 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_212 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_202, %expand_shape_126 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_202 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_212 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_202 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_135 : memref<2x16x256xf32>) outs(%alloc_135 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_201 : memref<2x16x256xf32>) outs(%expand_shape_201 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_2 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_133, %alloc_135 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %expand_shape_201 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_214 = memref.collapse_shape %alloc_133 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_215 = memref.expand_shape %collapse_shape_214 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
-    %expand_shape_216 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_217 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_217 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_215, %expand_shape_216 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_217 : memref<32x64x1x1xf32>)
-    %collapse_shape_218 = memref.collapse_shape %alloc_217 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_219 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_130 : memref<32x64xf32>) outs(%alloc_219 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_220 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_220 : memref<64x256xf32>)
-    linalg.matmul ins(%alloc_219, %collapse_shape_214 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_220 : memref<64x256xf32>)
-    %alloc_221 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_221 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_214 : memref<32x256xf32>) outs(%alloc_221 : memref<1x256xf32>) {
+    %collapse_shape_203 = memref.collapse_shape %alloc_127 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_204 = memref.expand_shape %collapse_shape_203 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
+    %expand_shape_205 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_206 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_206 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_204, %expand_shape_205 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_206 : memref<32x64x1x1xf32>)
+    %collapse_shape_207 = memref.collapse_shape %alloc_206 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_208 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_124 : memref<32x64xf32>) outs(%alloc_208 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_209 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_209 : memref<64x256xf32>)
+    linalg.matmul ins(%alloc_208, %collapse_shape_203 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_209 : memref<64x256xf32>)
+    %alloc_210 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_210 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_203 : memref<32x256xf32>) outs(%alloc_210 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_222 = memref.collapse_shape %alloc_221 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_223 = memref.expand_shape %collapse_shape_218 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_224 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_223, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_224 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_211 = memref.collapse_shape %alloc_210 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_212 = memref.expand_shape %collapse_shape_207 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_212, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_213 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_224 : memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
+    %alloc_214 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213 : memref<2x16x64xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_226 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_226 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_224 : memref<2x16x64xf32>) outs(%alloc_226 : memref<2x16x1xf32>) {
+    %alloc_215 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_215 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_213 : memref<2x16x64xf32>) outs(%alloc_215 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_224, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_224 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213, %alloc_116 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_213 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_227 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_227 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_224 : memref<2x16x64xf32>) outs(%alloc_227 : memref<2x16x1xf32>) {
+    %alloc_216 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_216 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_213 : memref<2x16x64xf32>) outs(%alloc_216 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_228 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %alloc_227 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_228 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_217 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %alloc_216 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_217 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_225, %alloc_226 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_214, %alloc_215 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_225, %alloc_228 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_214, %alloc_217 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x1xf32>) outs(%alloc_128 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122 : memref<2x16x1xf32>) outs(%expand_shape_122 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128, %alloc_225 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_225 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122, %alloc_214 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_223, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_212, %alloc_116 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_229 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_229 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_121 : memref<2x16x64xf32>) outs(%alloc_229 : memref<64xf32>) {
+    %alloc_218 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_218 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_116 : memref<2x16x64xf32>) outs(%alloc_218 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_230 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_230 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_223 : memref<2x16x64xf32>) outs(%alloc_230 : memref<64xf32>) {
+    %alloc_219 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_219 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_212 : memref<2x16x64xf32>) outs(%alloc_219 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_225 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_214 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_231 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_232 = memref.expand_shape %collapse_shape_231 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_233 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_234 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_234 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_232, %expand_shape_233 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_234 : memref<32x64x1x1xf32>)
-    %collapse_shape_235 = memref.collapse_shape %alloc_234 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_236 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_117 : memref<32x64xf32>) outs(%alloc_236 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_237 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_237 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_236, %collapse_shape_231 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_237 : memref<64x64xf32>)
-    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_238 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_231 : memref<32x64xf32>) outs(%alloc_238 : memref<1x64xf32>) {
+    %collapse_shape_220 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_221 = memref.expand_shape %collapse_shape_220 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_222 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_223 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_223 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_221, %expand_shape_222 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_223 : memref<32x64x1x1xf32>)
+    %collapse_shape_224 = memref.collapse_shape %alloc_223 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_112 : memref<32x64xf32>) outs(%alloc_225 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_226 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_226 : memref<64x64xf32>)
+    linalg.matmul ins(%alloc_225, %collapse_shape_220 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_226 : memref<64x64xf32>)
+    %alloc_227 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_227 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_220 : memref<32x64xf32>) outs(%alloc_227 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_239 = memref.collapse_shape %alloc_238 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_240 = memref.expand_shape %collapse_shape_235 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_241 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_240 : memref<2x16x2x32xf32>) outs(%alloc_241 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_242 = memref.collapse_shape %alloc_241 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_243 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.transpose ins(%collapse_shape_112 : memref<4x16x16xf32>) outs(%alloc_243 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
-    %alloc_244 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_244 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%alloc_243, %collapse_shape_242 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_244 : memref<4x16x32xf32>)
-    %alloc_245 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_113 : memref<4x16x32xf32>) outs(%alloc_245 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_246 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_246 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_242, %alloc_245 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_246 : memref<4x16x16xf32>)
-    %expand_shape_247 = memref.expand_shape %alloc_244 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %expand_shape_248 = memref.expand_shape %alloc_246 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    %alloc_249 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_248, %alloc_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_249 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_228 = memref.collapse_shape %alloc_227 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_229 = memref.expand_shape %collapse_shape_224 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_230 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_229 : memref<2x16x2x32xf32>) outs(%alloc_230 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_231 = memref.collapse_shape %alloc_230 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_232 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.transpose ins(%collapse_shape_107 : memref<4x16x16xf32>) outs(%alloc_232 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
+    %alloc_233 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_233 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%alloc_232, %collapse_shape_231 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_233 : memref<4x16x32xf32>)
+    %alloc_234 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_108 : memref<4x16x32xf32>) outs(%alloc_234 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_235 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_235 : memref<4x16x16xf32>)
+    linalg.batch_matmul ins(%collapse_shape_231, %alloc_234 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_235 : memref<4x16x16xf32>)
+    %expand_shape_236 = memref.expand_shape %alloc_233 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_237 = memref.expand_shape %alloc_235 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_237, %expand_shape_102 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_237 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_250 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_249 : memref<2x2x16x16xf32>) outs(%alloc_250 : memref<2x2x16x1xf32>) {
+    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_238 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_237 : memref<2x2x16x16xf32>) outs(%alloc_238 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_107, %alloc_250 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_107 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_238 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_249, %alloc_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_249 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_237, %expand_shape_102 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_237 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_249 : memref<2x2x16x16xf32>) outs(%alloc_249 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_237 : memref<2x2x16x16xf32>) outs(%expand_shape_237 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %collapse_shape_251 = memref.collapse_shape %alloc_249 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %alloc_252 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_103 : memref<4x16x32xf32>) outs(%alloc_252 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_253 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_253 : memref<4x32x16xf32>)
-    linalg.batch_matmul ins(%alloc_252, %collapse_shape_251 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_253 : memref<4x32x16xf32>)
-    %alloc_254 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.transpose ins(%collapse_shape_104 : memref<4x32x16xf32>) outs(%alloc_254 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
-    %alloc_255 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_255 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_251, %alloc_254 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_255 : memref<4x16x32xf32>)
-    %expand_shape_256 = memref.expand_shape %alloc_253 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    %expand_shape_257 = memref.expand_shape %alloc_255 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_258 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_257 : memref<2x2x16x32xf32>) outs(%alloc_258 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_259 = memref.collapse_shape %alloc_258 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_260 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_247 : memref<2x2x16x32xf32>) outs(%alloc_260 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_261 = memref.collapse_shape %alloc_260 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_256 : memref<2x2x32x16xf32>) outs(%alloc_262 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_263 = memref.collapse_shape %alloc_262 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_264 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_265 = memref.subview %alloc_264[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_259, %subview_265 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_266 = memref.subview %alloc_264[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_263, %subview_266 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_267 = memref.subview %alloc_264[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_261, %subview_267 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_268 = memref.collapse_shape %alloc_264 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_269 = memref.expand_shape %collapse_shape_268 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
-    %expand_shape_270 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_271 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_271 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_269, %expand_shape_270 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_271 : memref<32x64x1x1xf32>)
-    %collapse_shape_272 = memref.collapse_shape %alloc_271 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_273 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_91 : memref<32x64xf32>) outs(%alloc_273 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_274 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_274 : memref<64x192xf32>)
-    linalg.matmul ins(%alloc_273, %collapse_shape_268 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_274 : memref<64x192xf32>)
-    %alloc_275 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_275 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_268 : memref<32x192xf32>) outs(%alloc_275 : memref<1x192xf32>) {
+    %collapse_shape_239 = memref.collapse_shape %expand_shape_237 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_240 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_99 : memref<4x16x32xf32>) outs(%alloc_240 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_241 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_241 : memref<4x32x16xf32>)
+    linalg.batch_matmul ins(%alloc_240, %collapse_shape_239 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_241 : memref<4x32x16xf32>)
+    %alloc_242 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.transpose ins(%collapse_shape_100 : memref<4x32x16xf32>) outs(%alloc_242 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
+    %alloc_243 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_243 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%collapse_shape_239, %alloc_242 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_243 : memref<4x16x32xf32>)
+    %expand_shape_244 = memref.expand_shape %alloc_241 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_245 = memref.expand_shape %alloc_243 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_246 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_245 : memref<2x2x16x32xf32>) outs(%alloc_246 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_247 = memref.collapse_shape %alloc_246 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_248 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_236 : memref<2x2x16x32xf32>) outs(%alloc_248 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_249 = memref.collapse_shape %alloc_248 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_244 : memref<2x2x32x16xf32>) outs(%alloc_250 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_251 = memref.collapse_shape %alloc_250 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_252 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_253 = memref.subview %alloc_252[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_247, %subview_253 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_254 = memref.subview %alloc_252[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_251, %subview_254 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_255 = memref.subview %alloc_252[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_249, %subview_255 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_256 = memref.collapse_shape %alloc_252 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_257 = memref.expand_shape %collapse_shape_256 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
+    %expand_shape_258 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_259 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_259 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_257, %expand_shape_258 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_259 : memref<32x64x1x1xf32>)
+    %collapse_shape_260 = memref.collapse_shape %alloc_259 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_261 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_87 : memref<32x64xf32>) outs(%alloc_261 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_262 : memref<64x192xf32>)
+    linalg.matmul ins(%alloc_261, %collapse_shape_256 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_262 : memref<64x192xf32>)
+    %alloc_263 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_263 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_256 : memref<32x192xf32>) outs(%alloc_263 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_276 = memref.collapse_shape %alloc_275 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_277 = memref.expand_shape %collapse_shape_272 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_278 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_277, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_278 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_264 = memref.collapse_shape %alloc_263 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_265 = memref.expand_shape %collapse_shape_260 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_266 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_265, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_266 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_278 : memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
+    %alloc_267 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_266 : memref<2x16x64xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_280 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_278 : memref<2x16x64xf32>) outs(%alloc_280 : memref<2x16x1xf32>) {
+    %alloc_268 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_268 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_266 : memref<2x16x64xf32>) outs(%alloc_268 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_278, %alloc_82 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_278 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_266, %alloc_79 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_266 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_281 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_281 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_278 : memref<2x16x64xf32>) outs(%alloc_281 : memref<2x16x1xf32>) {
+    %alloc_269 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_269 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_266 : memref<2x16x64xf32>) outs(%alloc_269 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_282 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_82, %alloc_281 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_282 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_270 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %alloc_269 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_270 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_279, %alloc_280 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_267, %alloc_268 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_279, %alloc_282 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_267, %alloc_270 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_89 : memref<2x16x1xf32>) outs(%alloc_89 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85 : memref<2x16x1xf32>) outs(%expand_shape_85 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_89, %alloc_279 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_279 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85, %alloc_267 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_277, %alloc_82 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_82 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_265, %alloc_79 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_283 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_283 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_82 : memref<2x16x64xf32>) outs(%alloc_283 : memref<64xf32>) {
+    %alloc_271 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_271 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_79 : memref<2x16x64xf32>) outs(%alloc_271 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_284 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_284 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_277 : memref<2x16x64xf32>) outs(%alloc_284 : memref<64xf32>) {
+    %alloc_272 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_272 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_265 : memref<2x16x64xf32>) outs(%alloc_272 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_279 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_267 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_285 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_286 = memref.expand_shape %collapse_shape_285 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_287 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_288 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_288 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_286, %expand_shape_287 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_288 : memref<32x256x1x1xf32>)
-    %collapse_shape_289 = memref.collapse_shape %alloc_288 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
-    %alloc_290 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
-    linalg.transpose ins(%collapse_shape_78 : memref<32x256xf32>) outs(%alloc_290 : memref<256x32xf32>) permutation = [1, 0] 
-    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_291 : memref<256x64xf32>)
-    linalg.matmul ins(%alloc_290, %collapse_shape_285 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_291 : memref<256x64xf32>)
-    %alloc_292 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_292 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_285 : memref<32x64xf32>) outs(%alloc_292 : memref<1x64xf32>) {
+    %collapse_shape_273 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_274 = memref.expand_shape %collapse_shape_273 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_275 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_276 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_276 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_274, %expand_shape_275 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_276 : memref<32x256x1x1xf32>)
+    %collapse_shape_277 = memref.collapse_shape %alloc_276 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
+    %alloc_278 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
+    linalg.transpose ins(%collapse_shape_75 : memref<32x256xf32>) outs(%alloc_278 : memref<256x32xf32>) permutation = [1, 0] 
+    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_279 : memref<256x64xf32>)
+    linalg.matmul ins(%alloc_278, %collapse_shape_273 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_279 : memref<256x64xf32>)
+    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_280 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_273 : memref<32x64xf32>) outs(%alloc_280 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_293 = memref.collapse_shape %alloc_292 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_294 = memref.expand_shape %collapse_shape_289 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_294, %alloc_74 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_281 = memref.collapse_shape %alloc_280 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_282 = memref.expand_shape %collapse_shape_277 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282, %alloc_71 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_294, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282, %alloc_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%expand_shape_282 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_75, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72, %alloc_72 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_75 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
-    ^bb0(%in: i64, %in_457: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_72 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: i64, %in_432: f32, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
-      %10 = arith.subf %9, %in_457 : f32
+      %10 = arith.subf %9, %in_432 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_75 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_72 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74 : memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71 : memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_10 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_295 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74 : memref<2x16x256xf32>) outs(%alloc_295 : memref<2x16x256xf32>) {
+    %alloc_283 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71 : memref<2x16x256xf32>) outs(%alloc_283 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_296 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_70 : memref<2x16x256xf32>) outs(%expand_shape_70 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.fpowi %in, %c2_i64 : f32, i64
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_296 : memref<2x16x256xf32>) outs(%alloc_296 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_70 : memref<2x16x256xf32>) outs(%expand_shape_70 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_1 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_295, %alloc_296 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_295 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_283, %expand_shape_70 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_283 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_295 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_283 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_76 : memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282 : memref<2x16x256xf32>) outs(%expand_shape_282 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_2 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_76 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %expand_shape_282 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_297 = memref.collapse_shape %alloc_74 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_298 = memref.expand_shape %collapse_shape_297 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
-    %expand_shape_299 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_300 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_300 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_298, %expand_shape_299 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_300 : memref<32x64x1x1xf32>)
-    %collapse_shape_301 = memref.collapse_shape %alloc_300 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_302 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_71 : memref<32x64xf32>) outs(%alloc_302 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_303 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_303 : memref<64x256xf32>)
-    linalg.matmul ins(%alloc_302, %collapse_shape_297 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_303 : memref<64x256xf32>)
-    %alloc_304 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_304 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_297 : memref<32x256xf32>) outs(%alloc_304 : memref<1x256xf32>) {
+    %collapse_shape_284 = memref.collapse_shape %alloc_71 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_285 = memref.expand_shape %collapse_shape_284 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
+    %expand_shape_286 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_287 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_287 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_285, %expand_shape_286 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_287 : memref<32x64x1x1xf32>)
+    %collapse_shape_288 = memref.collapse_shape %alloc_287 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_289 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_68 : memref<32x64xf32>) outs(%alloc_289 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_290 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_290 : memref<64x256xf32>)
+    linalg.matmul ins(%alloc_289, %collapse_shape_284 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_290 : memref<64x256xf32>)
+    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_291 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_284 : memref<32x256xf32>) outs(%alloc_291 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_305 = memref.collapse_shape %alloc_304 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_306 = memref.expand_shape %collapse_shape_301 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_307 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_306, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_307 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_292 = memref.collapse_shape %alloc_291 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_293 = memref.expand_shape %collapse_shape_288 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_294 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_293, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_294 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_308 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_307 : memref<2x16x64xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
+    %alloc_295 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_294 : memref<2x16x64xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_309 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_309 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_307 : memref<2x16x64xf32>) outs(%alloc_309 : memref<2x16x1xf32>) {
+    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_296 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_294 : memref<2x16x64xf32>) outs(%alloc_296 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_307, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_307 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_294, %alloc_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_294 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_310 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_310 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_307 : memref<2x16x64xf32>) outs(%alloc_310 : memref<2x16x1xf32>) {
+    %alloc_297 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_297 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_294 : memref<2x16x64xf32>) outs(%alloc_297 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_311 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %alloc_310 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_311 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_298 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %alloc_297 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_298 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_308, %alloc_309 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_295, %alloc_296 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_308, %alloc_311 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_295, %alloc_298 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_69 : memref<2x16x1xf32>) outs(%alloc_69 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66 : memref<2x16x1xf32>) outs(%expand_shape_66 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_69, %alloc_308 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_308 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66, %alloc_295 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_306, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_293, %alloc_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_312 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_312 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_62 : memref<2x16x64xf32>) outs(%alloc_312 : memref<64xf32>) {
+    %alloc_299 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_299 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_60 : memref<2x16x64xf32>) outs(%alloc_299 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_313 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_306 : memref<2x16x64xf32>) outs(%alloc_313 : memref<64xf32>) {
+    %alloc_300 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_300 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_293 : memref<2x16x64xf32>) outs(%alloc_300 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_308 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_295 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_314 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_315 = memref.expand_shape %collapse_shape_314 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_316 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_317 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_317 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_315, %expand_shape_316 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_317 : memref<32x64x1x1xf32>)
-    %collapse_shape_318 = memref.collapse_shape %alloc_317 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_319 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_58 : memref<32x64xf32>) outs(%alloc_319 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_320 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_320 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_319, %collapse_shape_314 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_320 : memref<64x64xf32>)
-    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_321 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_314 : memref<32x64xf32>) outs(%alloc_321 : memref<1x64xf32>) {
+    %collapse_shape_301 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_302 = memref.expand_shape %collapse_shape_301 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_303 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_304 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_304 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_302, %expand_shape_303 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_304 : memref<32x64x1x1xf32>)
+    %collapse_shape_305 = memref.collapse_shape %alloc_304 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_306 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_56 : memref<32x64xf32>) outs(%alloc_306 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_307 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_307 : memref<64x64xf32>)
+    linalg.matmul ins(%alloc_306, %collapse_shape_301 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_307 : memref<64x64xf32>)
+    %alloc_308 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_308 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_301 : memref<32x64xf32>) outs(%alloc_308 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_322 = memref.collapse_shape %alloc_321 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_323 = memref.expand_shape %collapse_shape_318 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_324 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_323 : memref<2x16x2x32xf32>) outs(%alloc_324 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_325 = memref.collapse_shape %alloc_324 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_326 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.transpose ins(%collapse_shape_53 : memref<4x16x16xf32>) outs(%alloc_326 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
-    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_327 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%alloc_326, %collapse_shape_325 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_327 : memref<4x16x32xf32>)
-    %alloc_328 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_54 : memref<4x16x32xf32>) outs(%alloc_328 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_329 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_325, %alloc_328 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_329 : memref<4x16x16xf32>)
-    %expand_shape_330 = memref.expand_shape %alloc_327 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %expand_shape_331 = memref.expand_shape %alloc_329 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    %alloc_332 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_331, %alloc_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_332 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_309 = memref.collapse_shape %alloc_308 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_310 = memref.expand_shape %collapse_shape_305 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_311 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_310 : memref<2x16x2x32xf32>) outs(%alloc_311 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_312 = memref.collapse_shape %alloc_311 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.transpose ins(%collapse_shape_51 : memref<4x16x16xf32>) outs(%alloc_313 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
+    %alloc_314 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_314 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%alloc_313, %collapse_shape_312 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_314 : memref<4x16x32xf32>)
+    %alloc_315 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_52 : memref<4x16x32xf32>) outs(%alloc_315 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_316 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_316 : memref<4x16x16xf32>)
+    linalg.batch_matmul ins(%collapse_shape_312, %alloc_315 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_316 : memref<4x16x16xf32>)
+    %expand_shape_317 = memref.expand_shape %alloc_314 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_318 = memref.expand_shape %alloc_316 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_333 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_333 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_332 : memref<2x2x16x16xf32>) outs(%alloc_333 : memref<2x2x16x1xf32>) {
+    %alloc_319 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_319 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_318 : memref<2x2x16x16xf32>) outs(%alloc_319 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_48, %alloc_333 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%alloc_48 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_319 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_332, %alloc_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%alloc_332 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_332 : memref<2x2x16x16xf32>) outs(%alloc_332 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318 : memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %collapse_shape_334 = memref.collapse_shape %alloc_332 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %alloc_335 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_44 : memref<4x16x32xf32>) outs(%alloc_335 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_336 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_336 : memref<4x32x16xf32>)
-    linalg.batch_matmul ins(%alloc_335, %collapse_shape_334 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_336 : memref<4x32x16xf32>)
-    %alloc_337 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.transpose ins(%collapse_shape_45 : memref<4x32x16xf32>) outs(%alloc_337 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
-    %alloc_338 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_338 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_334, %alloc_337 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_338 : memref<4x16x32xf32>)
-    %expand_shape_339 = memref.expand_shape %alloc_336 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    %expand_shape_340 = memref.expand_shape %alloc_338 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_341 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_340 : memref<2x2x16x32xf32>) outs(%alloc_341 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_342 = memref.collapse_shape %alloc_341 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_343 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_330 : memref<2x2x16x32xf32>) outs(%alloc_343 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_344 = memref.collapse_shape %alloc_343 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_345 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_339 : memref<2x2x32x16xf32>) outs(%alloc_345 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_346 = memref.collapse_shape %alloc_345 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_348 = memref.subview %alloc_347[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_342, %subview_348 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_349 = memref.subview %alloc_347[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_346, %subview_349 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_350 = memref.subview %alloc_347[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_344, %subview_350 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_351 = memref.collapse_shape %alloc_347 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_352 = memref.expand_shape %collapse_shape_351 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
-    %expand_shape_353 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_354 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_354 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_352, %expand_shape_353 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_354 : memref<32x64x1x1xf32>)
-    %collapse_shape_355 = memref.collapse_shape %alloc_354 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_356 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_33 : memref<32x64xf32>) outs(%alloc_356 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_357 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_357 : memref<64x192xf32>)
-    linalg.matmul ins(%alloc_356, %collapse_shape_351 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_357 : memref<64x192xf32>)
-    %alloc_358 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_358 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_351 : memref<32x192xf32>) outs(%alloc_358 : memref<1x192xf32>) {
+    %collapse_shape_320 = memref.collapse_shape %expand_shape_318 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.transpose ins(%collapse_shape_43 : memref<4x16x32xf32>) outs(%alloc_321 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
+    %alloc_322 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_322 : memref<4x32x16xf32>)
+    linalg.batch_matmul ins(%alloc_321, %collapse_shape_320 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_322 : memref<4x32x16xf32>)
+    %alloc_323 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.transpose ins(%collapse_shape_44 : memref<4x32x16xf32>) outs(%alloc_323 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
+    %alloc_324 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_324 : memref<4x16x32xf32>)
+    linalg.batch_matmul ins(%collapse_shape_320, %alloc_323 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_324 : memref<4x16x32xf32>)
+    %expand_shape_325 = memref.expand_shape %alloc_322 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_326 = memref.expand_shape %alloc_324 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_326 : memref<2x2x16x32xf32>) outs(%alloc_327 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_328 = memref.collapse_shape %alloc_327 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_317 : memref<2x2x16x32xf32>) outs(%alloc_329 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_330 = memref.collapse_shape %alloc_329 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_331 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_325 : memref<2x2x32x16xf32>) outs(%alloc_331 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_332 = memref.collapse_shape %alloc_331 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_333 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_334 = memref.subview %alloc_333[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_328, %subview_334 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_335 = memref.subview %alloc_333[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_332, %subview_335 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_336 = memref.subview %alloc_333[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_330, %subview_336 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_337 = memref.collapse_shape %alloc_333 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_338 = memref.expand_shape %collapse_shape_337 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
+    %expand_shape_339 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_340 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_340 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_338, %expand_shape_339 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_340 : memref<32x64x1x1xf32>)
+    %collapse_shape_341 = memref.collapse_shape %alloc_340 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_342 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.transpose ins(%collapse_shape_32 : memref<32x64xf32>) outs(%alloc_342 : memref<64x32xf32>) permutation = [1, 0] 
+    %alloc_343 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_343 : memref<64x192xf32>)
+    linalg.matmul ins(%alloc_342, %collapse_shape_337 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_343 : memref<64x192xf32>)
+    %alloc_344 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_344 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_337 : memref<32x192xf32>) outs(%alloc_344 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_359 = memref.collapse_shape %alloc_358 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_360 = memref.expand_shape %collapse_shape_355 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_361 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_360, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_361 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %collapse_shape_345 = memref.collapse_shape %alloc_344 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_346 = memref.expand_shape %collapse_shape_341 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_346, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_347 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_362 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_361 : memref<2x16x64xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
+    %alloc_348 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_363 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_363 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_361 : memref<2x16x64xf32>) outs(%alloc_363 : memref<2x16x1xf32>) {
+    %alloc_349 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_349 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_349 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_361, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_361 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_347, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_347 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_364 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_361 : memref<2x16x64xf32>) outs(%alloc_364 : memref<2x16x1xf32>) {
+    %alloc_350 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_350 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_350 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_364 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_365 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    %alloc_351 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_350 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_351 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_362, %alloc_363 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_348, %alloc_349 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_362, %alloc_365 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_348, %alloc_351 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31 : memref<2x16x1xf32>) outs(%alloc_31 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30 : memref<2x16x1xf32>) outs(%expand_shape_30 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31, %alloc_362 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_362 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30, %alloc_348 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_360, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_346, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_366 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_366 : memref<64xf32>) {
+    %alloc_352 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_352 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_352 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_367 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_367 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_360 : memref<2x16x64xf32>) outs(%alloc_367 : memref<64xf32>) {
+    %alloc_353 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_353 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_346 : memref<2x16x64xf32>) outs(%alloc_353 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_196, %alloc_362 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_348 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_368 : memref<1x16x64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map3], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_196 : memref<2x16x64xf32>) outs(%alloc_368 : memref<1x16x64xf32>) {
+    %alloc_354 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_354 : memref<1x16x64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map3], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_186 : memref<2x16x64xf32>) outs(%alloc_354 : memref<1x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_369 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_369 : memref<1x16xi1>) {
+    %alloc_355 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_355 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_370 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_370 : memref<1x16xi1>) {
+    %alloc_356 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_356 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi slt, %in, %c32_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_369, %alloc_370 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_369 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_457: i1, %out: i1):
-      %9 = arith.andi %in, %in_457 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_355, %alloc_356 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_355 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_432: i1, %out: i1):
+      %9 = arith.andi %in, %in_432 : i1
       linalg.yield %9 : i1
     }
-    %alloc_371 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_371 : memref<1x16xi1>) {
+    %alloc_357 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_357 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_369, %alloc_371 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_369 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_457: i1, %out: i1):
-      %9 = arith.andi %in, %in_457 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_355, %alloc_357 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_355 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_432: i1, %out: i1):
+      %9 = arith.andi %in, %in_432 : i1
       linalg.yield %9 : i1
     }
-    %expand_shape_372 = memref.expand_shape %alloc_369 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
-    %alloc_373 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi64>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_373 : memref<1x16xi64>) {
+    %expand_shape_358 = memref.expand_shape %alloc_355 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%expand_shape : memref<1x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %9 = arith.maxsi %in, %c-32_i64 : i64
       %10 = arith.minsi %9, %c31_i64 : i64
       linalg.yield %10 : i64
     }
-    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<1x16x1xi1>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_372 : memref<1x16x1xi1>) outs(%alloc_374 : memref<1x16x1xi1>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_358 : memref<1x16x1xi1>) outs(%expand_shape_358 : memref<1x16x1xi1>) {
     ^bb0(%in: i1, %out: i1):
       %9 = arith.xori %in, %true : i1
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_374, %2, %alloc_368 : memref<1x16x1xi1>, memref<f32>, memref<1x16x64xf32>) outs(%alloc_368 : memref<1x16x64xf32>) {
-    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
-      %9 = arith.select %in, %in_457, %in_458 : f32
+    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_358, %2, %alloc_354 : memref<1x16x1xi1>, memref<f32>, memref<1x16x64xf32>) outs(%alloc_354 : memref<1x16x64xf32>) {
+    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
+      %9 = arith.select %in, %in_432, %in_433 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_375 = memref.collapse_shape %alloc_373 [[0, 1]] : memref<1x16xi64> into memref<16xi64>
-    %expand_shape_376 = memref.expand_shape %collapse_shape_375 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
-    %collapse_shape_377 = memref.collapse_shape %alloc_368 [[0, 1], [2]] : memref<1x16x64xf32> into memref<16x64xf32>
-    %expand_shape_378 = memref.expand_shape %collapse_shape_377 [[0], [1, 2]] output_shape [16, 1, 64] : memref<16x64xf32> into memref<16x1x64xf32>
-    %alloc_379 = memref.alloc() : memref<32x64xf32>
-    memref.copy %5, %alloc_379 : memref<32x64xf32> to memref<32x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_378, %expand_shape_376 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_379 : memref<32x64xf32>) {
+    %collapse_shape_359 = memref.collapse_shape %expand_shape [[0, 1]] : memref<1x16xi64> into memref<16xi64>
+    %expand_shape_360 = memref.expand_shape %collapse_shape_359 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
+    %collapse_shape_361 = memref.collapse_shape %alloc_354 [[0, 1], [2]] : memref<1x16x64xf32> into memref<16x64xf32>
+    %expand_shape_362 = memref.expand_shape %collapse_shape_361 [[0], [1, 2]] output_shape [16, 1, 64] : memref<16x64xf32> into memref<16x1x64xf32>
+    %alloc_363 = memref.alloc() : memref<32x64xf32>
+    memref.copy %5, %alloc_363 : memref<32x64xf32> to memref<32x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_362, %expand_shape_360 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_363 : memref<32x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %9 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %9 : f32
     }
-    %alloc_380 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_380 : memref<2x16xi1>) {
+    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_364 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_381 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_381 : memref<2x16xi1>) {
+    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_365 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi slt, %in, %c128_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_381 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_380 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_457: i1, %out: i1):
-      %9 = arith.andi %in, %in_457 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_364, %alloc_365 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_364 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_432: i1, %out: i1):
+      %9 = arith.andi %in, %in_432 : i1
       linalg.yield %9 : i1
     }
-    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_382 : memref<2x16xi1>) {
+    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_366 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_382 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_380 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_457: i1, %out: i1):
-      %9 = arith.andi %in, %in_457 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_364, %alloc_366 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_364 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_432: i1, %out: i1):
+      %9 = arith.andi %in, %in_432 : i1
       linalg.yield %9 : i1
     }
-    %expand_shape_383 = memref.expand_shape %alloc_380 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
-    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_384 : memref<2x16xi64>) {
+    %expand_shape_367 = memref.expand_shape %alloc_364 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
+    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_368 : memref<2x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %9 = arith.maxsi %in, %c-128_i64 : i64
       %10 = arith.minsi %9, %c127_i64 : i64
       linalg.yield %10 : i64
     }
-    %alloc_385 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xi1>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_383 : memref<2x16x1xi1>) outs(%alloc_385 : memref<2x16x1xi1>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_367 : memref<2x16x1xi1>) outs(%expand_shape_367 : memref<2x16x1xi1>) {
     ^bb0(%in: i1, %out: i1):
       %9 = arith.xori %in, %true : i1
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_385, %2, %alloc_196 : memref<2x16x1xi1>, memref<f32>, memref<2x16x64xf32>) outs(%alloc_196 : memref<2x16x64xf32>) {
-    ^bb0(%in: i1, %in_457: f32, %in_458: f32, %out: f32):
-      %9 = arith.select %in, %in_457, %in_458 : f32
+    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_367, %2, %alloc_186 : memref<2x16x1xi1>, memref<f32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
+      %9 = arith.select %in, %in_432, %in_433 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_386 = memref.collapse_shape %alloc_384 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
-    %expand_shape_387 = memref.expand_shape %collapse_shape_386 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
-    %collapse_shape_388 = memref.collapse_shape %alloc_196 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_389 = memref.expand_shape %collapse_shape_388 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %alloc_390 = memref.alloc() : memref<128x64xf32>
-    memref.copy %6, %alloc_390 : memref<128x64xf32> to memref<128x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_389, %expand_shape_387 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_390 : memref<128x64xf32>) {
+    %collapse_shape_369 = memref.collapse_shape %alloc_368 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
+    %expand_shape_370 = memref.expand_shape %collapse_shape_369 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
+    %collapse_shape_371 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_372 = memref.expand_shape %collapse_shape_371 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %alloc_373 = memref.alloc() : memref<128x64xf32>
+    memref.copy %6, %alloc_373 : memref<128x64xf32> to memref<128x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_372, %expand_shape_370 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_373 : memref<128x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %9 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192, %alloc_390 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182, %alloc_373 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_182 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%arg84 : memref<f32>) {
@@ -1969,43 +1952,43 @@ module {
       %9 = arith.addf %in, %cst_14 : f32
       linalg.yield %9 : f32
     }
-    %alloc_391 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_391 : memref<f32>) {
+    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_374 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = math.powf %9, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_391 : memref<f32>, memref<f32>) outs(%alloc_391 : memref<f32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_374 : memref<f32>, memref<f32>) outs(%alloc_374 : memref<f32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_392 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_392 : memref<f32>) {
+    %alloc_375 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_375 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = math.powf %9, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_392 : memref<f32>, memref<f32>) outs(%alloc_392 : memref<f32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.subf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_375 : memref<f32>, memref<f32>) outs(%alloc_375 : memref<f32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.subf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_392 : memref<f32>) outs(%alloc_392 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_375 : memref<f32>) outs(%alloc_375 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_391 : memref<f32>) outs(%alloc_391 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_374 : memref<f32>) outs(%alloc_374 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.cmpf one, %in, %cst_0 : f32
       cf.assert %9, "unimplemented: tensor with zero element"
       %10 = arith.divf %cst_14, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_391 : memref<f32>) outs(%alloc_391 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_374 : memref<f32>) outs(%alloc_374 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_7 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
@@ -2017,16 +2000,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192 : memref<128x64xf32>) outs(%alloc_393 : memref<128x64xf32>) {
+    %alloc_376 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182 : memref<128x64xf32>) outs(%alloc_376 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_393 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_376 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
@@ -2035,57 +2018,57 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192, %alloc_192 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182, %alloc_182 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_182 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_192 : memref<128x64xf32>) outs(%alloc_192 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182 : memref<128x64xf32>) outs(%alloc_182 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_192 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_182 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_394 : memref<128x64xf32>) {
+    %alloc_377 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_377 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_394, %alloc_392 : memref<128x64xf32>, memref<f32>) outs(%alloc_394 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_377, %alloc_375 : memref<128x64xf32>, memref<f32>) outs(%alloc_377 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_394 : memref<128x64xf32>) outs(%alloc_394 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_377 : memref<128x64xf32>) outs(%alloc_377 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_394 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_394 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_377 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_377 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_391 : memref<f32>) outs(%alloc_391 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_374 : memref<f32>) outs(%alloc_374 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.negf %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_394, %alloc_391 : memref<128x64xf32>, memref<f32>) outs(%alloc_394 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_377, %alloc_374 : memref<128x64xf32>, memref<f32>) outs(%alloc_377 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_394 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_377 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30 : memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
@@ -2094,16 +2077,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379 : memref<32x64xf32>) outs(%alloc_395 : memref<32x64xf32>) {
+    %alloc_378 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_363 : memref<32x64xf32>) outs(%alloc_378 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_395 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_378 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
@@ -2112,52 +2095,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_363, %alloc_363 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_363 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379 : memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_363 : memref<32x64xf32>) outs(%alloc_363 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_363 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_396 : memref<32x64xf32>) {
+    %alloc_379 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_392 : memref<32x64xf32>, memref<f32>) outs(%alloc_396 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379, %alloc_375 : memref<32x64xf32>, memref<f32>) outs(%alloc_379 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396 : memref<32x64xf32>) outs(%alloc_396 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379 : memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_396 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_396 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_391 : memref<32x64xf32>, memref<f32>) outs(%alloc_396 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379, %alloc_374 : memref<32x64xf32>, memref<f32>) outs(%alloc_379 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_396 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg1 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg1 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg32 : memref<64xf32>) outs(%arg32 : memref<64xf32>) {
@@ -2166,16 +2149,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366 : memref<64xf32>) outs(%alloc_397 : memref<64xf32>) {
+    %alloc_380 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_352 : memref<64xf32>) outs(%alloc_380 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_397 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_380 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%arg33 : memref<64xf32>) {
@@ -2184,52 +2167,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366, %alloc_366 : memref<64xf32>, memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_352, %alloc_352 : memref<64xf32>, memref<64xf32>) outs(%alloc_352 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366 : memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_352 : memref<64xf32>) outs(%alloc_352 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_366 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_352 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
+    %alloc_381 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_398, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_398 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_381, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_381 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_398 : memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_381 : memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_398 : memref<64xf32>, memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_381 : memref<64xf32>, memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_398, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_398 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_381, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_381 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_398 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_381 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg34 : memref<64xf32>) outs(%arg34 : memref<64xf32>) {
@@ -2238,16 +2221,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_367 : memref<64xf32>) outs(%alloc_399 : memref<64xf32>) {
+    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_353 : memref<64xf32>) outs(%alloc_382 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_399 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_382 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%arg35 : memref<64xf32>) {
@@ -2256,52 +2239,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_367, %alloc_367 : memref<64xf32>, memref<64xf32>) outs(%alloc_367 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_353, %alloc_353 : memref<64xf32>, memref<64xf32>) outs(%alloc_353 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_367 : memref<64xf32>) outs(%alloc_367 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_353 : memref<64xf32>) outs(%alloc_353 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_367 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_353 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    %alloc_383 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_383, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_383 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_400 : memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_383 : memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_383 : memref<64xf32>, memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_383, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_383 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_383 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36 : memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
@@ -2310,16 +2293,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_357 : memref<64x192xf32>) outs(%alloc_401 : memref<64x192xf32>) {
+    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_343 : memref<64x192xf32>) outs(%alloc_384 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_401 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_384 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
@@ -2328,52 +2311,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_357, %alloc_357 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_357 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_343, %alloc_343 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_343 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_357 : memref<64x192xf32>) outs(%alloc_357 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_343 : memref<64x192xf32>) outs(%alloc_343 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_357 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_343 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_402 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_402 : memref<64x192xf32>) {
+    %alloc_385 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_385 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_402, %alloc_392 : memref<64x192xf32>, memref<f32>) outs(%alloc_402 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_385, %alloc_375 : memref<64x192xf32>, memref<f32>) outs(%alloc_385 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_402 : memref<64x192xf32>) outs(%alloc_402 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_385 : memref<64x192xf32>) outs(%alloc_385 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_402 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_402 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_385 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_385 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_402, %alloc_391 : memref<64x192xf32>, memref<f32>) outs(%alloc_402 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_385, %alloc_374 : memref<64x192xf32>, memref<f32>) outs(%alloc_385 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_402 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_385 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg38 : memref<192xf32>) outs(%arg38 : memref<192xf32>) {
@@ -2382,16 +2365,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_403 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_359 : memref<192xf32>) outs(%alloc_403 : memref<192xf32>) {
+    %alloc_386 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_345 : memref<192xf32>) outs(%alloc_386 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_403 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_386 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%arg39 : memref<192xf32>) {
@@ -2400,53 +2383,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_404 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_359, %collapse_shape_359 : memref<192xf32>, memref<192xf32>) outs(%alloc_404 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_345, %collapse_shape_345 : memref<192xf32>, memref<192xf32>) outs(%collapse_shape_345 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_404 : memref<192xf32>) outs(%alloc_404 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_345 : memref<192xf32>) outs(%collapse_shape_345 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %alloc_404 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %collapse_shape_345 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_405 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_405 : memref<192xf32>) {
+    %alloc_387 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_387 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_392 : memref<192xf32>, memref<f32>) outs(%alloc_405 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_387, %alloc_375 : memref<192xf32>, memref<f32>) outs(%alloc_387 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_405 : memref<192xf32>) outs(%alloc_405 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_387 : memref<192xf32>) outs(%alloc_387 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_405 : memref<192xf32>, memref<192xf32>) outs(%alloc_405 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_387 : memref<192xf32>, memref<192xf32>) outs(%alloc_387 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_391 : memref<192xf32>, memref<f32>) outs(%alloc_405 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_387, %alloc_374 : memref<192xf32>, memref<f32>) outs(%alloc_387 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_405 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_387 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40 : memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
@@ -2455,16 +2437,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_406 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_320 : memref<64x64xf32>) outs(%alloc_406 : memref<64x64xf32>) {
+    %alloc_388 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_307 : memref<64x64xf32>) outs(%alloc_388 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_406 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_388 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
@@ -2473,52 +2455,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_320, %alloc_320 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_320 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_307, %alloc_307 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_307 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_320 : memref<64x64xf32>) outs(%alloc_320 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_307 : memref<64x64xf32>) outs(%alloc_307 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_320 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_307 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_407 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_407 : memref<64x64xf32>) {
+    %alloc_389 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_389 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_407, %alloc_392 : memref<64x64xf32>, memref<f32>) outs(%alloc_407 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_389, %alloc_375 : memref<64x64xf32>, memref<f32>) outs(%alloc_389 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_407 : memref<64x64xf32>) outs(%alloc_407 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_389 : memref<64x64xf32>) outs(%alloc_389 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_407 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_407 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_389 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_389 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_407, %alloc_391 : memref<64x64xf32>, memref<f32>) outs(%alloc_407 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_389, %alloc_374 : memref<64x64xf32>, memref<f32>) outs(%alloc_389 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_407 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_389 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg42 : memref<64xf32>) outs(%arg42 : memref<64xf32>) {
@@ -2527,16 +2509,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_408 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_322 : memref<64xf32>) outs(%alloc_408 : memref<64xf32>) {
+    %alloc_390 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_309 : memref<64xf32>) outs(%alloc_390 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_408 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_390 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%arg43 : memref<64xf32>) {
@@ -2545,53 +2527,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_409 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_322, %collapse_shape_322 : memref<64xf32>, memref<64xf32>) outs(%alloc_409 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_309, %collapse_shape_309 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_309 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_409 : memref<64xf32>) outs(%alloc_409 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_309 : memref<64xf32>) outs(%collapse_shape_309 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %alloc_409 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %collapse_shape_309 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_410 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
+    %alloc_391 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_391 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_410 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_391, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_391 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_410 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_391 : memref<64xf32>) outs(%alloc_391 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_391 : memref<64xf32>, memref<64xf32>) outs(%alloc_391 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_410 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_391, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_391 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_391 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg44 : memref<64xf32>) outs(%arg44 : memref<64xf32>) {
@@ -2600,16 +2581,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_411 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_312 : memref<64xf32>) outs(%alloc_411 : memref<64xf32>) {
+    %alloc_392 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_299 : memref<64xf32>) outs(%alloc_392 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_411 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_392 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%arg45 : memref<64xf32>) {
@@ -2618,52 +2599,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_312, %alloc_312 : memref<64xf32>, memref<64xf32>) outs(%alloc_312 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_299, %alloc_299 : memref<64xf32>, memref<64xf32>) outs(%alloc_299 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_312 : memref<64xf32>) outs(%alloc_312 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_299 : memref<64xf32>) outs(%alloc_299 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_312 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_299 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_412 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
+    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_412 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_393 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_412 : memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393 : memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_393 : memref<64xf32>, memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_412 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_393 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_393 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg46 : memref<64xf32>) outs(%arg46 : memref<64xf32>) {
@@ -2672,16 +2653,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_413 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_313 : memref<64xf32>) outs(%alloc_413 : memref<64xf32>) {
+    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_300 : memref<64xf32>) outs(%alloc_394 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_413 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_394 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%arg47 : memref<64xf32>) {
@@ -2690,52 +2671,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_313, %alloc_313 : memref<64xf32>, memref<64xf32>) outs(%alloc_313 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_300, %alloc_300 : memref<64xf32>, memref<64xf32>) outs(%alloc_300 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_313 : memref<64xf32>) outs(%alloc_313 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_300 : memref<64xf32>) outs(%alloc_300 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_313 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_300 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_414 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
+    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_414, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_414 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_395, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_395 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_414 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_395 : memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_395 : memref<64xf32>, memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_414, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_414 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_395, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_395 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_395 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48 : memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
@@ -2744,16 +2725,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_415 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_303 : memref<64x256xf32>) outs(%alloc_415 : memref<64x256xf32>) {
+    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_290 : memref<64x256xf32>) outs(%alloc_396 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_415 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_396 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
@@ -2762,52 +2743,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_303, %alloc_303 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_303 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_290, %alloc_290 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_290 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_303 : memref<64x256xf32>) outs(%alloc_303 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_290 : memref<64x256xf32>) outs(%alloc_290 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_303 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_290 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_416 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_416 : memref<64x256xf32>) {
+    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_397 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_416, %alloc_392 : memref<64x256xf32>, memref<f32>) outs(%alloc_416 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397, %alloc_375 : memref<64x256xf32>, memref<f32>) outs(%alloc_397 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_416 : memref<64x256xf32>) outs(%alloc_416 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397 : memref<64x256xf32>) outs(%alloc_397 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_416 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_416 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_397 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_397 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_416, %alloc_391 : memref<64x256xf32>, memref<f32>) outs(%alloc_416 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397, %alloc_374 : memref<64x256xf32>, memref<f32>) outs(%alloc_397 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_416 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_397 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg50 : memref<256xf32>) outs(%arg50 : memref<256xf32>) {
@@ -2816,16 +2797,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_417 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_305 : memref<256xf32>) outs(%alloc_417 : memref<256xf32>) {
+    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_292 : memref<256xf32>) outs(%alloc_398 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_417 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_398 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%arg51 : memref<256xf32>) {
@@ -2834,53 +2815,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_418 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_305, %collapse_shape_305 : memref<256xf32>, memref<256xf32>) outs(%alloc_418 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_292, %collapse_shape_292 : memref<256xf32>, memref<256xf32>) outs(%collapse_shape_292 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_418 : memref<256xf32>) outs(%alloc_418 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_292 : memref<256xf32>) outs(%collapse_shape_292 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %alloc_418 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %collapse_shape_292 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_419 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_419 : memref<256xf32>) {
+    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_399 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_392 : memref<256xf32>, memref<f32>) outs(%alloc_419 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_399, %alloc_375 : memref<256xf32>, memref<f32>) outs(%alloc_399 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_419 : memref<256xf32>) outs(%alloc_419 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_399 : memref<256xf32>) outs(%alloc_399 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_419 : memref<256xf32>, memref<256xf32>) outs(%alloc_419 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_399 : memref<256xf32>, memref<256xf32>) outs(%alloc_399 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_391 : memref<256xf32>, memref<f32>) outs(%alloc_419 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_399, %alloc_374 : memref<256xf32>, memref<f32>) outs(%alloc_399 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_419 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_399 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52 : memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
@@ -2889,16 +2869,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_420 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_291 : memref<256x64xf32>) outs(%alloc_420 : memref<256x64xf32>) {
+    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279 : memref<256x64xf32>) outs(%alloc_400 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_420 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_400 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
@@ -2907,52 +2887,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_291, %alloc_291 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_291 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279, %alloc_279 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_279 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_291 : memref<256x64xf32>) outs(%alloc_291 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279 : memref<256x64xf32>) outs(%alloc_279 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_291 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_279 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_421 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_421 : memref<256x64xf32>) {
+    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_401 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_392 : memref<256x64xf32>, memref<f32>) outs(%alloc_421 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401, %alloc_375 : memref<256x64xf32>, memref<f32>) outs(%alloc_401 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421 : memref<256x64xf32>) outs(%alloc_421 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401 : memref<256x64xf32>) outs(%alloc_401 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_421 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_421 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_401 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_401 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_391 : memref<256x64xf32>, memref<f32>) outs(%alloc_421 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401, %alloc_374 : memref<256x64xf32>, memref<f32>) outs(%alloc_401 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_421 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_401 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg54 : memref<64xf32>) outs(%arg54 : memref<64xf32>) {
@@ -2961,16 +2941,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_422 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_293 : memref<64xf32>) outs(%alloc_422 : memref<64xf32>) {
+    %alloc_402 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281 : memref<64xf32>) outs(%alloc_402 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_422 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_402 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%arg55 : memref<64xf32>) {
@@ -2979,53 +2959,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_423 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_293, %collapse_shape_293 : memref<64xf32>, memref<64xf32>) outs(%alloc_423 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281, %collapse_shape_281 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_281 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_423 : memref<64xf32>) outs(%alloc_423 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281 : memref<64xf32>) outs(%collapse_shape_281 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %alloc_423 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %collapse_shape_281 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_424 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_424 : memref<64xf32>) {
+    %alloc_403 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_403 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_424, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_424 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_403, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_403 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_424 : memref<64xf32>) outs(%alloc_424 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_403 : memref<64xf32>) outs(%alloc_403 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_424 : memref<64xf32>, memref<64xf32>) outs(%alloc_424 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_403 : memref<64xf32>, memref<64xf32>) outs(%alloc_403 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_424, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_424 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_403, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_403 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_424 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_403 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg56 : memref<64xf32>) outs(%arg56 : memref<64xf32>) {
@@ -3034,16 +3013,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_425 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_283 : memref<64xf32>) outs(%alloc_425 : memref<64xf32>) {
+    %alloc_404 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_271 : memref<64xf32>) outs(%alloc_404 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_425 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_404 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%arg57 : memref<64xf32>) {
@@ -3052,52 +3031,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_283, %alloc_283 : memref<64xf32>, memref<64xf32>) outs(%alloc_283 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_271, %alloc_271 : memref<64xf32>, memref<64xf32>) outs(%alloc_271 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_283 : memref<64xf32>) outs(%alloc_283 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_271 : memref<64xf32>) outs(%alloc_271 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_283 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_271 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_426 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
+    %alloc_405 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_405 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_426, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_426 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_405 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_426 : memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_405 : memref<64xf32>) outs(%alloc_405 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_426 : memref<64xf32>, memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_405 : memref<64xf32>, memref<64xf32>) outs(%alloc_405 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_426, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_426 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_405 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_426 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_405 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg58 : memref<64xf32>) outs(%arg58 : memref<64xf32>) {
@@ -3106,16 +3085,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_427 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284 : memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
+    %alloc_406 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_272 : memref<64xf32>) outs(%alloc_406 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_427 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_406 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%arg59 : memref<64xf32>) {
@@ -3124,52 +3103,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284, %alloc_284 : memref<64xf32>, memref<64xf32>) outs(%alloc_284 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_272, %alloc_272 : memref<64xf32>, memref<64xf32>) outs(%alloc_272 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_284 : memref<64xf32>) outs(%alloc_284 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_272 : memref<64xf32>) outs(%alloc_272 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_284 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_272 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_428 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
+    %alloc_407 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_428, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_428 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_407, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_407 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_428 : memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_407 : memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_428 : memref<64xf32>, memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_407 : memref<64xf32>, memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_428, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_428 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_407, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_407 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_428 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_407 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60 : memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
@@ -3178,16 +3157,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_429 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_274 : memref<64x192xf32>) outs(%alloc_429 : memref<64x192xf32>) {
+    %alloc_408 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_262 : memref<64x192xf32>) outs(%alloc_408 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_429 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_408 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
@@ -3196,52 +3175,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_274, %alloc_274 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_274 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_262, %alloc_262 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_262 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_274 : memref<64x192xf32>) outs(%alloc_274 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_262 : memref<64x192xf32>) outs(%alloc_262 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_274 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_262 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_430 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_430 : memref<64x192xf32>) {
+    %alloc_409 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_409 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_430, %alloc_392 : memref<64x192xf32>, memref<f32>) outs(%alloc_430 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_409, %alloc_375 : memref<64x192xf32>, memref<f32>) outs(%alloc_409 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_430 : memref<64x192xf32>) outs(%alloc_430 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_409 : memref<64x192xf32>) outs(%alloc_409 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_430 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_430 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_409 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_409 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_430, %alloc_391 : memref<64x192xf32>, memref<f32>) outs(%alloc_430 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_409, %alloc_374 : memref<64x192xf32>, memref<f32>) outs(%alloc_409 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_430 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_409 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg62 : memref<192xf32>) outs(%arg62 : memref<192xf32>) {
@@ -3250,16 +3229,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_431 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_276 : memref<192xf32>) outs(%alloc_431 : memref<192xf32>) {
+    %alloc_410 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_264 : memref<192xf32>) outs(%alloc_410 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_431 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_410 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%arg63 : memref<192xf32>) {
@@ -3268,53 +3247,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_432 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_276, %collapse_shape_276 : memref<192xf32>, memref<192xf32>) outs(%alloc_432 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_264, %collapse_shape_264 : memref<192xf32>, memref<192xf32>) outs(%collapse_shape_264 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_432 : memref<192xf32>) outs(%alloc_432 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_264 : memref<192xf32>) outs(%collapse_shape_264 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %alloc_432 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %collapse_shape_264 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_433 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_433 : memref<192xf32>) {
+    %alloc_411 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_411 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_433, %alloc_392 : memref<192xf32>, memref<f32>) outs(%alloc_433 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_411, %alloc_375 : memref<192xf32>, memref<f32>) outs(%alloc_411 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_433 : memref<192xf32>) outs(%alloc_433 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_411 : memref<192xf32>) outs(%alloc_411 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_433 : memref<192xf32>, memref<192xf32>) outs(%alloc_433 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_411 : memref<192xf32>, memref<192xf32>) outs(%alloc_411 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_433, %alloc_391 : memref<192xf32>, memref<f32>) outs(%alloc_433 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_411, %alloc_374 : memref<192xf32>, memref<f32>) outs(%alloc_411 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_433 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_411 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64 : memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
@@ -3323,16 +3301,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_434 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_237 : memref<64x64xf32>) outs(%alloc_434 : memref<64x64xf32>) {
+    %alloc_412 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_226 : memref<64x64xf32>) outs(%alloc_412 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_434 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_412 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
@@ -3341,52 +3319,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_237, %alloc_237 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_237 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_226, %alloc_226 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_226 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_237 : memref<64x64xf32>) outs(%alloc_237 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_226 : memref<64x64xf32>) outs(%alloc_226 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_237 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_226 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_435 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
+    %alloc_413 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_413 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435, %alloc_392 : memref<64x64xf32>, memref<f32>) outs(%alloc_435 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_413, %alloc_375 : memref<64x64xf32>, memref<f32>) outs(%alloc_413 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435 : memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_413 : memref<64x64xf32>) outs(%alloc_413 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_435 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_435 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_413 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_413 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_435, %alloc_391 : memref<64x64xf32>, memref<f32>) outs(%alloc_435 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_413, %alloc_374 : memref<64x64xf32>, memref<f32>) outs(%alloc_413 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_435 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_413 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg66 : memref<64xf32>) outs(%arg66 : memref<64xf32>) {
@@ -3395,16 +3373,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_436 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_239 : memref<64xf32>) outs(%alloc_436 : memref<64xf32>) {
+    %alloc_414 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_228 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_436 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%arg67 : memref<64xf32>) {
@@ -3413,53 +3391,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_437 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_239, %collapse_shape_239 : memref<64xf32>, memref<64xf32>) outs(%alloc_437 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_228, %collapse_shape_228 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_228 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_437 : memref<64xf32>) outs(%alloc_437 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_228 : memref<64xf32>) outs(%collapse_shape_228 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %alloc_437 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %collapse_shape_228 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_438 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
+    %alloc_415 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_438, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_438 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_415, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_415 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_438 : memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_415 : memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_438 : memref<64xf32>, memref<64xf32>) outs(%alloc_438 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_415 : memref<64xf32>, memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_438, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_438 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_415, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_415 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_438 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_415 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg68 : memref<64xf32>) outs(%arg68 : memref<64xf32>) {
@@ -3468,16 +3445,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_439 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_229 : memref<64xf32>) outs(%alloc_439 : memref<64xf32>) {
+    %alloc_416 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_218 : memref<64xf32>) outs(%alloc_416 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_439 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_416 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%arg69 : memref<64xf32>) {
@@ -3486,52 +3463,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_229, %alloc_229 : memref<64xf32>, memref<64xf32>) outs(%alloc_229 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_218, %alloc_218 : memref<64xf32>, memref<64xf32>) outs(%alloc_218 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_229 : memref<64xf32>) outs(%alloc_229 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_218 : memref<64xf32>) outs(%alloc_218 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_229 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_218 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_440 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
+    %alloc_417 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_440, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_440 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_417, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_417 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_440 : memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_417 : memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_440 : memref<64xf32>, memref<64xf32>) outs(%alloc_440 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_417 : memref<64xf32>, memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_440, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_440 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_417, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_417 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_440 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_417 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg70 : memref<64xf32>) outs(%arg70 : memref<64xf32>) {
@@ -3540,16 +3517,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_441 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230 : memref<64xf32>) outs(%alloc_441 : memref<64xf32>) {
+    %alloc_418 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_219 : memref<64xf32>) outs(%alloc_418 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_441 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_418 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%arg71 : memref<64xf32>) {
@@ -3558,52 +3535,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230, %alloc_230 : memref<64xf32>, memref<64xf32>) outs(%alloc_230 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_219, %alloc_219 : memref<64xf32>, memref<64xf32>) outs(%alloc_219 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_230 : memref<64xf32>) outs(%alloc_230 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_219 : memref<64xf32>) outs(%alloc_219 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_230 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_219 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_442 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
+    %alloc_419 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_419 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_442, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_442 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_419 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_442 : memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_419 : memref<64xf32>) outs(%alloc_419 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_442 : memref<64xf32>, memref<64xf32>) outs(%alloc_442 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_419 : memref<64xf32>, memref<64xf32>) outs(%alloc_419 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_442, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_442 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_419 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_442 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_419 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72 : memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
@@ -3612,16 +3589,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_443 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_220 : memref<64x256xf32>) outs(%alloc_443 : memref<64x256xf32>) {
+    %alloc_420 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_209 : memref<64x256xf32>) outs(%alloc_420 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_443 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_420 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
@@ -3630,52 +3607,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_220, %alloc_220 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_220 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_209, %alloc_209 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_209 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_220 : memref<64x256xf32>) outs(%alloc_220 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_209 : memref<64x256xf32>) outs(%alloc_209 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_220 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_209 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_444 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_444 : memref<64x256xf32>) {
+    %alloc_421 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_421 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_444, %alloc_392 : memref<64x256xf32>, memref<f32>) outs(%alloc_444 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_375 : memref<64x256xf32>, memref<f32>) outs(%alloc_421 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_444 : memref<64x256xf32>) outs(%alloc_444 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421 : memref<64x256xf32>) outs(%alloc_421 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_444 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_444 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_421 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_421 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_444, %alloc_391 : memref<64x256xf32>, memref<f32>) outs(%alloc_444 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_374 : memref<64x256xf32>, memref<f32>) outs(%alloc_421 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_444 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_421 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg74 : memref<256xf32>) outs(%arg74 : memref<256xf32>) {
@@ -3684,16 +3661,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_445 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_222 : memref<256xf32>) outs(%alloc_445 : memref<256xf32>) {
+    %alloc_422 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_211 : memref<256xf32>) outs(%alloc_422 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_445 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_422 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%arg75 : memref<256xf32>) {
@@ -3702,53 +3679,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_446 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_222, %collapse_shape_222 : memref<256xf32>, memref<256xf32>) outs(%alloc_446 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_211, %collapse_shape_211 : memref<256xf32>, memref<256xf32>) outs(%collapse_shape_211 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_446 : memref<256xf32>) outs(%alloc_446 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_211 : memref<256xf32>) outs(%collapse_shape_211 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %alloc_446 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %collapse_shape_211 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_447 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_447 : memref<256xf32>) {
+    %alloc_423 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_423 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_447, %alloc_392 : memref<256xf32>, memref<f32>) outs(%alloc_447 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_423, %alloc_375 : memref<256xf32>, memref<f32>) outs(%alloc_423 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_447 : memref<256xf32>) outs(%alloc_447 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_423 : memref<256xf32>) outs(%alloc_423 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_447 : memref<256xf32>, memref<256xf32>) outs(%alloc_447 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_423 : memref<256xf32>, memref<256xf32>) outs(%alloc_423 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_447, %alloc_391 : memref<256xf32>, memref<f32>) outs(%alloc_447 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_423, %alloc_374 : memref<256xf32>, memref<f32>) outs(%alloc_423 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_447 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_423 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76 : memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
@@ -3757,16 +3733,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_448 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208 : memref<256x64xf32>) outs(%alloc_448 : memref<256x64xf32>) {
+    %alloc_424 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_198 : memref<256x64xf32>) outs(%alloc_424 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_448 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_424 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
@@ -3775,52 +3751,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208, %alloc_208 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_208 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_198, %alloc_198 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_198 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_208 : memref<256x64xf32>) outs(%alloc_208 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_198 : memref<256x64xf32>) outs(%alloc_198 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_208 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_198 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_449 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_449 : memref<256x64xf32>) {
+    %alloc_425 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_425 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_449, %alloc_392 : memref<256x64xf32>, memref<f32>) outs(%alloc_449 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_425, %alloc_375 : memref<256x64xf32>, memref<f32>) outs(%alloc_425 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_449 : memref<256x64xf32>) outs(%alloc_449 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_425 : memref<256x64xf32>) outs(%alloc_425 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_449 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_449 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_425 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_425 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_449, %alloc_391 : memref<256x64xf32>, memref<f32>) outs(%alloc_449 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_425, %alloc_374 : memref<256x64xf32>, memref<f32>) outs(%alloc_425 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_449 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_425 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg78 : memref<64xf32>) outs(%arg78 : memref<64xf32>) {
@@ -3829,16 +3805,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_450 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_210 : memref<64xf32>) outs(%alloc_450 : memref<64xf32>) {
+    %alloc_426 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_200 : memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_450 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_426 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%arg79 : memref<64xf32>) {
@@ -3847,53 +3823,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_451 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_210, %collapse_shape_210 : memref<64xf32>, memref<64xf32>) outs(%alloc_451 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_200, %collapse_shape_200 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_200 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_451 : memref<64xf32>) outs(%alloc_451 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_200 : memref<64xf32>) outs(%collapse_shape_200 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %alloc_451 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %collapse_shape_200 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_452 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
+    %alloc_427 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_452, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_452 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_427, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_427 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_452 : memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_427 : memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_452 : memref<64xf32>, memref<64xf32>) outs(%alloc_452 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_427 : memref<64xf32>, memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_452, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_452 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_427, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_427 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_452 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_427 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg80 : memref<64xf32>) outs(%arg80 : memref<64xf32>) {
@@ -3902,16 +3877,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_453 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200 : memref<64xf32>) outs(%alloc_453 : memref<64xf32>) {
+    %alloc_428 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190 : memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_453 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_428 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%arg81 : memref<64xf32>) {
@@ -3920,52 +3895,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200, %alloc_200 : memref<64xf32>, memref<64xf32>) outs(%alloc_200 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190, %alloc_190 : memref<64xf32>, memref<64xf32>) outs(%alloc_190 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_200 : memref<64xf32>) outs(%alloc_200 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190 : memref<64xf32>) outs(%alloc_190 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_200 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_190 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_454 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
+    %alloc_429 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_429 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_454, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_454 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_429, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_429 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_454 : memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_429 : memref<64xf32>) outs(%alloc_429 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_454 : memref<64xf32>, memref<64xf32>) outs(%alloc_454 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_429 : memref<64xf32>, memref<64xf32>) outs(%alloc_429 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_454, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_454 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_429, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_429 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_454 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_429 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg82 : memref<64xf32>) outs(%arg82 : memref<64xf32>) {
@@ -3974,16 +3949,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_455 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201 : memref<64xf32>) outs(%alloc_455 : memref<64xf32>) {
+    %alloc_430 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_191 : memref<64xf32>) outs(%alloc_430 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_455 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_430 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%arg83 : memref<64xf32>) {
@@ -3992,52 +3967,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201, %alloc_201 : memref<64xf32>, memref<64xf32>) outs(%alloc_201 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_191, %alloc_191 : memref<64xf32>, memref<64xf32>) outs(%alloc_191 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_201 : memref<64xf32>) outs(%alloc_201 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_191 : memref<64xf32>) outs(%alloc_191 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_201 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_191 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    %alloc_456 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_456 : memref<64xf32>) {
+    %alloc_431 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_431 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_456, %alloc_392 : memref<64xf32>, memref<f32>) outs(%alloc_456 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_431, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_431 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_456 : memref<64xf32>) outs(%alloc_456 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_431 : memref<64xf32>) outs(%alloc_431 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_456 : memref<64xf32>, memref<64xf32>) outs(%alloc_456 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.divf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_431 : memref<64xf32>, memref<64xf32>) outs(%alloc_431 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.divf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_456, %alloc_391 : memref<64xf32>, memref<f32>) outs(%alloc_456 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.mulf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_431, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_431 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.mulf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_456 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_457: f32, %out: f32):
-      %9 = arith.addf %in, %in_457 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_431 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_432: f32, %out: f32):
+      %9 = arith.addf %in, %in_432 : f32
       linalg.yield %9 : f32
     }
     return

@@ -35,91 +35,88 @@ module {
     linalg.broadcast ins(%arg1 : memref<64xf32>) outs(%alloc : memref<8x64x1x1xf32>) dimensions = [0, 2, 3] 
     linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape, %expand_shape_3 : memref<8x32x1x1xf32>, memref<64x32x1x1xf32>) outs(%alloc : memref<8x64x1x1xf32>)
     %collapse_shape = memref.collapse_shape %alloc [[0], [1, 2, 3]] : memref<8x64x1x1xf32> into memref<8x64xf32>
-    %alloc_4 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape : memref<8x64xf32>) outs(%alloc_4 : memref<8x64xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape : memref<8x64xf32>) outs(%collapse_shape : memref<8x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.cmpf ugt, %in, %cst_0 : f32
       %5 = arith.select %4, %in, %cst_0 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_5 = memref.expand_shape %alloc_4 [[0], [1, 2, 3]] output_shape [8, 64, 1, 1] : memref<8x64xf32> into memref<8x64x1x1xf32>
-    %expand_shape_6 = memref.expand_shape %arg2 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_7 = memref.alloc() {alignment = 64 : i64} : memref<8x64x1x1xf32>
-    linalg.broadcast ins(%arg3 : memref<64xf32>) outs(%alloc_7 : memref<8x64x1x1xf32>) dimensions = [0, 2, 3] 
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_5, %expand_shape_6 : memref<8x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_7 : memref<8x64x1x1xf32>)
-    %collapse_shape_8 = memref.collapse_shape %alloc_7 [[0], [1, 2, 3]] : memref<8x64x1x1xf32> into memref<8x64xf32>
-    %alloc_9 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_8 : memref<8x64xf32>) outs(%alloc_9 : memref<8x64xf32>) {
+    %expand_shape_4 = memref.expand_shape %collapse_shape [[0], [1, 2, 3]] output_shape [8, 64, 1, 1] : memref<8x64xf32> into memref<8x64x1x1xf32>
+    %expand_shape_5 = memref.expand_shape %arg2 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_6 = memref.alloc() {alignment = 64 : i64} : memref<8x64x1x1xf32>
+    linalg.broadcast ins(%arg3 : memref<64xf32>) outs(%alloc_6 : memref<8x64x1x1xf32>) dimensions = [0, 2, 3] 
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_4, %expand_shape_5 : memref<8x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_6 : memref<8x64x1x1xf32>)
+    %collapse_shape_7 = memref.collapse_shape %alloc_6 [[0], [1, 2, 3]] : memref<8x64x1x1xf32> into memref<8x64xf32>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_7 : memref<8x64xf32>) outs(%collapse_shape_7 : memref<8x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.cmpf ugt, %in, %cst_0 : f32
       %5 = arith.select %4, %in, %cst_0 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_10 = memref.expand_shape %alloc_9 [[0], [1, 2, 3]] output_shape [8, 64, 1, 1] : memref<8x64xf32> into memref<8x64x1x1xf32>
-    %expand_shape_11 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [10, 64, 1, 1] : memref<10x64xf32> into memref<10x64x1x1xf32>
-    %alloc_12 = memref.alloc() {alignment = 64 : i64} : memref<8x10x1x1xf32>
-    linalg.broadcast ins(%arg5 : memref<10xf32>) outs(%alloc_12 : memref<8x10x1x1xf32>) dimensions = [0, 2, 3] 
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_10, %expand_shape_11 : memref<8x64x1x1xf32>, memref<10x64x1x1xf32>) outs(%alloc_12 : memref<8x10x1x1xf32>)
-    %collapse_shape_13 = memref.collapse_shape %alloc_12 [[0], [1, 2, 3]] : memref<8x10x1x1xf32> into memref<8x10xf32>
-    %alloc_14 = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_14 : memref<8xi64>)
-    %alloc_15 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
-    linalg.fill ins(%cst_2 : f32) outs(%alloc_15 : memref<8xf32>)
-    linalg.generic {indexing_maps = [#map, #map1, #map1], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_13 : memref<8x10xf32>) outs(%alloc_15, %alloc_14 : memref<8xf32>, memref<8xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_58: i64):
+    %expand_shape_8 = memref.expand_shape %collapse_shape_7 [[0], [1, 2, 3]] output_shape [8, 64, 1, 1] : memref<8x64xf32> into memref<8x64x1x1xf32>
+    %expand_shape_9 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [10, 64, 1, 1] : memref<10x64xf32> into memref<10x64x1x1xf32>
+    %alloc_10 = memref.alloc() {alignment = 64 : i64} : memref<8x10x1x1xf32>
+    linalg.broadcast ins(%arg5 : memref<10xf32>) outs(%alloc_10 : memref<8x10x1x1xf32>) dimensions = [0, 2, 3] 
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_8, %expand_shape_9 : memref<8x64x1x1xf32>, memref<10x64x1x1xf32>) outs(%alloc_10 : memref<8x10x1x1xf32>)
+    %collapse_shape_11 = memref.collapse_shape %alloc_10 [[0], [1, 2, 3]] : memref<8x10x1x1xf32> into memref<8x10xf32>
+    %alloc_12 = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_12 : memref<8xi64>)
+    %alloc_13 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
+    linalg.fill ins(%cst_2 : f32) outs(%alloc_13 : memref<8xf32>)
+    linalg.generic {indexing_maps = [#map, #map1, #map1], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_11 : memref<8x10xf32>) outs(%alloc_13, %alloc_12 : memref<8xf32>, memref<8xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_51: i64):
       %4 = linalg.index 1 : index
       %5 = arith.index_cast %4 : index to i64
       %6 = arith.maximumf %in, %out : f32
       %7 = arith.cmpf ogt, %in, %out : f32
-      %8 = arith.select %7, %5, %out_58 : i64
+      %8 = arith.select %7, %5, %out_51 : i64
       linalg.yield %6, %8 : f32, i64
     }
-    %expand_shape_16 = memref.expand_shape %alloc_15 [[0, 1]] output_shape [8, 1] : memref<8xf32> into memref<8x1xf32>
-    %alloc_17 = memref.alloc() {alignment = 64 : i64} : memref<8x10xf32>
-    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_13, %expand_shape_16 : memref<8x10xf32>, memref<8x1xf32>) outs(%alloc_17 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    %expand_shape_14 = memref.expand_shape %alloc_13 [[0, 1]] output_shape [8, 1] : memref<8xf32> into memref<8x1xf32>
+    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11, %expand_shape_14 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %alloc_18 = memref.alloc() {alignment = 64 : i64} : memref<8x10xf32>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_17 : memref<8x10xf32>) outs(%alloc_18 : memref<8x10xf32>) {
+    %alloc_15 = memref.alloc() {alignment = 64 : i64} : memref<8x10xf32>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11 : memref<8x10xf32>) outs(%alloc_15 : memref<8x10xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.exp %in : f32
       linalg.yield %4 : f32
     }
-    %alloc_19 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_19 : memref<8x1xf32>)
-    linalg.generic {indexing_maps = [#map, #map2], iterator_types = ["parallel", "reduction"]} ins(%alloc_18 : memref<8x10xf32>) outs(%alloc_19 : memref<8x1xf32>) {
+    %alloc_16 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_16 : memref<8x1xf32>)
+    linalg.generic {indexing_maps = [#map, #map2], iterator_types = ["parallel", "reduction"]} ins(%alloc_15 : memref<8x10xf32>) outs(%alloc_16 : memref<8x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_19 : memref<8x1xf32>) outs(%alloc_19 : memref<8x1xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_16 : memref<8x1xf32>) outs(%alloc_16 : memref<8x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.log %in : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_17, %alloc_19 : memref<8x10xf32>, memref<8x1xf32>) outs(%alloc_17 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11, %alloc_16 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %alloc_20 = memref.alloc() {alignment = 64 : i64} : memref<8xi1>
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%arg7 : memref<8xi64>) outs(%alloc_20 : memref<8xi1>) {
+    %alloc_17 = memref.alloc() {alignment = 64 : i64} : memref<8xi1>
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%arg7 : memref<8xi64>) outs(%alloc_17 : memref<8xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi ne, %in, %c-100_i64 : i64
       linalg.yield %4 : i1
     }
-    %alloc_21 = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
-    linalg.generic {indexing_maps = [#map3, #map3, #map4, #map3], iterator_types = ["parallel"]} ins(%alloc_20, %arg7, %3 : memref<8xi1>, memref<8xi64>, memref<i64>) outs(%alloc_21 : memref<8xi64>) {
-    ^bb0(%in: i1, %in_58: i64, %in_59: i64, %out: i64):
-      %4 = arith.select %in, %in_58, %in_59 : i64
+    %alloc_18 = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
+    linalg.generic {indexing_maps = [#map3, #map3, #map4, #map3], iterator_types = ["parallel"]} ins(%alloc_17, %arg7, %3 : memref<8xi1>, memref<8xi64>, memref<i64>) outs(%alloc_18 : memref<8xi64>) {
+    ^bb0(%in: i1, %in_51: i64, %in_52: i64, %out: i64):
+      %4 = arith.select %in, %in_51, %in_52 : i64
       linalg.yield %4 : i64
     }
-    %expand_shape_22 = memref.expand_shape %alloc_21 [[0, 1]] output_shape [8, 1] : memref<8xi64> into memref<8x1xi64>
-    %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_23 : memref<8x1xf32>)
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_22 : memref<8x1xi64>) outs(%alloc_23 : memref<8x1xf32>) {
+    %expand_shape_19 = memref.expand_shape %alloc_18 [[0, 1]] output_shape [8, 1] : memref<8xi64> into memref<8x1xi64>
+    %alloc_20 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_20 : memref<8x1xf32>)
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_19 : memref<8x1xi64>) outs(%alloc_20 : memref<8x1xf32>) {
     ^bb0(%in: i64, %out: f32):
       %4 = linalg.index 0 : index
       %5 = arith.index_cast %in : i64 to index
@@ -127,257 +124,253 @@ module {
       cf.assert %6, "index must be smaller than dim size"
       %7 = arith.cmpi sge, %in, %c0_i64 : i64
       cf.assert %7, "index must be larger or equal to 0"
-      %8 = memref.load %alloc_17[%4, %5] : memref<8x10xf32>
+      %8 = memref.load %collapse_shape_11[%4, %5] : memref<8x10xf32>
       linalg.yield %8 : f32
     }
-    %collapse_shape_24 = memref.collapse_shape %alloc_23 [[0, 1]] : memref<8x1xf32> into memref<8xf32>
-    %alloc_25 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_24 : memref<8xf32>) outs(%alloc_25 : memref<8xf32>) {
+    %collapse_shape_21 = memref.collapse_shape %alloc_20 [[0, 1]] : memref<8x1xf32> into memref<8xf32>
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_21 : memref<8xf32>) outs(%collapse_shape_21 : memref<8xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.negf %in : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map4, #map3], iterator_types = ["parallel"]} ins(%alloc_20, %alloc_25, %1 : memref<8xi1>, memref<8xf32>, memref<f32>) outs(%alloc_25 : memref<8xf32>) {
-    ^bb0(%in: i1, %in_58: f32, %in_59: f32, %out: f32):
-      %4 = arith.select %in, %in_58, %in_59 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map4, #map3], iterator_types = ["parallel"]} ins(%alloc_17, %collapse_shape_21, %1 : memref<8xi1>, memref<8xf32>, memref<f32>) outs(%collapse_shape_21 : memref<8xf32>) {
+    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
+      %4 = arith.select %in, %in_51, %in_52 : f32
       linalg.yield %4 : f32
     }
-    %alloc_26 = memref.alloc() {alignment = 64 : i64} : memref<i64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_26 : memref<i64>)
-    linalg.generic {indexing_maps = [#map3, #map4], iterator_types = ["reduction"]} ins(%alloc_20 : memref<8xi1>) outs(%alloc_26 : memref<i64>) {
+    %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<i64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_22 : memref<i64>)
+    linalg.generic {indexing_maps = [#map3, #map4], iterator_types = ["reduction"]} ins(%alloc_17 : memref<8xi1>) outs(%alloc_22 : memref<i64>) {
     ^bb0(%in: i1, %out: i64):
       %4 = arith.extui %in : i1 to i64
       %5 = arith.addi %4, %out : i64
       linalg.yield %5 : i64
     }
-    %alloc_27 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map5, #map5], iterator_types = []} ins(%alloc_26 : memref<i64>) outs(%alloc_27 : memref<f32>) {
+    %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map5, #map5], iterator_types = []} ins(%alloc_22 : memref<i64>) outs(%alloc_23 : memref<f32>) {
     ^bb0(%in: i64, %out: f32):
       %4 = arith.sitofp %in : i64 to f32
       linalg.yield %4 : f32
     }
-    %alloc_28 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_28 : memref<f32>)
-    linalg.generic {indexing_maps = [#map3, #map4], iterator_types = ["reduction"]} ins(%alloc_25 : memref<8xf32>) outs(%alloc_28 : memref<f32>) {
+    %alloc_24 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_24 : memref<f32>)
+    linalg.generic {indexing_maps = [#map3, #map4], iterator_types = ["reduction"]} ins(%collapse_shape_21 : memref<8xf32>) outs(%alloc_24 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map5, #map5, #map5], iterator_types = []} ins(%alloc_28, %alloc_27 : memref<f32>, memref<f32>) outs(%arg8 : memref<f32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.divf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map5, #map5, #map5], iterator_types = []} ins(%alloc_24, %alloc_23 : memref<f32>, memref<f32>) outs(%arg8 : memref<f32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.divf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map5, #map5, #map5], iterator_types = []} ins(%2, %alloc_27 : memref<f32>, memref<f32>) outs(%alloc_27 : memref<f32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.divf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map5, #map5, #map5], iterator_types = []} ins(%2, %alloc_23 : memref<f32>, memref<f32>) outs(%alloc_23 : memref<f32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.divf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_29 = memref.expand_shape %arg7 [[0, 1]] output_shape [8, 1] : memref<8xi64> into memref<8x1xi64>
-    %alloc_30 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi1>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_29 : memref<8x1xi64>) outs(%alloc_30 : memref<8x1xi1>) {
+    %expand_shape_25 = memref.expand_shape %arg7 [[0, 1]] output_shape [8, 1] : memref<8xi64> into memref<8x1xi64>
+    %alloc_26 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi1>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_25 : memref<8x1xi64>) outs(%alloc_26 : memref<8x1xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi ne, %in, %c-100_i64 : i64
       linalg.yield %4 : i1
     }
-    %alloc_31 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi64>
-    linalg.generic {indexing_maps = [#map, #map, #map6, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_30, %expand_shape_29, %3 : memref<8x1xi1>, memref<8x1xi64>, memref<i64>) outs(%alloc_31 : memref<8x1xi64>) {
-    ^bb0(%in: i1, %in_58: i64, %in_59: i64, %out: i64):
-      %4 = arith.select %in, %in_58, %in_59 : i64
+    %alloc_27 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi64>
+    linalg.generic {indexing_maps = [#map, #map, #map6, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_26, %expand_shape_25, %3 : memref<8x1xi1>, memref<8x1xi64>, memref<i64>) outs(%alloc_27 : memref<8x1xi64>) {
+    ^bb0(%in: i1, %in_51: i64, %in_52: i64, %out: i64):
+      %4 = arith.select %in, %in_51, %in_52 : i64
       linalg.yield %4 : i64
     }
-    %alloc_32 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_32 : memref<8xf32>)
-    %alloc_33 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_33 : memref<8x1xi64>)
-    %alloc_34 = memref.alloc() {alignment = 64 : i64} : memref<8x2xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_34 : memref<8x2xi64>)
-    %subview = memref.subview %alloc_34[0, 0] [8, 1] [1, 1] : memref<8x2xi64> to memref<8x1xi64, strided<[2, 1]>>
+    %alloc_28 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_28 : memref<8xf32>)
+    %alloc_29 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_29 : memref<8x1xi64>)
+    %alloc_30 = memref.alloc() {alignment = 64 : i64} : memref<8x2xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_30 : memref<8x2xi64>)
+    %subview = memref.subview %alloc_30[0, 0] [8, 1] [1, 1] : memref<8x2xi64> to memref<8x1xi64, strided<[2, 1]>>
     linalg.fill ins(%c0_i64 : i64) outs(%subview : memref<8x1xi64, strided<[2, 1]>>)
-    linalg.generic {indexing_maps = [#map7, #map7, #map3], iterator_types = ["parallel"]} outs(%subview, %alloc_33, %alloc_32 : memref<8x1xi64, strided<[2, 1]>>, memref<8x1xi64>, memref<8xf32>) {
-    ^bb0(%out: i64, %out_58: i64, %out_59: f32):
+    linalg.generic {indexing_maps = [#map7, #map7, #map3], iterator_types = ["parallel"]} outs(%subview, %alloc_29, %alloc_28 : memref<8x1xi64, strided<[2, 1]>>, memref<8x1xi64>, memref<8xf32>) {
+    ^bb0(%out: i64, %out_51: i64, %out_52: f32):
       %4 = linalg.index 0 : index
       %5 = arith.remsi %4, %c8 : index
-      %6 = memref.load %alloc_31[%5, %c0] : memref<8x1xi64>
+      %6 = memref.load %alloc_27[%5, %c0] : memref<8x1xi64>
       %7 = arith.index_cast %5 : index to i64
       linalg.yield %7, %6, %cst : i64, i64, f32
     }
     memref.copy %subview, %subview : memref<8x1xi64, strided<[2, 1]>> to memref<8x1xi64, strided<[2, 1]>>
-    %subview_35 = memref.subview %alloc_34[0, 1] [8, 1] [1, 1] : memref<8x2xi64> to memref<8x1xi64, strided<[2, 1], offset: 1>>
-    memref.copy %alloc_33, %subview_35 : memref<8x1xi64> to memref<8x1xi64, strided<[2, 1], offset: 1>>
-    %alloc_36 = memref.alloc() : memref<8x10xf32>
-    memref.copy %0, %alloc_36 : memref<8x10xf32> to memref<8x10xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0, 1>} unique_indices(false) ins(%alloc_32, %alloc_34 : memref<8xf32>, memref<8x2xi64>) outs(%alloc_36 : memref<8x10xf32>) {
+    %subview_31 = memref.subview %alloc_30[0, 1] [8, 1] [1, 1] : memref<8x2xi64> to memref<8x1xi64, strided<[2, 1], offset: 1>>
+    memref.copy %alloc_29, %subview_31 : memref<8x1xi64> to memref<8x1xi64, strided<[2, 1], offset: 1>>
+    %alloc_32 = memref.alloc() : memref<8x10xf32>
+    memref.copy %0, %alloc_32 : memref<8x10xf32> to memref<8x10xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0, 1>} unique_indices(false) ins(%alloc_28, %alloc_30 : memref<8xf32>, memref<8x2xi64>) outs(%alloc_32 : memref<8x10xf32>) {
     ^bb0(%arg9: f32, %arg10: f32):
       tm_tensor.yield %arg9 : f32
     }
-    %alloc_37 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
-    linalg.generic {indexing_maps = [#map, #map6, #map6, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_30, %alloc_27, %1 : memref<8x1xi1>, memref<f32>, memref<f32>) outs(%alloc_37 : memref<8x1xf32>) {
-    ^bb0(%in: i1, %in_58: f32, %in_59: f32, %out: f32):
-      %4 = arith.select %in, %in_58, %in_59 : f32
+    %alloc_33 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
+    linalg.generic {indexing_maps = [#map, #map6, #map6, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_26, %alloc_23, %1 : memref<8x1xi1>, memref<f32>, memref<f32>) outs(%alloc_33 : memref<8x1xf32>) {
+    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
+      %4 = arith.select %in, %in_51, %in_52 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_36, %alloc_37 : memref<8x10xf32>, memref<8x1xf32>) outs(%alloc_36 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.mulf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_32, %alloc_33 : memref<8x10xf32>, memref<8x1xf32>) outs(%alloc_32 : memref<8x10xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.mulf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_17 : memref<8x10xf32>) outs(%alloc_17 : memref<8x10xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11 : memref<8x10xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.exp %in : f32
       linalg.yield %4 : f32
     }
-    %alloc_38 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_38 : memref<8x1xf32>)
-    linalg.generic {indexing_maps = [#map, #map2], iterator_types = ["parallel", "reduction"]} ins(%alloc_36 : memref<8x10xf32>) outs(%alloc_38 : memref<8x1xf32>) {
+    %alloc_34 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_34 : memref<8x1xf32>)
+    linalg.generic {indexing_maps = [#map, #map2], iterator_types = ["parallel", "reduction"]} ins(%alloc_32 : memref<8x10xf32>) outs(%alloc_34 : memref<8x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_17, %alloc_38 : memref<8x10xf32>, memref<8x1xf32>) outs(%alloc_17 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.mulf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11, %alloc_34 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.mulf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_36, %alloc_17 : memref<8x10xf32>, memref<8x10xf32>) outs(%alloc_36 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_32, %collapse_shape_11 : memref<8x10xf32>, memref<8x10xf32>) outs(%alloc_32 : memref<8x10xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %alloc_39 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_39 : memref<8x64xf32>)
-    linalg.matmul ins(%alloc_36, %arg4 : memref<8x10xf32>, memref<10x64xf32>) outs(%alloc_39 : memref<8x64xf32>)
-    %alloc_40 = memref.alloc() {alignment = 64 : i64} : memref<10x8xf32>
-    linalg.transpose ins(%alloc_36 : memref<8x10xf32>) outs(%alloc_40 : memref<10x8xf32>) permutation = [1, 0] 
-    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<10x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_41 : memref<10x64xf32>)
-    linalg.matmul ins(%alloc_40, %alloc_9 : memref<10x8xf32>, memref<8x64xf32>) outs(%alloc_41 : memref<10x64xf32>)
-    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<1x10xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_42 : memref<1x10xf32>)
-    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_36 : memref<8x10xf32>) outs(%alloc_42 : memref<1x10xf32>) {
+    %alloc_35 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_35 : memref<8x64xf32>)
+    linalg.matmul ins(%alloc_32, %arg4 : memref<8x10xf32>, memref<10x64xf32>) outs(%alloc_35 : memref<8x64xf32>)
+    %alloc_36 = memref.alloc() {alignment = 64 : i64} : memref<10x8xf32>
+    linalg.transpose ins(%alloc_32 : memref<8x10xf32>) outs(%alloc_36 : memref<10x8xf32>) permutation = [1, 0] 
+    %alloc_37 = memref.alloc() {alignment = 64 : i64} : memref<10x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_37 : memref<10x64xf32>)
+    linalg.matmul ins(%alloc_36, %collapse_shape_7 : memref<10x8xf32>, memref<8x64xf32>) outs(%alloc_37 : memref<10x64xf32>)
+    %alloc_38 = memref.alloc() {alignment = 64 : i64} : memref<1x10xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_38 : memref<1x10xf32>)
+    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_32 : memref<8x10xf32>) outs(%alloc_38 : memref<1x10xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_43 = memref.collapse_shape %alloc_42 [[0, 1]] : memref<1x10xf32> into memref<10xf32>
-    %alloc_44 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_9 : memref<8x64xf32>) outs(%alloc_44 : memref<8x64xi1>) {
+    %collapse_shape_39 = memref.collapse_shape %alloc_38 [[0, 1]] : memref<1x10xf32> into memref<10xf32>
+    %alloc_40 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_7 : memref<8x64xf32>) outs(%alloc_40 : memref<8x64xi1>) {
     ^bb0(%in: f32, %out: i1):
       %4 = arith.cmpf ole, %in, %cst_0 : f32
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_44, %1, %alloc_39 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_39 : memref<8x64xf32>) {
-    ^bb0(%in: i1, %in_58: f32, %in_59: f32, %out: f32):
-      %4 = arith.select %in, %in_58, %in_59 : f32
+    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_40, %1, %alloc_35 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_35 : memref<8x64xf32>) {
+    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
+      %4 = arith.select %in, %in_51, %in_52 : f32
       linalg.yield %4 : f32
     }
-    %alloc_45 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_45 : memref<8x64xf32>)
-    linalg.matmul ins(%alloc_39, %arg2 : memref<8x64xf32>, memref<64x64xf32>) outs(%alloc_45 : memref<8x64xf32>)
-    %alloc_46 = memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
-    linalg.transpose ins(%alloc_39 : memref<8x64xf32>) outs(%alloc_46 : memref<64x8xf32>) permutation = [1, 0] 
-    %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_47 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_46, %alloc_4 : memref<64x8xf32>, memref<8x64xf32>) outs(%alloc_47 : memref<64x64xf32>)
-    %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_48 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_39 : memref<8x64xf32>) outs(%alloc_48 : memref<1x64xf32>) {
+    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_41 : memref<8x64xf32>)
+    linalg.matmul ins(%alloc_35, %arg2 : memref<8x64xf32>, memref<64x64xf32>) outs(%alloc_41 : memref<8x64xf32>)
+    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
+    linalg.transpose ins(%alloc_35 : memref<8x64xf32>) outs(%alloc_42 : memref<64x8xf32>) permutation = [1, 0] 
+    %alloc_43 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_43 : memref<64x64xf32>)
+    linalg.matmul ins(%alloc_42, %collapse_shape : memref<64x8xf32>, memref<8x64xf32>) outs(%alloc_43 : memref<64x64xf32>)
+    %alloc_44 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_44 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_35 : memref<8x64xf32>) outs(%alloc_44 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_49 = memref.collapse_shape %alloc_48 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %alloc_50 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_4 : memref<8x64xf32>) outs(%alloc_50 : memref<8x64xi1>) {
+    %collapse_shape_45 = memref.collapse_shape %alloc_44 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %alloc_46 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape : memref<8x64xf32>) outs(%alloc_46 : memref<8x64xi1>) {
     ^bb0(%in: f32, %out: i1):
       %4 = arith.cmpf ole, %in, %cst_0 : f32
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_50, %1, %alloc_45 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_45 : memref<8x64xf32>) {
-    ^bb0(%in: i1, %in_58: f32, %in_59: f32, %out: f32):
-      %4 = arith.select %in, %in_58, %in_59 : f32
+    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_46, %1, %alloc_41 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_41 : memref<8x64xf32>) {
+    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
+      %4 = arith.select %in, %in_51, %in_52 : f32
       linalg.yield %4 : f32
     }
-    %alloc_51 = memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
-    linalg.transpose ins(%alloc_45 : memref<8x64xf32>) outs(%alloc_51 : memref<64x8xf32>) permutation = [1, 0] 
-    %alloc_52 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_52 : memref<64x32xf32>)
-    linalg.matmul ins(%alloc_51, %arg6 : memref<64x8xf32>, memref<8x32xf32>) outs(%alloc_52 : memref<64x32xf32>)
-    %alloc_53 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_53 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_45 : memref<8x64xf32>) outs(%alloc_53 : memref<1x64xf32>) {
+    %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
+    linalg.transpose ins(%alloc_41 : memref<8x64xf32>) outs(%alloc_47 : memref<64x8xf32>) permutation = [1, 0] 
+    %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_48 : memref<64x32xf32>)
+    linalg.matmul ins(%alloc_47, %arg6 : memref<64x8xf32>, memref<8x32xf32>) outs(%alloc_48 : memref<64x32xf32>)
+    %alloc_49 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_49 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_41 : memref<8x64xf32>) outs(%alloc_49 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_54 = memref.collapse_shape %alloc_53 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_52 : memref<64x32xf32>) outs(%alloc_52 : memref<64x32xf32>) {
+    %collapse_shape_50 = memref.collapse_shape %alloc_49 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_48 : memref<64x32xf32>) outs(%alloc_48 : memref<64x32xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_52 : memref<64x32xf32>, memref<64x32xf32>) outs(%arg0 : memref<64x32xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_48 : memref<64x32xf32>, memref<64x32xf32>) outs(%arg0 : memref<64x32xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %alloc_55 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_54 : memref<64xf32>) outs(%alloc_55 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_50 : memref<64xf32>) outs(%collapse_shape_50 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg1, %alloc_55 : memref<64xf32>, memref<64xf32>) outs(%arg1 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg1, %collapse_shape_50 : memref<64xf32>, memref<64xf32>) outs(%arg1 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_47 : memref<64x64xf32>) outs(%alloc_47 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_43 : memref<64x64xf32>) outs(%alloc_43 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg2, %alloc_47 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg2 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg2, %alloc_43 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg2 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %alloc_56 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_49 : memref<64xf32>) outs(%alloc_56 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_45 : memref<64xf32>) outs(%collapse_shape_45 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg3, %alloc_56 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg3, %collapse_shape_45 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_41 : memref<10x64xf32>) outs(%alloc_41 : memref<10x64xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_37 : memref<10x64xf32>) outs(%alloc_37 : memref<10x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_41 : memref<10x64xf32>, memref<10x64xf32>) outs(%arg4 : memref<10x64xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_37 : memref<10x64xf32>, memref<10x64xf32>) outs(%arg4 : memref<10x64xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
-    %alloc_57 = memref.alloc() {alignment = 64 : i64} : memref<10xf32>
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_43 : memref<10xf32>) outs(%alloc_57 : memref<10xf32>) {
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_39 : memref<10xf32>) outs(%collapse_shape_39 : memref<10xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg5, %alloc_57 : memref<10xf32>, memref<10xf32>) outs(%arg5 : memref<10xf32>) {
-    ^bb0(%in: f32, %in_58: f32, %out: f32):
-      %4 = arith.subf %in, %in_58 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg5, %collapse_shape_39 : memref<10xf32>, memref<10xf32>) outs(%arg5 : memref<10xf32>) {
+    ^bb0(%in: f32, %in_51: f32, %out: f32):
+      %4 = arith.subf %in, %in_51 : f32
       linalg.yield %4 : f32
     }
     return
