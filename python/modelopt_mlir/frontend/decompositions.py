@@ -145,6 +145,16 @@ def _convolution_backward_2d(
     - input gradient: :func:`_input_grad_by_conv` (strided: stuffed and padded per sample)."""
     if input.dim() != 4 or not input.dtype.is_floating_point:
         return NotImplemented
+    if (
+        tuple(weight.shape[2:]) == (1, 1)
+        and tuple(stride) == (1, 1)
+        and tuple(padding) == (0, 0)
+        and tuple(dilation) == (1, 1)
+    ):
+        # Linear layers become 1x1 convolutions (see mm): torch-mlir's own backward is two
+        # matrix products there, while ours would copy the weight and both operands transposed
+        # (GPT-2 small's lm_head: a 154 MB weight and a 206 MB logits gradient).
+        return NotImplemented
     grad_input = grad_weight = grad_bias = None
     if output_mask[0]:
         grad_input = _input_grad_by_conv(grad_output, input, weight, stride, padding, dilation, 1)
