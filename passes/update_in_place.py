@@ -129,68 +129,59 @@ def _check_ties(
         ok = False
     updated_by: dict[int, int] = {}
     for out, mark in marks.items():
-        location = _location(arguments[out], func)
-        out_type = arguments[out].type
-        if not isinstance(mark, ir.IntegerAttr):
-            diagnostics.error(
-                f"{UPDATES_ATTR} on argument {out} must be an integer argument index, got {mark}",
-                location,
-            )
+        problem = _tie_problem(out, mark, arguments, marks, updated_by)
+        if problem is not None:
+            diagnostics.error(problem, _location(arguments[out], func))
             ok = False
             continue
-        target = ir.IntegerAttr(mark).value
-        if not isinstance(out_type, ir.MemRefType):
-            diagnostics.error(
-                f"argument {out} of type {out_type} is marked {UPDATES_ATTR}; only ranked "
-                "memref out-params can be",
-                location,
-            )
-            ok = False
-            continue
-        if not 0 <= target < len(arguments):
-            diagnostics.error(
-                f"argument {out} updates argument {target}, but the function has "
-                f"{len(arguments)} arguments",
-                location,
-            )
-            ok = False
-            continue
-        if target in marks:
-            diagnostics.error(
-                f"argument {out} updates argument {target}, which is itself an out-param "
-                f"marked {UPDATES_ATTR}",
-                location,
-            )
-            ok = False
-            continue
-        target_type = arguments[target].type
-        if not isinstance(target_type, ir.MemRefType):
-            diagnostics.error(
-                f"argument {out} updates argument {target} of type {target_type}; only ranked "
-                "memref arguments can be updated in place",
-                location,
-            )
-            ok = False
-            continue
-        if out_type != target_type:
-            diagnostics.error(
-                f"tied output of the wrong shape: argument {out} has type {out_type} but the "
-                f"argument {target} it updates has type {target_type}",
-                location,
-            )
-            ok = False
-            continue
-        if target in updated_by:
-            diagnostics.error(
-                f"arguments {updated_by[target]} and {out} both update argument {target}",
-                location,
-            )
-            ok = False
-            continue
-        updated_by[target] = out
+        updated_by[ir.IntegerAttr(mark).value] = out
     if not ok:
         return None
     return [_decide(func, out, target) for target, out in sorted(updated_by.items())]
+
+
+def _tie_problem(
+    out: int,
+    mark: ir.Attribute,
+    arguments: list[ir.Value],
+    marks: dict[int, ir.Attribute],
+    updated_by: dict[int, int],
+) -> str | None:
+    """Why out-param ``out`` cannot take its mark (None when it can); ``updated_by`` holds the
+    arguments already claimed by earlier out-params."""
+    out_type = arguments[out].type
+    if not isinstance(mark, ir.IntegerAttr):
+        return f"{UPDATES_ATTR} on argument {out} must be an integer argument index, got {mark}"
+    target = ir.IntegerAttr(mark).value
+    if not isinstance(out_type, ir.MemRefType):
+        return (
+            f"argument {out} of type {out_type} is marked {UPDATES_ATTR}; only ranked "
+            "memref out-params can be"
+        )
+    if not 0 <= target < len(arguments):
+        return (
+            f"argument {out} updates argument {target}, but the function has "
+            f"{len(arguments)} arguments"
+        )
+    if target in marks:
+        return (
+            f"argument {out} updates argument {target}, which is itself an out-param "
+            f"marked {UPDATES_ATTR}"
+        )
+    target_type = arguments[target].type
+    if not isinstance(target_type, ir.MemRefType):
+        return (
+            f"argument {out} updates argument {target} of type {target_type}; only ranked "
+            "memref arguments can be updated in place"
+        )
+    if out_type != target_type:
+        return (
+            f"tied output of the wrong shape: argument {out} has type {out_type} but the "
+            f"argument {target} it updates has type {target_type}"
+        )
+    if target in updated_by:
+        return f"arguments {updated_by[target]} and {out} both update argument {target}"
+    return None
 
 
 def _location(argument: ir.Value, func: ir.Operation) -> ir.Location:
