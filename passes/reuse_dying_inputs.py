@@ -85,6 +85,7 @@ def _reuse_in_function(func: ir.Operation) -> int:
             buffer = holder[buffer]
         return buffer
 
+    freed = [bool(buffer.deallocs) for buffer in analysis.buffers]  # per group root
     merges: list[_Merge] = []
     for index, unit in enumerate(analysis.units):
         for source, target, reads in _candidate_pairs(unit):
@@ -106,11 +107,10 @@ def _reuse_in_function(func: ir.Operation) -> int:
             ):
                 continue
             # A reshaped input stands in for the dropped alloc: no dealloc may free a view.
-            if source not in buffer_of and any(
-                analysis.buffers[b].deallocs for b in (kept, dropped)
-            ):
+            if source not in buffer_of and (freed[kept] or freed[dropped]):
                 continue
             holder[dropped] = kept
+            freed[kept] = freed[dropped]  # the group is freed where the dropped buffer was
             users[kept] |= users[dropped]
             copy = unit if unit.name == "memref.copy" else None
             merges.append(_Merge(kept, dropped, source, copy))
@@ -125,7 +125,7 @@ def _reuse_in_function(func: ir.Operation) -> int:
             dealloc.erase()
         frees[merge.kept] = frees.pop(merge.dropped)
         value = merge.value
-        while value in buffer_of and value not in (kept.alloc.results[0],):
+        while value in buffer_of and value != kept.alloc.results[0]:
             value = replaced.get(buffer_of[value], kept.alloc.results[0])
         replaced[merge.dropped] = value
         dropped.alloc.results[0].replace_all_uses_with(value)
