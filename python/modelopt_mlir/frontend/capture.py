@@ -949,8 +949,7 @@ def import_to_linalg(
 
 def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> str:
     """Import ``captured`` and bufferize it; the memref IR as text without debug locations."""
-    from modelopt_mlir.frontend.bufferize import BufferizeError, bufferize
-    from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
+    from modelopt_mlir.frontend.bufferize import BufferizeError
 
     start = time.perf_counter()
     module = import_to_linalg(captured)
@@ -958,13 +957,9 @@ def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> s
     _report(progress, "import", captured)
     start = time.perf_counter()
     try:
-        bufferize(module, updates=captured.updates)
+        bufferize_step(module, captured)
     except BufferizeError as exc:
         raise LoweringError(str(exc)) from exc
-    annotate_arguments(module, captured.func_name, captured.signature)
-    with module.context:
-        # After the annotation: updated arguments may hold intermediates of their own update.
-        reuse_dying_inputs(module)
     text = module.operation.get_asm(enable_debug_info=False)
     captured.timings["bufferize"] = time.perf_counter() - start
     _report(progress, "bufferize", captured)
@@ -974,6 +969,23 @@ def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> s
                 "the imported function has dynamic shapes; give static example inputs"
             )
     return text
+
+
+def bufferize_step(
+    module: ir.Module, captured: CapturedStep, func_name: str | None = None
+) -> ir.Module:
+    """Bufferize the imported ``module`` of ``captured`` (function ``func_name``, default the
+    capture's) in place: updated state written into its own arguments, the signature recorded
+    as argument attributes, then reuse-dying-inputs (after the annotation: updated arguments
+    may hold intermediates of their own update)."""
+    from modelopt_mlir.frontend.bufferize import bufferize
+    from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
+
+    bufferize(module, updates=captured.updates)
+    annotate_arguments(module, func_name or captured.func_name, captured.signature)
+    with module.context:
+        reuse_dying_inputs(module)
+    return module
 
 
 def annotate_arguments(module: ir.Module, func_name: str, signature: StepSignature) -> None:
