@@ -39,7 +39,7 @@ from modelopt_mlir.frontend.decompositions import capture_decompositions
 
 OptimizerKind = Literal["sgd", "adam", "adamw"]
 ValueKind = Literal["param", "buffer", "state", "input", "target", "output"]
-ResultKind = Literal["loss", "param", "state", "buffer", "output"]
+ResultKind = Literal["loss", "output"]
 LossFn = Callable[..., torch.Tensor]
 
 _DTYPE_NAMES: dict[torch.dtype, str] = {
@@ -205,8 +205,8 @@ class OptimizerConfig:
 @dataclass(frozen=True)
 class ValueSpec:
     """One function argument: what it is and its type. ``kind`` is ``output`` for out-params, and
-    ``result`` then says what the value is (``loss``, the new ``param``/``state``/``buffer``, or a
-    model ``output``). ``int_range`` is the half-open range ``[lo, hi)`` of valid integer values
+    ``result`` then says what the value is: the ``loss`` or a model ``output`` (new parameters,
+    state and buffers are no out-params: they are written into their own arguments). ``int_range`` is the half-open range ``[lo, hi)`` of valid integer values
     (token ids, class labels); ``float_range`` marks float arguments that must stay in
     ``[lo, hi)`` for finite results (Adam's second moment and step count must not be negative).
     ``updated`` marks an argument that the step overwrites with its new value (parameters,
