@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from torch_mlir import ir
 
@@ -58,16 +60,12 @@ def test_not_a_permutation_is_rejected() -> None:
 def _overlapping_planner(problem: ScheduleProblem, **kwargs) -> ArenaPlan:
     """A broken planner: the real plan with every buffer forced to offset 0."""
     plan = plan_arena(problem, **kwargs)
-    return ArenaPlan(
-        order=plan.order,
+    return dataclasses.replace(
+        plan,
         offsets={buffer: 0 for buffer in plan.offsets},
         arena_size=max(problem.sizes),
-        lower_bound=plan.lower_bound,
-        program_order_peak=plan.program_order_peak,
-        order_algorithm=plan.order_algorithm,
         offset_algorithm="broken",
         solve_seconds=0.0,
-        intervals=plan.intervals,
     )
 
 
@@ -90,19 +88,8 @@ def _two_floats_overlap(analysis) -> ArenaPlan:
         and live[a].overlaps_in_time(live[b])
         and analysis.problem.sizes[a] == analysis.problem.sizes[b]
     )
-    offsets = dict(plan.offsets)
-    offsets[second] = offsets[first]
-    return ArenaPlan(
-        order=plan.order,
-        offsets=offsets,
-        arena_size=plan.arena_size,
-        lower_bound=plan.lower_bound,
-        program_order_peak=plan.program_order_peak,
-        order_algorithm=plan.order_algorithm,
-        offset_algorithm="broken",
-        solve_seconds=0.0,
-        intervals=plan.intervals,
-    )
+    offsets = {**plan.offsets, second: plan.offsets[first]}
+    return dataclasses.replace(plan, offsets=offsets, offset_algorithm="broken", solve_seconds=0.0)
 
 
 def test_pass_rejects_wrong_plan_and_leaves_ir_untouched(monkeypatch) -> None:
