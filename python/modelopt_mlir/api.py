@@ -112,13 +112,14 @@ class PlanReport:
     @property
     def arguments_bytes(self) -> int:
         """Everything the caller passes in, each tensor once: parameters, optimizer state, model
-        buffers and the batch (updated state is written back into its own argument)."""
+        buffers, the batch and the out-params (updated state is written back into its own
+        argument)."""
         return self.params_and_state_bytes + self.batch_bytes + self.output_bytes
 
     @property
     def footprint_bytes(self) -> int:
-        """The whole step at its peak: arguments, out-params, the arena and any buffer left
-        outside it (counted as if all were live at once)."""
+        """The whole step at its peak: the arguments (out-params included), the arena and any
+        buffer left outside it (counted as if all were live at once)."""
         return self.arguments_bytes + self.arena_bytes + self.left_alone_bytes
 
     @property
