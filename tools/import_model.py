@@ -3,7 +3,8 @@ bufferized memref IR plus a JSON sidecar describing every argument, ready for
 ``modelopt-opt --memory-plan``.
 
 Exit status: 0 on success, 1 when the model cannot be captured, imported or bufferized, 2 on a
-usage error.
+usage error or an output that cannot be written (FILE.mlir or its FILE.json sidecar, checked
+before the capture; directories are not created).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from modelopt_mlir.tools.files import first_output_problem
 
 PROG = "modelopt-import"
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
@@ -86,6 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.momentum and args.optimizer != "sgd":
             raise _UsageError("--momentum applies to --optimizer sgd only")
+        output = Path(args.output)
+        unwritable = first_output_problem(
+            [(args.output, False), (str(output.with_suffix(".json")), False)]
+        )
+        if unwritable is not None:
+            print(f"{PROG}: error: {unwritable}", file=sys.stderr)
+            return 2
         entry = ZOO[args.model]
         built = entry.build(batch=args.batch, seq=args.seq, size=args.size)
     except _UsageError as exc:
@@ -162,12 +172,11 @@ def _run(args: argparse.Namespace, built: Any) -> int:
         sidecar["optimizer"] = optimizer.to_json()
     sidecar["args"] = captured.signature.to_json()
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("\n".join(header) + "\n" + text)
         sidecar_path.write_text(json.dumps(sidecar, indent=1) + "\n")
-    except OSError as exc:
-        print(f"{PROG}: error: cannot write output: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # checked up front; this is a race or a full disk
+        print(f"{PROG}: error: cannot write '{exc.filename}': {exc.strerror}", file=sys.stderr)
+        return 2
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in captured.timings.items())
     print(
         f"wrote {output} ({len(text) / 1024:.0f} KiB, {text.count('memref.alloc(')} allocs) and "

@@ -1,7 +1,8 @@
 """modelopt-opt: MLIR in, MLIR out, following mlir-opt's conventions.
 
-Exit status: 0 on success, 1 when a diagnostic (parse error, pass failure, diagnostic
-mismatch under --verify-diagnostics) stops the run, 2 on a usage error.
+Exit status: 0 on success, 1 when a diagnostic (parse error, input that is not UTF-8, pass
+failure, diagnostic mismatch under --verify-diagnostics) stops the run, 2 on a usage error, an
+input that cannot be read or an output that cannot be written (checked before any work).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelopt_mlir.passes import (
     PassOptionError,
     lookup_pass,
 )
+from modelopt_mlir.tools.files import InputError, InvalidUtf8Error, first_output_problem, read_text
 
 USAGE = """\
 usage: modelopt-opt [options] [input.mlir] [-o output.mlir]
@@ -407,11 +409,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(list_passes())
         return 0
 
-    display_name = "<stdin>" if options.input == "-" else options.input
+    unwritable = first_output_problem(
+        [(options.output, False), (options.plan_report, False), (options.emit_ptx, True)]
+    )
+    if unwritable is not None:
+        print(f"modelopt-opt: {unwritable}", file=sys.stderr)
+        return 2
     try:
-        text = sys.stdin.read() if options.input == "-" else Path(options.input).read_text()
-    except OSError as error:
-        print(f"modelopt-opt: cannot read '{options.input}': {error.strerror}", file=sys.stderr)
+        text, display_name = read_text(options.input)
+    except InvalidUtf8Error as error:
+        print(f"{error.name}:{error.line}:{error.column}: error: {error.reason}", file=sys.stderr)
+        return 1
+    except InputError as error:
+        print(f"modelopt-opt: {error}", file=sys.stderr)
         return 2
 
     context = make_context(options.allow_unregistered)
@@ -444,14 +454,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if result.output is not None:
             outputs.append(result.output)
 
-    if options.plan_report:
-        Path(options.plan_report).write_text(json.dumps({"functions": reports}, indent=2) + "\n")
-    if not failed or options.verify_diagnostics:
-        rendered = "\n// -----\n".join(o.rstrip("\n") for o in outputs) + ("\n" if outputs else "")
-        if options.output and options.output != "-":
-            Path(options.output).write_text(rendered)
-        else:
-            sys.stdout.write(rendered)
+    try:
+        if options.plan_report:
+            report = json.dumps({"functions": reports}, indent=2) + "\n"
+            Path(options.plan_report).write_text(report)
+        if not failed or options.verify_diagnostics:
+            rendered = "\n// -----\n".join(o.rstrip("\n") for o in outputs) + (
+                "\n" if outputs else ""
+            )
+            if options.output and options.output != "-":
+                Path(options.output).write_text(rendered)
+            else:
+                sys.stdout.write(rendered)
+    except OSError as error:  # checked up front; this is a race or a full disk
+        print(f"modelopt-opt: cannot write '{error.filename}': {error.strerror}", file=sys.stderr)
+        return 2
     return 1 if failed else 0
 
 

@@ -4,7 +4,8 @@
     modelopt-plan order GRAPH.json [--time-limit S] [-o OUT.json]
 
 Exit status: 0 when a plan was found (within the capacity, if given); 1 when none exists or none
-was found in time; 2 on a bad file or bad usage.
+was found in time; 2 on a bad file (unreadable, not UTF-8, malformed), an output that cannot be
+written (checked before any work) or bad usage.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelopt_mlir.solver.errors import ProblemFileError
+from modelopt_mlir.tools.files import (
+    InputError,
+    InvalidUtf8Error,
+    first_output_problem,
+    read_text,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,19 +48,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> tuple[str, str]:
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
     try:
-        return Path(path).read_text(), path
-    except OSError as error:
-        raise ProblemFileError(f"{path}: cannot read: {error.strerror}") from error
+        return read_text(path)
+    except InvalidUtf8Error as error:
+        raise ProblemFileError(str(error)) from error
+    except InputError as error:
+        raise ProblemFileError(f"{path}: cannot read: {error.reason}") from error
 
 
 def _write(path: str | None, text: str) -> None:
     if path is None or path == "-":
         sys.stdout.write(text)
-    else:
+        return
+    try:
         Path(path).write_text(text)
+    except OSError as error:  # checked up front; this is a race or a full disk
+        raise ProblemFileError(f"cannot write '{path}': {error.strerror}") from error
 
 
 def run_offsets(args: argparse.Namespace) -> int:
@@ -128,6 +138,9 @@ def run_order(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        unwritable = first_output_problem([(args.output, False)])
+        if unwritable is not None:
+            raise ProblemFileError(unwritable)
         if args.command == "offsets":
             return run_offsets(args)
         return run_order(args)
