@@ -3,6 +3,7 @@ plan independently, then rewrite each function to one arena carved by memref.vie
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -11,6 +12,7 @@ from torch_mlir import ir
 
 from modelopt_mlir.analysis.function import (
     AnalysisError,
+    ArenaBuffer,
     FunctionAnalysis,
     analyze_function,
     memref_bytes,
@@ -18,9 +20,10 @@ from modelopt_mlir.analysis.function import (
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
 from modelopt_mlir.rewrite import apply_plan
+from modelopt_mlir.solver.offsets import INT64_MAX, first_overflow
 from modelopt_mlir.solver.planner import plan_arena
-from modelopt_mlir.solver.problem import ArenaPlan
-from modelopt_mlir.validate import check_plan
+from modelopt_mlir.solver.problem import ArenaPlan, ScheduleProblem, align_up
+from modelopt_mlir.validate import PlanViolation, check_plan
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,19 @@ class MemoryPlanPass(ModulePass):
                     "it is ordered as a barrier",
                     barrier.location,
                 )
+            dead = dead_buffers(analysis)
+            for buffer in dead:
+                diagnostics.remark(
+                    "buffer is never used: it is erased and takes no arena space",
+                    buffer.alloc.location,
+                )
+            too_large = size_overflow(analysis, dead)
+            if too_large is not None:
+                diagnostics.error(*too_large)
+                failed = True
+                continue
             plan = plan_arena(
-                analysis.problem,
+                without_sizes(analysis.problem, dead),
                 reorder=self.reorder,
                 solver=self.solver,
                 time_limit=self.time_limit,
@@ -87,6 +101,10 @@ class MemoryPlanPass(ModulePass):
                     func.location,
                 )
             violations = check_plan(analysis.problem, plan.order, plan.offsets, plan.arena_size)
+            if plan.arena_size > INT64_MAX:
+                violations.append(
+                    PlanViolation(f"arena of {plan.arena_size} bytes exceeds {INT64_MAX}")
+                )
             if violations:
                 diagnostics.error(
                     "memory plan failed validation, IR left unchanged: "
@@ -100,7 +118,57 @@ class MemoryPlanPass(ModulePass):
             raise PassFailure("memory-plan failed")
         for analysis, plan, analysis_seconds in planned:
             context.reports.append(function_report(analysis, plan, analysis_seconds))
-            apply_plan(analysis, plan)
+            dead = dead_buffers(analysis)
+            dead_indices = {b.index for b in dead}
+            live = [b for b in analysis.buffers if b.index not in dead_indices]
+            apply_plan(dataclasses.replace(analysis, buffers=live), plan)
+            erase_dead_buffers(dead)
+
+
+def dead_buffers(analysis: FunctionAnalysis) -> list[ArenaBuffer]:
+    """Arena buffers that nothing reads or writes: only their deallocs use them."""
+    return [b for b in analysis.buffers if not analysis.problem.users[b.index]]
+
+
+def erase_dead_buffers(dead: list[ArenaBuffer]) -> None:
+    for buffer in dead:
+        for dealloc in buffer.deallocs:
+            dealloc.erase()
+        buffer.alloc.erase()
+
+
+def without_sizes(problem: ScheduleProblem, dead: list[ArenaBuffer]) -> ScheduleProblem:
+    """The problem with dead buffers at size 0, so that their sizes never reach the solver."""
+    if not dead:
+        return problem
+    sizes = list(problem.sizes)
+    for buffer in dead:
+        sizes[buffer.index] = 0
+    return dataclasses.replace(problem, sizes=tuple(sizes))
+
+
+def size_overflow(
+    analysis: FunctionAnalysis, dead: list[ArenaBuffer]
+) -> tuple[str, ir.Location] | None:
+    """An error (message, location) when a live buffer, or the arena that could hold all of
+    them, needs more bytes than a signed 64-bit size can count; None when every size fits."""
+    dead_indices = {b.index for b in dead}
+    live = [b for b in analysis.buffers if b.index not in dead_indices]
+    overflow = first_overflow([(b.size, b.alignment) for b in live])
+    if overflow is None:
+        return None
+    position, needed = overflow
+    buffer = live[position]
+    memref_type = buffer.alloc.results[0].type
+    if align_up(buffer.size, buffer.alignment) > INT64_MAX:
+        message = f"buffer of type {memref_type} needs {buffer.size} bytes"
+    else:
+        message = f"with this buffer ({memref_type}), the arena may need {needed} bytes"
+    return (
+        f"{message}, more than a signed 64-bit size can hold ({INT64_MAX}); "
+        "memory-plan cannot place it",
+        buffer.alloc.location,
+    )
 
 
 def function_report(
@@ -118,7 +186,8 @@ def function_report(
                 "type": str(buffer.alloc.results[0].type),
                 "location": str(buffer.alloc.location),
                 "size": buffer.size,
-                "offset": plan.offsets[buffer.index],
+                "offset": plan.offsets.get(buffer.index) if interval else None,
+                "dead": interval is None,
                 "first_step": interval.lower if interval else None,
                 "last_step": interval.upper - 1 if interval else None,
             }
@@ -128,8 +197,9 @@ def function_report(
         "units": analysis.problem.num_units,
         "allocs": len(analysis.buffers),
         "left_alone": len(analysis.left_alone),
+        "dead": len(dead_buffers(analysis)),
         "left_alone_bytes": sum(_static_bytes(kept.op) for kept in analysis.left_alone),
-        "sum_of_sizes": sum(b.size for b in analysis.buffers),
+        "sum_of_sizes": sum(b.size for b in analysis.buffers if analysis.problem.users[b.index]),
         "program_order_peak": plan.program_order_peak,
         "lower_bound": plan.lower_bound,
         "order_lower_bound": plan.best_bound,

@@ -13,6 +13,28 @@ from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, Offset
 
 SortKey = Callable[[IntervalBuffer], tuple[int, ...]]
 
+# Offsets and sizes live in int64 arrays; every arena must fit there.
+INT64_MAX = (1 << 63) - 1
+
+
+class ArenaOverflowError(ValueError):
+    """Buffer sizes whose arena may not fit in a signed 64-bit integer."""
+
+
+def first_overflow(sizes: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
+    """For (size, alignment) pairs: (position, bytes needed) of the first buffer that alone, or
+    with the ones before it, may need more than INT64_MAX bytes of arena; None when all fit.
+    Best-fit leaves at most alignment - 1 bytes of padding below a buffer, so the sum of padded
+    sizes plus that padding bounds every arena the heuristics build."""
+    total = 0
+    for position, (size, alignment) in enumerate(sizes):
+        padded = align_up(size, max(1, alignment))
+        total += padded + max(1, alignment) - 1
+        if padded > INT64_MAX or total > INT64_MAX:
+            return position, max(padded, total)
+    return None
+
+
 SORT_KEYS: dict[str, SortKey] = {
     "size": lambda b: (-b.size, b.lower, -b.upper, b.id),
     "lifetime": lambda b: (-(b.upper - b.lower), -b.size, b.lower, b.id),
@@ -34,6 +56,13 @@ class IntervalArrays:
     @staticmethod
     def from_problem(problem: IntervalProblem) -> IntervalArrays:
         bufs = problem.buffers
+        overflow = first_overflow([(b.size, b.alignment) for b in bufs])
+        if overflow is not None:
+            position, needed = overflow
+            raise ArenaOverflowError(
+                f"buffer {bufs[position].id} (size {bufs[position].size}) brings the arena to "
+                f"up to {needed} bytes, more than a signed 64-bit size can hold ({INT64_MAX})"
+            )
         alignment = np.array([max(1, b.alignment) for b in bufs], dtype=np.int64)
         raw = np.array([b.size for b in bufs], dtype=np.int64)
         return IntervalArrays(
