@@ -11,10 +11,13 @@ written (checked before any work) or bad usage.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelopt_mlir.solver.errors import ProblemFileError
 from modelopt_mlir.tools.files import (
@@ -23,6 +26,10 @@ from modelopt_mlir.tools.files import (
     first_output_problem,
     read_text,
 )
+
+if TYPE_CHECKING:
+    from modelopt_mlir.solver.graph import GraphProblem
+    from modelopt_mlir.solver.problem import IntervalProblem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,15 +73,36 @@ def _write(path: str | None, text: str) -> None:
         raise ProblemFileError(f"cannot write '{path}': {error.strerror}") from error
 
 
+def _check_int64(problem: IntervalProblem, text: str, name: str) -> None:
+    """The solver keeps ids, steps and sizes in int64 arrays: name the first line beyond."""
+    rows = [
+        number
+        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
+        if any(cell.strip() for cell in row)
+    ][1:]
+    for line, buffer in zip(rows, problem.buffers, strict=False):
+        for field in ("id", "lower", "upper", "size", "alignment"):
+            value = getattr(buffer, field)
+            if not -(2**63) <= value < 2**63:
+                raise ProblemFileError(
+                    f"{name}:{line}: {field} {value} does not fit in a signed 64-bit integer"
+                )
+
+
 def run_offsets(args: argparse.Namespace) -> int:
     from modelopt_mlir.solver.instances import format_problem, parse_problem
     from modelopt_mlir.solver.offset_solver import solve_offsets
+    from modelopt_mlir.solver.offsets import ArenaOverflowError
 
     if args.capacity is not None and args.capacity < 0:
         raise ProblemFileError(f"--capacity must be >= 0, got {args.capacity}")
     text, name = _read(args.input)
     problem = parse_problem(text, name)
-    result = solve_offsets(problem, time_limit=args.time_limit, capacity=args.capacity)
+    _check_int64(problem, text, name)
+    try:
+        result = solve_offsets(problem, time_limit=args.time_limit, capacity=args.capacity)
+    except ArenaOverflowError as error:
+        raise ProblemFileError(f"{name}: {error}") from error
     arena = result.plan.arena_size if result.plan else None
     print(
         f"buffers: {len(problem.buffers)}  max live: {result.lower_bound}  "
@@ -101,6 +129,21 @@ def run_offsets(args: argparse.Namespace) -> int:
     return 0
 
 
+# The order ILP works in doubles: beyond 2**53 bytes in all, sizes are no longer exact.
+GRAPH_BYTES_LIMIT = 2**53
+
+
+def _check_graph_sizes(graph: GraphProblem, name: str) -> None:
+    total = 0
+    for tensor in graph.tensors:
+        total += tensor.size
+        if total > GRAPH_BYTES_LIMIT:
+            raise ProblemFileError(
+                f"{name}: tensor '{tensor.name}': size {tensor.size} brings the graph to "
+                f"{total} bytes, more than 2**53 (the most the order solver handles exactly)"
+            )
+
+
 def run_order(args: argparse.Namespace) -> int:
     from modelopt_mlir.solver.graph import graph_from_json
     from modelopt_mlir.solver.order_solver import solve_graph
@@ -110,7 +153,10 @@ def run_order(args: argparse.Namespace) -> int:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise ProblemFileError(f"{name}:{error.lineno}: invalid JSON: {error.msg}") from error
+    except RecursionError:
+        raise ProblemFileError(f"{name}: invalid JSON: nested too deeply") from None
     graph = graph_from_json(data, name)
+    _check_graph_sizes(graph, name)
     result = solve_graph(graph, time_limit=args.time_limit)
     print(
         f"ops: {len(graph.ops)}  tensors: {len(graph.tensors)}  peak: {result.peak}  "
