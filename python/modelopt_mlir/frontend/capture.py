@@ -31,6 +31,7 @@ from unittest import mock
 import numpy as np
 import torch
 from torch import nn
+from torch._functorch import eager_transforms
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch_mlir import fx as torch_mlir_fx
 from torch_mlir import ir
@@ -703,12 +704,36 @@ def _model_mode(model: nn.Module, *, train: bool) -> Iterator[None]:
             module.training = mode
 
 
+_AUTOGRAD_GRAD = eager_transforms._autograd_grad
+
+
+def _first_order_autograd_grad(
+    outputs: Sequence[torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    grad_outputs: Sequence[torch.Tensor] | None = None,
+    retain_graph: bool = False,
+    create_graph: bool = True,
+) -> tuple[torch.Tensor, ...]:
+    """functorch's ``_autograd_grad`` (torch 2.13) without ``create_graph``: one level of
+    ``torch.func.grad``, never differentiated again."""
+    del create_graph
+    return _AUTOGRAD_GRAD(
+        outputs, inputs, grad_outputs, retain_graph=retain_graph, create_graph=False
+    )
+
+
 @contextlib.contextmanager
 def capture_environment() -> Iterator[None]:
     """What every capture runs under.
 
     - The Python dispatcher, so that ``native_batch_norm`` in training mode goes through
       ``_native_batch_norm_legit``, whose running-statistics update functionalization can see.
+    - ``torch.func.grad`` runs its backward pass without ``create_graph``. We never
+      differentiate twice, and with a graph to create autograd picks the double-differentiable
+      backward formulas (``infinitely_differentiable_native_group_norm_backward``,
+      ``..._layer_norm_backward``, ...): C++ composites below which no decomposition of ours
+      applies, holding several full-size temporaries at once. First-order backward ops
+      (``native_group_norm_backward``, ...) reach the decomposition table instead.
     - transformers' packed-sequence check patched out: it branches on tensor data unless it sees
       dynamo or FakeTensors, and under functionalize/grad it sees neither. Each row is one
       sequence.
@@ -717,6 +742,9 @@ def capture_environment() -> Iterator[None]:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(enable_python_dispatcher())
+        stack.enter_context(
+            mock.patch.object(eager_transforms, "_autograd_grad", _first_order_autograd_grad)
+        )
         try:
             from transformers import masking_utils
         except ImportError:

@@ -38,6 +38,9 @@ becomes its own linalg op writing a whole buffer; nothing is fused):
   of ``d`` with itself (a reduction with no full-size temporary), and the output computed from
   ``d`` in the input's shape, so that reuse-dying-inputs can write each full-size step over the
   one before;
+- GroupNorm backward: the per-channel sums of ``go * x`` and ``go`` as reductions, and the input
+  gradient as ``x * c2 + c3`` then ``go * c1 + t``, so no full-size temporary outlives one step
+  (the reference holds ``go * x`` and two full-size products at once);
 - BatchNorm in eval mode: ``x * scale + shift``, two full-size passes instead of four;
 - ``var``/``var_mean`` elsewhere: two passes in the input dtype instead of torch-mlir's float64.
 """
@@ -664,6 +667,120 @@ def native_group_norm(
     return out, aten.view.default(mean, [n, g]), aten.view.default(rstd, [n, g])
 
 
+def native_group_norm_backward(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    mean: torch.Tensor,
+    rstd: torch.Tensor,
+    gamma: torch.Tensor | None,
+    batch_size: int,
+    num_channels: int,
+    inner_size: int,
+    num_groups: int,
+    output_mask: Sequence[bool],
+) -> Any:
+    """``aten.native_group_norm_backward`` (float32/float64, contiguous) with no full-size
+    temporary beyond the input gradient itself.
+
+    The reference multiplies ``grad_output * input`` at full size only to sum it per channel, and
+    builds the input gradient as ``go * c1 + x * c2 + c3``, two full-size products alive at once.
+    Here the per-channel sums are batched dot products (``bmm``), and the input gradient is
+    ``t = x * c2 + c3`` followed by ``go * c1 + t``, each coefficient per (sample, channel) in the
+    input's shape, so every full-size step can be written over a dying input (reuse-dying-inputs):
+    the product ``x * c2`` over ``x``, which the backward reads for the last time, ``go * c1`` over
+    ``go``. Same formulas as the reference (``torch._decomp``), so the same values up to
+    rounding."""
+    reference = _reference(aten.native_group_norm_backward.default)
+    if (
+        input.dtype not in _OWN_DTYPES
+        or grad_output.dtype != input.dtype
+        or not input.is_contiguous()
+        or not grad_output.is_contiguous()
+        or input.dim() < 2
+    ):
+        return reference(
+            grad_output,
+            input,
+            mean,
+            rstd,
+            gamma,
+            batch_size,
+            num_channels,
+            inner_size,
+            num_groups,
+            output_mask,
+        )
+    n, c, g = batch_size, num_channels, num_groups
+    per_group = c // g
+    channel_shape = [n, c] + [1] * (input.dim() - 2)
+    rows = n * c
+    # ds[n, c] = sum(go * x), db[n, c] = sum(go): reductions, no full-size product.
+    ds = aten.view.default(
+        aten.bmm.default(
+            aten.view.default(grad_output, [rows, 1, inner_size]),
+            aten.view.default(input, [rows, inner_size, 1]),
+        ),
+        [n, c],
+    )
+    db = aten.sum.dim_IntList(aten.view.default(grad_output, [n, c, inner_size]), [2])
+
+    d_input = d_gamma = d_bias = None
+    if output_mask[0]:
+        s = 1.0 / (inner_size * per_group)
+        if gamma is not None:
+            ds_val = aten.sum.dim_IntList(
+                aten.view.default(aten.mul.Tensor(ds, gamma), [n, g, per_group]), [2]
+            )
+            db_val = aten.sum.dim_IntList(
+                aten.view.default(aten.mul.Tensor(db, gamma), [n, g, per_group]), [2]
+            )
+            c1 = aten.mul.Tensor(
+                aten.view.default(rstd, [n, g, 1]), aten.view.default(gamma, [1, g, per_group])
+            )
+        else:
+            ds_val = aten.sum.dim_IntList(aten.view.default(ds, [n, g, per_group]), [2])
+            db_val = aten.sum.dim_IntList(aten.view.default(db, [n, g, per_group]), [2])
+            c1 = aten.expand.default(aten.view.default(rstd, [n, g, 1]), [n, g, per_group])
+        c2 = aten.mul.Tensor(
+            aten.mul.Tensor(
+                aten.mul.Tensor(
+                    aten.mul.Tensor(aten.sub.Tensor(aten.mul.Tensor(db_val, mean), ds_val), rstd),
+                    rstd,
+                ),
+                rstd,
+            ),
+            s,
+        )
+        c3 = aten.sub.Tensor(
+            aten.mul.Tensor(aten.neg.default(c2), mean),
+            aten.mul.Tensor(aten.mul.Tensor(db_val, rstd), s),
+        )
+
+        def per_channel(stat: torch.Tensor) -> torch.Tensor:
+            """[n, g] or [n, g, per_group] -> contiguous [n, c, 1, ...]."""
+            wide = aten.expand.default(aten.view.default(stat, [n, g, -1]), [n, g, per_group])
+            return aten.view.default(
+                aten.clone.default(wide, memory_format=torch.contiguous_format), channel_shape
+            )
+
+        t = aten.add.Tensor(aten.mul.Tensor(input, per_channel(c2)), per_channel(c3))
+        d_input = aten.add.Tensor(aten.mul.Tensor(grad_output, per_channel(c1)), t)
+    if output_mask[1]:
+        centred = aten.sub.Tensor(
+            aten.view.default(ds, [n, g, per_group]),
+            aten.mul.Tensor(
+                aten.view.default(db, [n, g, per_group]), aten.view.default(mean, [n, g, 1])
+            ),
+        )
+        d_gamma = aten.view.default(
+            aten.sum.dim_IntList(aten.mul.Tensor(centred, aten.view.default(rstd, [n, g, 1])), [0]),
+            [c],
+        )
+    if output_mask[2]:
+        d_bias = aten.sum.dim_IntList(db, [0])
+    return d_input, d_gamma, d_bias
+
+
 def native_batch_norm_no_training(
     input: torch.Tensor,
     weight: torch.Tensor | None,
@@ -762,6 +879,7 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.addmm.default] = addmm
     table[aten.native_layer_norm.default] = native_layer_norm
     table[aten.native_group_norm.default] = native_group_norm
+    table[aten.native_group_norm_backward.default] = native_group_norm_backward
     table[aten._native_batch_norm_legit_no_training.default] = native_batch_norm_no_training
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
