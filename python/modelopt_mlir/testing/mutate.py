@@ -200,7 +200,8 @@ def mutation_sources(root: Path = REPO) -> tuple[MutationSource, ...]:
         text = path.read_text()
         lines = tuple(line for line in text.splitlines() if not _COMMENT_LINE.match(line))
         flags = ("--allow-unregistered-dialect",) if "--allow-unregistered-dialect" in text else ()
-        sources.append(MutationSource(path, lines, flags))
+        if len(lines) >= 3:  # files that only point at other inputs have nothing to mutate
+            sources.append(MutationSource(path, lines, flags))
     return tuple(sources)
 
 
@@ -221,14 +222,56 @@ def _replace_token(rng: random.Random, lines: list[str], pool: Sequence[str]) ->
     return f"replace-token line {index + 1}: {match.group()!r} -> {replacement!r}"
 
 
+# Ops without results (deallocs, copies, fills, stores, calls): deleting, duplicating or moving
+# one mostly keeps the IR valid and changes lifetimes, dependences and dead buffers.
+_EFFECT_LINE = re.compile(r"^\s*(memref|linalg|func\.call|scf|gpu)\b[\w.]*[ (%]")
+
+
+def _mutate_effect(rng: random.Random, lines: list[str]) -> str:
+    candidates = [i for i, line in enumerate(lines) if _EFFECT_LINE.match(line) and "=" not in line]
+    if not candidates:
+        return "effect (none)"
+    i = rng.choice(candidates)
+    action = rng.choice(["delete", "duplicate", "move"])
+    if action == "delete":
+        del lines[i]
+        return f"delete effect line {i + 1}"
+    if action == "duplicate":
+        lines.insert(i, lines[i])
+        return f"duplicate effect line {i + 1}"
+    j = max(0, min(len(lines) - 1, i + rng.randint(-6, 6)))
+    lines.insert(j, lines.pop(i))
+    return f"move effect line {i + 1} to {j + 1}"
+
+
+def _swap_operands(rng: random.Random, lines: list[str]) -> str:
+    candidates = [i for i, line in enumerate(lines) if len(set(re.findall(r"%[\w.]+", line))) > 1]
+    if not candidates:
+        return "swap-operands (none)"
+    i = rng.choice(candidates)
+    names = sorted(set(re.findall(r"%[\w.]+", lines[i])))
+    a, b = rng.sample(names, 2)
+    lines[i] = re.sub(
+        rf"(?<![\w.%]){re.escape(a)}(?![\w.])|(?<![\w.%]){re.escape(b)}(?![\w.])",
+        lambda m: b if m.group() == a else a,
+        lines[i],
+    )
+    return f"swap {a} and {b} on line {i + 1}"
+
+
 def _mutate_once(rng: random.Random, lines: list[str], pool: Sequence[str]) -> str:
     kind = rng.choices(
-        ["delete", "delete-block", "duplicate", "swap", "move", "replace-token"],
-        [3, 1, 2, 2, 2, 6],
-    )[0]
+        ["delete", "delete-block", "duplicate", "swap", "move", "replace-token", "effect",
+         "swap-operands"],
+        [3, 1, 2, 2, 2, 6, 4, 2],
+    )[0]  # fmt: skip
     if not lines:
         lines.append(rng.choice(HOSTILE_TOKENS))
         return "insert into empty"
+    if kind == "effect":
+        return _mutate_effect(rng, lines)
+    if kind == "swap-operands":
+        return _swap_operands(rng, lines)
     i = rng.randrange(len(lines))
     if kind == "delete":
         del lines[i]
