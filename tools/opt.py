@@ -278,6 +278,11 @@ def run_chunk(
             except ir.MLIRError as error:
                 diagnostics.extend_from_mlir_error(error)
                 return ChunkResult(None, diagnostics, [])
+            except (MemoryError, RuntimeError) as error:
+                # MLIR's parser throws on some malformed text instead of emitting a diagnostic
+                # (iterator_types = [i8] in linalg.generic: std::bad_alloc).
+                diagnostics.error(f"cannot parse the input: {type(error).__name__}: {error}")
+                return ChunkResult(None, diagnostics, [])
             for stage in stages:
                 try:
                     if stage.ours is not None:
