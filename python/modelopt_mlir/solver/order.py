@@ -1,5 +1,7 @@
 """Order heuristics: program order, list schedules (memory-aware, depth-first, breadth-first,
-least-peak-first), each also run on the reversed graph; ``best_order`` keeps the lowest peak.
+least-peak-first), each also run on the reversed graph, and a local search that lowers an
+order's peak by moving the units around it (``refine_order``); ``best_order`` keeps the lowest
+peak.
 
 The memory model is symmetric in time (a buffer is live from its first to its last user), so
 the reverse of an order of the reversed graph is an order with the same peak: running a
@@ -11,6 +13,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from modelopt_mlir.solver.liveness import live_intervals, max_live
 from modelopt_mlir.solver.problem import OrderPlan, ScheduleProblem, align_up
@@ -339,12 +342,162 @@ def heuristic_orders(problem: ScheduleProblem) -> list[OrderPlan]:
     return plans
 
 
-def best_order(problem: ScheduleProblem, reorder: bool = True) -> tuple[OrderPlan, OrderPlan]:
-    """The lowest-peak order among the heuristics (earliest listed on ties), and program
-    order for reference."""
+def candidate_orders(
+    problem: ScheduleProblem, reorder: bool = True
+) -> tuple[list[OrderPlan], OrderPlan]:
+    """Every heuristic order and its local refinement (:func:`refine_order`, each within a work
+    limit), distinct orders by increasing peak (earliest listed on ties), and program order for
+    reference. The lowest peak is not always the smallest arena: an order whose live intervals
+    interleave badly can need more than its peak, so callers fit offsets to several."""
+    baseline = program_order(problem)
     if not reorder:
-        baseline = program_order(problem)
-        return baseline, baseline
+        return [baseline], baseline
     plans = heuristic_orders(problem)
-    best = min(plans, key=lambda plan: plan.peak)
-    return best, plans[0]
+    refined = []
+    budget = REFINE_TOTAL_WORK
+    for plan in plans:
+        work = min(REFINE_WORK, budget)
+        if work <= 0:
+            break
+        refined.append(refine_order(problem, plan, work))
+        budget -= work
+    ranked = sorted(enumerate(plans + refined), key=lambda item: (item[1].peak, item[0]))
+    distinct: dict[tuple[int, ...], OrderPlan] = {}
+    for _, plan in ranked:
+        distinct.setdefault(plan.order, plan)
+    return list(distinct.values()), plans[0]
+
+
+def best_order(problem: ScheduleProblem, reorder: bool = True) -> tuple[OrderPlan, OrderPlan]:
+    """The lowest-peak order of :func:`candidate_orders`, and program order for reference."""
+    candidates, baseline = candidate_orders(problem, reorder)
+    return candidates[0], baseline
+
+
+class _Liveness:
+    """Step memory of an order, vectorised: each buffer's first and last step among its users,
+    then a prefix sum. One evaluation is O(n + users) in numpy."""
+
+    def __init__(self, problem: ScheduleProblem) -> None:
+        import numpy as np
+
+        self.np = np
+        self.n = problem.num_units
+        sizes = padded_sizes(problem)
+        kept = [b for b, users in enumerate(problem.users) if users and sizes[b]]
+        self.buffers = np.array(kept, dtype=np.int64)
+        self.sizes = np.array([sizes[b] for b in kept], dtype=np.int64)
+        lengths = [len(problem.users[b]) for b in kept]
+        self.flat = np.array([u for b in kept for u in problem.users[b]], dtype=np.int64)
+        self.starts = np.zeros(len(kept), dtype=np.int64)
+        if kept:
+            self.starts[1:] = np.cumsum(lengths)[:-1]
+        self.work = self.n + len(self.flat)
+
+    def evaluate(self, order: Sequence[int]) -> tuple[Any, Any, Any]:
+        """(memory per step, first step, last step per kept buffer)."""
+        np = self.np
+        position = np.empty(self.n, dtype=np.int64)
+        position[np.asarray(order, dtype=np.int64)] = np.arange(self.n, dtype=np.int64)
+        if not len(self.flat):
+            return np.zeros(self.n, dtype=np.int64), self.flat, self.flat
+        steps = position[self.flat]
+        first = np.minimum.reduceat(steps, self.starts)
+        last = np.maximum.reduceat(steps, self.starts)
+        delta = np.zeros(self.n + 1, dtype=np.int64)
+        np.add.at(delta, first, self.sizes)
+        np.add.at(delta, last + 1, -self.sizes)
+        return np.cumsum(delta[: self.n]), first, last
+
+
+# Elementary operations (units + buffer users, per evaluated order) that refine_order may spend:
+# a work limit, not a clock, so that the same problem always gets the same order.
+REFINE_WORK = 3_000_000  # per order refined
+REFINE_TOTAL_WORK = 40_000_000  # per problem: on large graphs the last orders go unrefined
+REFINE_CANDIDATES = 48
+REFINE_GROUP = 64
+
+
+def _closure(
+    start: int, edges: Sequence[Sequence[int]], position: Sequence[int], lo: int, hi: int
+) -> list[int] | None:
+    """``start`` and every unit it reaches through ``edges`` whose position lies in [lo, hi],
+    in order; None when there are more than REFINE_GROUP."""
+    group, stack = {start}, [start]
+    while stack:
+        for other in edges[stack.pop()]:
+            if other not in group and lo <= position[other] <= hi:
+                group.add(other)
+                if len(group) > REFINE_GROUP:
+                    return None
+                stack.append(other)
+    return sorted(group, key=lambda unit: position[unit])
+
+
+def refine_order(problem: ScheduleProblem, plan: OrderPlan, work: int = REFINE_WORK) -> OrderPlan:
+    """Local search on an order's peak. At the first step where memory peaks, for each buffer
+    live there (largest first): move the unit that starts it to just after that step, with the
+    units between that depend on it (an ``alloc``'s fill and its producer move together), or
+    move the unit that frees it to just before that step, with the units between that it
+    depends on. A move is kept when it lowers the peak, or keeps it and lowers the number of
+    steps at the peak; the search stops when no candidate move does, or at the work limit.
+    Deterministic: the same problem and order give the same result."""
+    n = problem.num_units
+    if n < 3:
+        return plan
+    live = _Liveness(problem)
+    np = live.np
+    preds = [sorted(set(p)) for p in problem.predecessors()]
+    succs = [sorted(set(s)) for s in problem.successors()]
+    order = list(plan.order)
+    memory, first, last = live.evaluate(order)
+    spent = live.work
+    peak = int(memory.max())
+    at_peak = int((memory == peak).sum())
+    improved = False
+    while spent + live.work <= work:
+        step = int(memory.argmax())
+        position = [0] * n
+        for index, unit in enumerate(order):
+            position[unit] = index
+        through = np.nonzero((first <= step) & (last >= step))[0]
+        through = through[np.argsort(-live.sizes[through], kind="stable")]
+        moves: list[tuple[list[int], bool]] = []
+        seen: set[int] = set()
+        for b in through.tolist():
+            if len(moves) >= REFINE_CANDIDATES:
+                break
+            later, earlier = int(first[b]), int(last[b])
+            if later < step and order[later] not in seen:  # start it after the peak
+                seen.add(order[later])
+                group = _closure(order[later], succs, position, later, step)
+                if group is not None and position[group[-1]] < step:
+                    moves.append((group, True))
+            if earlier > step and order[earlier] not in seen:  # free it before the peak
+                seen.add(order[earlier])
+                group = _closure(order[earlier], preds, position, step, earlier)
+                if group is not None and position[group[0]] > step:
+                    moves.append((group, False))
+        accepted = False
+        for group, sink in moves:
+            if spent + live.work > work:
+                break
+            members = set(group)
+            rest = [unit for unit in order if unit not in members]
+            # After the unit now at the peak step, or before it.
+            anchor = rest.index(order[step]) + (1 if sink else 0)
+            candidate = rest[:anchor] + group + rest[anchor:]
+            cand_memory, cand_first, cand_last = live.evaluate(candidate)
+            spent += live.work
+            cand_peak = int(cand_memory.max())
+            cand_at_peak = int((cand_memory == cand_peak).sum())
+            if (cand_peak, cand_at_peak) < (peak, at_peak):
+                order, memory, first, last = candidate, cand_memory, cand_first, cand_last
+                peak, at_peak = cand_peak, cand_at_peak
+                accepted = improved = True
+                break
+        if not accepted:
+            break
+    if not improved:
+        return plan
+    return OrderPlan(tuple(order), peak_of_order(problem, order), plan.algorithm + "+local")

@@ -16,7 +16,7 @@ from modelopt_mlir.solver.ilp_order import joint_fits, joint_ilp, order_ilp
 from modelopt_mlir.solver.liveness import live_intervals
 from modelopt_mlir.solver.offsets import best_offsets
 from modelopt_mlir.solver.order import best_order
-from modelopt_mlir.solver.problem import IntervalProblem, ScheduleProblem
+from modelopt_mlir.solver.problem import IntervalProblem, OrderPlan, ScheduleProblem
 
 OrderStatus = Literal["optimal", "feasible", "timeout"]
 OrderMode = Literal["two-phase", "joint"]
@@ -69,18 +69,20 @@ def solve_order(
     time_limit: float = 10.0,
     mode: OrderMode = "two-phase",
     use_ilp: bool = True,
+    initial: tuple[OrderPlan, OrderPlan] | None = None,
 ) -> OrderResult:
     """The lowest-peak order found within ``time_limit`` seconds, with a proven lower bound.
 
     ``two-phase`` minimises the peak (offsets are chosen later, over the order's intervals);
     ``joint`` minimises the arena with order and offsets together (small graphs; larger ones
     get the two-phase order and best-fit offsets). Never worse than the best heuristic.
+    ``initial``: the best heuristic order and program order when the caller has them already.
     """
     if mode not in ("two-phase", "joint"):
         raise ValueError(f"unknown mode '{mode}' (expected 'two-phase' or 'joint')")
     start = time.perf_counter()
     deadline = start + max(time_limit, 0.0)
-    best, baseline = best_order(problem)
+    best, baseline = initial if initial is not None else best_order(problem)
     order, peak, algorithm = best.order, best.peak, best.algorithm
 
     bound = peak_lower_bound(problem, order, time_limit=max(BOUND_TIME_SHARE * time_limit, 0.05))

@@ -20,12 +20,14 @@ from modelopt_mlir.solver.offsets import (
     padded_max_live,
     run_heuristics,
 )
-from modelopt_mlir.solver.order import best_order, padded_sizes, peak_of_order
+from modelopt_mlir.solver.order import candidate_orders, padded_sizes, peak_of_order
 from modelopt_mlir.solver.problem import ArenaPlan, IntervalProblem, OffsetPlan, ScheduleProblem
 
 SolverName = Literal["auto", "greedy", "ilp"]
 ModeName = Literal["two-phase", "joint"]
 ORDER_TIME_SHARE = 0.5
+# The lowest-peak orders offsets are fitted to (besides program order and the order solver's).
+CANDIDATE_ORDERS = 4
 # Of each order's offset time, for the peak-first construction (when best-fit misses the bound).
 WINDOW_TIME_SHARE = 0.25
 QUICK_TIME_SHARE = 0.1
@@ -103,8 +105,10 @@ def plan_arena(
         raise ValueError(f"unknown mode '{mode}'")
     start = time.perf_counter()
     deadline = start + max(time_limit, 0.0)
-    chosen, baseline = best_order(problem, reorder=reorder)
-    orders = {chosen.order: chosen.algorithm, baseline.order: baseline.algorithm}
+    candidates, baseline = candidate_orders(problem, reorder=reorder)
+    chosen = candidates[0]
+    orders = {plan.order: plan.algorithm for plan in candidates[:CANDIDATE_ORDERS]}
+    orders.setdefault(baseline.order, baseline.algorithm)
     order_bound = chosen.peak if not reorder else None
     status = "heuristic"
     timed_out = False
@@ -113,7 +117,11 @@ def plan_arena(
         from modelopt_mlir.solver.order_solver import solve_order
 
         result = solve_order(
-            problem, time_limit=ORDER_TIME_SHARE * time_limit, mode=mode, use_ilp=True
+            problem,
+            time_limit=ORDER_TIME_SHARE * time_limit,
+            mode=mode,
+            use_ilp=True,
+            initial=(chosen, baseline),
         )
         orders.setdefault(result.order, result.algorithm)
         order_bound = result.lower_bound
