@@ -14,10 +14,10 @@ from modelopt_mlir.testing.programs import (
     IDENTICAL,
     MENU,
     REFUSED,
-    Program,
     check_planned_ir,
     check_program,
     generate,
+    has_adjacent_calls,
     is_valid,
     shrink,
 )
@@ -26,25 +26,9 @@ SEED = 0
 COUNT = 300
 CHUNK = 50
 
-# analysis/function.py adds no dependence between two barriers (calls) with no effectful op
-# between them, so memory-plan may swap them or move other ops across them; such programs can
-# differ after planning. Reported in issue 12; delete this exemption once it is fixed.
-EFFECTFUL = frozenset(
-    {"fill", "copy", "elementwise", "convert", "reduction", "matmul", "load-store", "for", "if"}
-)
-
-
-def has_adjacent_calls(program: Program) -> bool:
-    for function in program.functions:
-        after_call = False
-        for statement in function.body:
-            if "call" in statement.tags and statement.lines[0].startswith("func.call"):
-                if after_call:
-                    return True
-                after_call = True
-            elif statement.tags & EFFECTFUL or "dealloc" in statement.tags:
-                after_call = False
-    return False
+# has_adjacent_calls: analysis/function.py adds no dependence between two calls with no
+# effectful op between them, so such programs may differ after planning (reported in issue 12).
+# Delete this exemption once that is fixed.
 
 
 @pytest.mark.parametrize("start", range(0, COUNT, CHUNK))
