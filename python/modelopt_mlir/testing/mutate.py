@@ -23,9 +23,11 @@ whatever ``count`` is.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import json
 import os
+import pkgutil
 import random
 import re
 import select
@@ -375,11 +377,15 @@ def mutant_outcome(run: ToolRun) -> str:
 
 
 def _import_passes() -> None:
-    """Import every pass (the registry is lazy) so that forked children do not each do it."""
+    """Import every pass (the registry is lazy) and the solver, so that forked children neither
+    import them each (slow) nor read files edited while a long run goes on."""
+    from modelopt_mlir import solver
     from modelopt_mlir.passes import PASS_REGISTRY, lookup_pass
 
     for name in PASS_REGISTRY:
         lookup_pass(name)
+    for module in pkgutil.iter_modules(solver.__path__, f"{solver.__name__}."):
+        importlib.import_module(module.name)
 
 
 def mutant_runs(count: int, seed: int, start: int = 0) -> Iterator[FuzzRun]:
@@ -852,8 +858,9 @@ def plan_outcome(case: PlanCase, run: ToolRun, path: str) -> str:
 
 
 def plan_runs(count: int, seed: int, start: int = 0) -> Iterator[FuzzRun]:
-    from modelopt_mlir.solver import graph, instances, offset_solver, order_solver  # noqa: F401
     from modelopt_mlir.tools.plan import main
+
+    _import_passes()
 
     with tempfile.TemporaryDirectory(prefix="modelopt-plan-inputs-") as scratch:
         for index in range(start, start + count):
