@@ -94,19 +94,33 @@ def test_run_forked_counts_crashes_tracebacks_and_hangs() -> None:
 
 def test_plan_checks_catch_wrong_plans() -> None:
     """The independent checks themselves: overlapping offsets and a wrong peak are failures."""
-    intervals = PlanCase(0, "two live together", "offsets", "csv",
-                         b"id,lower,upper,size\n0,0,2,8\n1,1,3,8\n", "valid")  # fmt: skip
-    good = ToolRun(0, stdout="id,lower,upper,size,offset\n0,0,2,8,0\n1,1,3,8,8\n",
-                   stderr="arena: 16")  # fmt: skip
-    overlapping = ToolRun(0, stdout="id,lower,upper,size,offset\n0,0,2,8,0\n1,1,3,8,4\n",
-                          stderr="arena: 16")  # fmt: skip
+    intervals = PlanCase(
+        0,
+        "two live together",
+        "offsets",
+        "csv",
+        b"id,lower,upper,size\n0,0,2,8\n1,1,3,8\n",
+        "valid",
+    )
+    good = ToolRun(
+        0, stdout="id,lower,upper,size,offset\n0,0,2,8,0\n1,1,3,8,8\n", stderr="arena: 16"
+    )
+    overlapping = ToolRun(
+        0, stdout="id,lower,upper,size,offset\n0,0,2,8,0\n1,1,3,8,4\n", stderr="arena: 16"
+    )
     assert mutate.plan_outcome(intervals, good, "in.csv") == "valid: exit 0"
     assert "overlap" in mutate.plan_outcome(intervals, overlapping, "in.csv")
 
-    graph = PlanCase(0, "chain", "order", "json", b'{"ops": ["a", "b"], "tensors": ['
-                     b'{"name": "x", "size": 4, "producer": "a", "consumers": ["b"]},'
-                     b'{"name": "y", "size": 2, "producer": "b", "consumers": []}]}',
-                     "valid")  # fmt: skip
+    graph = PlanCase(
+        0,
+        "chain",
+        "order",
+        "json",
+        b'{"ops": ["a", "b"], "tensors": ['
+        b'{"name": "x", "size": 4, "producer": "a", "consumers": ["b"]},'
+        b'{"name": "y", "size": 2, "producer": "b", "consumers": []}]}',
+        "valid",
+    )
 
     def order_run(order: list[str], peak: int) -> ToolRun:
         text = (

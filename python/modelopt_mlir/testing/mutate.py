@@ -169,6 +169,7 @@ _COMMENT_LINE = re.compile(r"^\s*//(?! -----)")
 _TOKEN = re.compile(
     r'"(?:[^"\\\n]|\\.)*"|[%@^#!][\w.$\-]+|\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|[A-Za-z_][\w.$]*|->|\S'
 )
+# Replacement tokens that stress the parser, types and sizes.
 HOSTILE_TOKENS = (
     "0", "-1", "1", "3", "64", "4611686018427387904", "18446744073709551616", "?", "0x0",
     "1.0e+400", "nan", "i1", "i8", "i64", "f16", "bf16", "index", "f32", "none",
@@ -263,10 +264,18 @@ def _swap_operands(rng: random.Random, lines: list[str]) -> str:
 
 def _mutate_once(rng: random.Random, lines: list[str], pool: Sequence[str]) -> str:
     kind = rng.choices(
-        ["delete", "delete-block", "duplicate", "swap", "move", "replace-token", "effect",
-         "swap-operands"],
+        [
+            "delete",
+            "delete-block",
+            "duplicate",
+            "swap",
+            "move",
+            "replace-token",
+            "effect",
+            "swap-operands",
+        ],
         [3, 1, 2, 2, 2, 6, 4, 2],
-    )[0]  # fmt: skip
+    )[0]
     if not lines:
         lines.append(rng.choice(HOSTILE_TOKENS))
         return "insert into empty"
@@ -512,9 +521,19 @@ def _csv_case(rng: random.Random, index: int) -> PlanCase:
     where = f"{{input}}:{line + 2}:"
     header = list(columns)
     breakage = rng.choice(
-        ["integer", "negative-size", "negative-lower", "empty-interval", "cells", "duplicate-id",
-         "alignment", "header", "empty", "not-utf8"]
-    )  # fmt: skip
+        [
+            "integer",
+            "negative-size",
+            "negative-lower",
+            "empty-interval",
+            "cells",
+            "duplicate-id",
+            "alignment",
+            "header",
+            "empty",
+            "not-utf8",
+        ]
+    )
     if breakage == "integer":
         column = rng.choice(columns)
         row[column] = rng.choice(BAD_INTEGERS)
@@ -569,17 +588,24 @@ def _random_graph(rng: random.Random) -> dict[str, Any]:
             later = ops[position + 1 :]
             consumers = rng.sample(later, min(len(later), rng.choice([0, 1, 1, 2, 3])))
             tensors.append(
-                {"name": f"t{len(tensors)}", "size": rng.randint(0, 4096), "producer": op,
-                 "consumers": consumers}
-            )  # fmt: skip
+                {
+                    "name": f"t{len(tensors)}",
+                    "size": rng.randint(0, 4096),
+                    "producer": op,
+                    "consumers": consumers,
+                }
+            )
             if rng.random() < 0.15:
                 tensors[-1]["output"] = True
     for _ in range(rng.randint(0, 3)):
         tensors.append(
-            {"name": f"in{len(tensors)}", "size": rng.randint(0, 4096),
-             "producer": rng.choice(["", None]),
-             "consumers": rng.sample(ops, min(len(ops), rng.randint(0, 2)))}
-        )  # fmt: skip
+            {
+                "name": f"in{len(tensors)}",
+                "size": rng.randint(0, 4096),
+                "producer": rng.choice(["", None]),
+                "consumers": rng.sample(ops, min(len(ops), rng.randint(0, 2))),
+            }
+        )
         if rng.random() < 0.4:
             tensors[-1]["pinned"] = True
     rng.shuffle(tensors)
@@ -627,11 +653,28 @@ def _json_case(rng: random.Random, index: int) -> PlanCase:
         tensor["size"] = rng.choice([*HUGE_NUMBERS, 1e300, 2.0**70])
         return case(f"huge size {tensor['size']}", graph, "huge", f"tensor '{tensor['name']}'")
     breakage = rng.choice(
-        ["cycle", "self-consumer", "unknown-producer", "unknown-consumer", "negative-size",
-         "size-type", "missing-field", "duplicate-op", "duplicate-tensor", "consumers-type",
-         "control-edge", "control-edge-shape", "top-level", "ops-type", "syntax", "not-utf8",
-         "deep-nesting", "empty-op-name", "node-link"]
-    )  # fmt: skip
+        [
+            "cycle",
+            "self-consumer",
+            "unknown-producer",
+            "unknown-consumer",
+            "negative-size",
+            "size-type",
+            "missing-field",
+            "duplicate-op",
+            "duplicate-tensor",
+            "consumers-type",
+            "control-edge",
+            "control-edge-shape",
+            "top-level",
+            "ops-type",
+            "syntax",
+            "not-utf8",
+            "deep-nesting",
+            "empty-op-name",
+            "node-link",
+        ]
+    )
     produced = [t for t in tensors if t["producer"] and t["consumers"]]
     if not tensors or (breakage in ("cycle", "self-consumer") and not produced):
         breakage = rng.choice(["top-level", "syntax", "duplicate-op"])
@@ -775,10 +818,16 @@ def _graph_peak(data: dict[str, Any], order: Sequence[str]) -> tuple[int, str | 
             if str(edge["target"]) not in succs[str(edge["source"])]:
                 succs[str(edge["source"])].append(str(edge["target"]))
         tensors = [
-            {"name": name, "size": int(n["size"]), "producer": name, "consumers": succs[name],
-             "pinned": bool(n.get("pinned")), "output": not succs[name] and not n.get("pinned")}
+            {
+                "name": name,
+                "size": int(n["size"]),
+                "producer": name,
+                "consumers": succs[name],
+                "pinned": bool(n.get("pinned")),
+                "output": not succs[name] and not n.get("pinned"),
+            }
             for name, n in zip(names, data["nodes"], strict=True)
-        ]  # fmt: skip
+        ]
         control: list[list[str]] = []
     else:
         tensors = data["tensors"]
