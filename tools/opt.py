@@ -273,6 +273,11 @@ def run_chunk(
     handler = context.attach_diagnostic_handler(on_diagnostic)
     try:
         with context, ir.Location.unknown():
+            crash = parser_crash(text)
+            if crash is not None:
+                line, column, message = crash
+                diagnostics.error(message, f'"-":{line}:{column}')
+                return ChunkResult(None, diagnostics, [])
             try:
                 module = ir.Module.parse(text)
             except ir.MLIRError as error:
@@ -310,6 +315,34 @@ def run_chunk(
             return ChunkResult(output, diagnostics, pass_context.reports)
     finally:
         handler.detach()
+
+
+# MLIR's linalg.generic parser casts each iterator_types entry of the custom form to a string
+# unchecked: anything else crashes the process (segfault, std::bad_alloc). Refuse it first.
+_GENERIC_ITERATORS = re.compile(r"\blinalg\.generic\s*\{[^{}]*?\biterator_types\s*=\s*\[([^\]]*)\]")
+_STRING_LITERAL = re.compile(r'\s*"(?:[^"\\]|\\.)*"\s*')
+
+
+def parser_crash(text: str) -> tuple[int, int, str] | None:
+    """(line, column, message) of the first construct known to crash MLIR's parser."""
+    for match in _GENERIC_ITERATORS.finditer(text):
+        entries = match.group(1)
+        if not entries.strip():
+            continue
+        position = match.start(1)
+        for entry in entries.split(","):
+            if not _STRING_LITERAL.fullmatch(entry):
+                at = position + len(entry) - len(entry.lstrip())
+                line = text.count("\n", 0, at) + 1
+                column = at - text.rfind("\n", 0, at)
+                return (
+                    line,
+                    column,
+                    f"iterator_types entries of linalg.generic must be strings such as "
+                    f'"parallel", got {entry.strip()!r}',
+                )
+            position += len(entry) + 1
+    return None
 
 
 def split_chunks(text: str, split: bool) -> list[str]:
