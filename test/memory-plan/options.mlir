@@ -10,14 +10,13 @@
 // Two chains of a 64-byte buffer reduced to 4 bytes. Program order keeps %a, %b and %s0 live
 // together: every size pads to the alignment, 3 x 64 = 192 and 3 x 128 = 384. With 128-byte
 // alignment the best order copies %s0 out before %b's chain starts: 2 x 128 = 256. With
-// 16-byte alignment %b's chain runs after %a is dead, %s0 and %s1 both filled first:
-// 64 + 16 + 16 = 96 instead of 64 + 64 + 16 = 144. The arena alloc is never less than 64-byte
-// aligned.
+// 16-byte alignment the same order needs 64 + 16 = 80 (%s1 takes %s0's place) instead of
+// 64 + 64 + 16 = 144. The arena alloc is never less than 64-byte aligned.
 // NOREORDER: modelopt.arena_size = 192 : i64, modelopt.lower_bound = 192 : i64, modelopt.program_order_peak = 192 : i64
 // ALIGN128: modelopt.arena_size = 256 : i64, modelopt.lower_bound = 256 : i64, modelopt.program_order_peak = 384 : i64
 // ALIGN128: memref.alloc() {alignment = 128 : i64} : memref<256xi8>
-// ALIGN16: modelopt.arena_size = 96 : i64, modelopt.lower_bound = 96 : i64, modelopt.program_order_peak = 144 : i64
-// ALIGN16: memref.alloc() {alignment = 64 : i64} : memref<96xi8>
+// ALIGN16: modelopt.arena_size = 80 : i64, modelopt.lower_bound = 80 : i64, modelopt.program_order_peak = 144 : i64
+// ALIGN16: memref.alloc() {alignment = 64 : i64} : memref<80xi8>
 // PIPELINE: modelopt.arena_size = 144 : i64, modelopt.lower_bound = 144 : i64, modelopt.program_order_peak = 144 : i64
 // BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, mode, reorder, solver, time-limit)
 // BADALIGN: modelopt-opt: pass 'memory-plan': option 'alignment' must be a power of two, got 3
