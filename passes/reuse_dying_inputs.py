@@ -17,6 +17,10 @@ the intermediate result lives in the argument until that write, as torch.optim's
 do. The write must not read the argument's old value, and nothing else may touch the argument in
 between.
 
+An output argument (``modelopt.noalias``, written once by ``memref.copy`` from a fresh buffer or
+a reshape of one, read nowhere) holds that buffer itself: the buffer becomes a reshape of the
+argument and the copy disappears, as if the last op had written its result into the out-param.
+
 The merged buffer is one buffer to memory-plan, whose dependence analysis keeps every later
 reorder valid. Runs on memref IR before memory-plan; functions it cannot analyse are left as they
 are.
@@ -57,6 +61,7 @@ def reuse_dying_inputs(module: ir.Module) -> int:
         if op.operation.name == "func.func" and op.regions[0].blocks:
             merged += _reuse_in_function(op.operation)
             merged += _reuse_updated_arguments(op.operation)
+            merged += _results_into_outputs(op.operation)
     return merged
 
 
@@ -302,3 +307,92 @@ def _is_updated(func: ir.Operation, index: int) -> bool:
     this function sees its contents before the new value is written."""
     names = argument_attributes(func, index)
     return "modelopt.updated" in names and bool(names & set(NOALIAS_ATTRS))
+
+
+_RESHAPES = ("memref.collapse_shape", "memref.expand_shape")
+
+
+def _results_into_outputs(func: ir.Operation) -> int:
+    """Let an output argument hold the fresh buffer that is copied into it."""
+    try:
+        analysis = analyze_function(func)
+    except AnalysisError:
+        return 0
+    block = func.regions[0].blocks[0]
+    buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
+    root = _alias_roots(analysis.units, buffer_of)
+    users = analysis.problem.users
+    merged = 0
+    for index, argument in enumerate(block.arguments):
+        if not argument_attributes(func, index) & set(NOALIAS_ATTRS):
+            continue
+        uses = list(argument.uses)
+        if len(uses) != 1 or uses[0].owner.name != "memref.copy" or uses[0].operand_number != 1:
+            continue
+        copy = uses[0].owner
+        source = copy.operands[0]
+        value = source
+        while value not in buffer_of and isinstance(value, ir.OpResult):
+            producer = value.owner
+            if producer.name not in _RESHAPES:
+                break
+            value = producer.operands[0]
+        if value not in buffer_of or root.get(source) != buffer_of[value]:
+            continue
+        buffer = analysis.buffers[buffer_of[value]]
+        step = next((i for i, unit in enumerate(analysis.units) if unit == copy), None)
+        if step is None or max(users[buffer.index]) != step:
+            continue
+        target = ir.MemRefType(argument.type)
+        kept = ir.MemRefType(value.type)
+        if not (_identity_layout(target) and _identity_layout(kept)):
+            continue
+        if target.element_type != kept.element_type or _elements(target) != _elements(kept):
+            continue
+        with ir.InsertionPoint(buffer.alloc), buffer.alloc.location:
+            stand_in = _reshaped(argument, kept)
+        for dealloc in buffer.deallocs:
+            dealloc.erase()
+        value.replace_all_uses_with(stand_in)
+        copy.erase()
+        buffer.alloc.erase()
+        while isinstance(source, ir.OpResult) and not _has_uses(source):
+            view = source.owner
+            source = view.operands[0]
+            view.erase()  # the reshapes that only fed the copy
+        merged += 1
+    return merged
+
+
+def _identity_layout(memref: ir.MemRefType) -> bool:
+    try:
+        layout = ir.AffineMapAttr(memref.layout).value
+    except (TypeError, ValueError):  # a strided layout
+        return False
+    return layout == ir.AffineMap.get_identity(memref.rank)
+
+
+def _elements(memref: ir.MemRefType) -> int:
+    count = 1
+    for size in memref.shape:
+        count *= size
+    return count
+
+
+def _reshaped(value: ir.Value, result: ir.MemRefType) -> ir.Value:
+    """``value`` (contiguous) viewed as ``result``: flattened to one dimension, then expanded."""
+    from torch_mlir.dialects import memref
+
+    source = ir.MemRefType(value.type)
+    if list(source.shape) == list(result.shape):
+        return value
+    count = _elements(source)
+    flat = value
+    if source.rank != 1:
+        flat_type = ir.MemRefType.get([count], source.element_type)
+        flat = memref.collapse_shape(flat_type, value, [list(range(source.rank))])
+    if result.rank == 1:
+        return flat
+    if result.rank == 0:
+        return memref.collapse_shape(result, flat, [])
+    return memref.expand_shape(result, flat, [list(range(result.rank))], [], list(result.shape))
