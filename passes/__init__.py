@@ -22,6 +22,7 @@ PASS_REGISTRY: dict[str, str] = {
     "lower-to-gpu": "modelopt_mlir.passes.lower_to_gpu:LowerToGpuPass",
     "update-in-place": "modelopt_mlir.passes.update_in_place:UpdateInPlacePass",
     "reuse-dying-inputs": "modelopt_mlir.passes.reuse_dying_inputs:ReuseDyingInputsPass",
+    "fold-transposes": "modelopt_mlir.passes.fold_transposes:FoldTransposesPass",
 }
 
 

@@ -1003,12 +1003,15 @@ def bufferize_step(
     module: ir.Module, captured: CapturedStep, func_name: str | None = None
 ) -> ir.Module:
     """Bufferize the imported ``module`` of ``captured`` (function ``func_name``, default the
-    capture's) in place: updated state written into its own arguments, the signature recorded
+    capture's) in place: transposes folded into the matrix products that read them
+    (fold-transposes), updated state written into its own arguments, the signature recorded
     as argument attributes, then reuse-dying-inputs (after the annotation: updated arguments
     may hold intermediates of their own update)."""
     from modelopt_mlir.frontend.bufferize import bufferize
+    from modelopt_mlir.passes.fold_transposes import fold_transposes
     from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
 
+    fold_transposes(module)
     bufferize(module, updates=captured.updates)
     annotate_arguments(module, func_name or captured.func_name, captured.signature)
     with module.context:
