@@ -317,32 +317,42 @@ def run_chunk(
         handler.detach()
 
 
-# MLIR's linalg.generic parser casts each iterator_types entry of the custom form to a string
-# unchecked: anything else crashes the process (segfault, std::bad_alloc). Refuse it first.
+# Constructs on which MLIR's parser crashes the process (segfault, std::bad_alloc) instead of
+# emitting a diagnostic, found by mutation fuzzing; refused before parsing:
+# - linalg.generic's custom form casts each iterator_types entry to a string unchecked;
+# - linalg.reduce / transpose / broadcast read a malformed dimensions / permutation array.
 _GENERIC_ITERATORS = re.compile(r"\blinalg\.generic\s*\{[^{}]*?\biterator_types\s*=\s*\[([^\]]*)\]")
 _STRING_LITERAL = re.compile(r'\s*"(?:[^"\\]|\\.)*"\s*')
+_DIMENSIONS = re.compile(
+    r"\b(linalg\.(?:reduce|transpose|broadcast))\b[^\n]*?\b(dimensions|permutation)\s*=[ \t]*"
+)
+_INTEGER_ARRAY = re.compile(r"\[\s*(?:-?\d+\s*(?:,\s*-?\d+\s*)*)?\]")
 
 
 def parser_crash(text: str) -> tuple[int, int, str] | None:
     """(line, column, message) of the first construct known to crash MLIR's parser."""
+    found: list[tuple[int, str]] = []
     for match in _GENERIC_ITERATORS.finditer(text):
-        entries = match.group(1)
-        if not entries.strip():
-            continue
         position = match.start(1)
-        for entry in entries.split(","):
+        for entry in match.group(1).split(",") if match.group(1).strip() else []:
             if not _STRING_LITERAL.fullmatch(entry):
-                at = position + len(entry) - len(entry.lstrip())
-                line = text.count("\n", 0, at) + 1
-                column = at - text.rfind("\n", 0, at)
-                return (
-                    line,
-                    column,
-                    f"iterator_types entries of linalg.generic must be strings such as "
-                    f'"parallel", got {entry.strip()!r}',
+                found.append(
+                    (
+                        position + len(entry) - len(entry.lstrip()),
+                        "iterator_types entries of linalg.generic must be strings such as "
+                        f'"parallel", got {entry.strip()!r}',
+                    )
                 )
+                break
             position += len(entry) + 1
-    return None
+    for match in _DIMENSIONS.finditer(text):
+        if not _INTEGER_ARRAY.match(text, match.end()):
+            message = f"{match.group(1)} {match.group(2)}: expected an integer array like [0, 1]"
+            found.append((match.end(), message))
+    if not found:
+        return None
+    at, message = min(found)
+    return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at), message
 
 
 def split_chunks(text: str, split: bool) -> list[str]:
