@@ -515,7 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 sys.stdout.write(rendered)
     except OSError as error:  # checked up front; this is a race or a full disk
-        print(f"modelopt-opt: cannot write '{error.filename}': {error.strerror}", file=sys.stderr)
+        where = error.filename or "<stdout>"
+        print(f"modelopt-opt: cannot write '{where}': {error.strerror}", file=sys.stderr)
         return 2
     return 1 if failed else 0
 
