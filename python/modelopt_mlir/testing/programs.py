@@ -26,7 +26,8 @@ statement is deleted. What a statement may be (``MENU``, one tag each):
   ``region-dealloc`` (an outer alloc freed in one branch of an ``scf.if``), ``call``
   (``func.call`` of an earlier function), ``multi-block`` (now and then the entry point
   ends in a second block, which memory-plan refuses with a diagnostic: the module must stay
-  untouched);
+  untouched), ``noalias`` (some of the entry point's arguments marked ``modelopt.noalias``:
+  they are distinct arrays; callees never are, since a call may pass one buffer twice);
 - element types ``f32``, ``f16``, ``bf16``, ``i1``, ``i64`` (tags ``type-...``), 0-d buffers
   (``rank-0``) and buffers with no element (``zero-elements``).
 
@@ -39,8 +40,8 @@ division, so nothing traps.
 
 Not generated: dynamic shapes at allocation (``memref.alloc(%n)``), ``scf.while`` and
 ``iter_args``, buffers returned from functions or yielded from regions, multi-block bodies,
-globals, ``memref.transpose``, rank-reducing subviews, ``tm_tensor`` ops, arguments marked
-``modelopt.noalias`` or in place, and vector, complex or index element types.
+globals, ``memref.transpose``, rank-reducing subviews, ``tm_tensor`` ops, arguments updated
+in place (update-in-place), and vector, complex or index element types.
 
 ``check_program`` plans a program with memory-plan in process and classifies the outcome
 (``OUTCOMES``): identical, refused with a diagnostic, or a failure (``failed: ...``: traceback,
@@ -103,6 +104,7 @@ MENU = (
     "region-dealloc",
     "call",
     "multi-block",
+    "noalias",
     "rank-0",
     "zero-elements",
     *(f"type-{t}" for t in ELEMENT_TYPES),
@@ -198,9 +200,13 @@ class Function:
     body: tuple[Statement, ...]
     private: bool = True
     multi_block: bool = False  # ends in a second block, which memory-plan refuses
+    noalias: frozenset[str] = frozenset()  # arguments marked modelopt.noalias
 
     def render(self) -> str:
-        params = ", ".join(f"{name}: {t}" for name, t in self.arguments)
+        params = ", ".join(
+            f"{name}: {t}" + (" {modelopt.noalias}" if name in self.noalias else "")
+            for name, t in self.arguments
+        )
         visibility = "private " if self.private else ""
         lines = [f"func.func {visibility}@{self.name}({params}) {{"]
         for statement in self.body:
@@ -219,6 +225,8 @@ class Function:
             found |= type_tags(memref_type)
         if self.multi_block:
             found.add("multi-block")
+        if self.noalias:
+            found.add("noalias")
         return frozenset(found)
 
 
@@ -1099,7 +1107,12 @@ def generate(seed: int, index: int) -> Program:
     functions: list[Function] = []
     for number in range(rng.choice((0, 0, 1, 2))):
         functions.append(_function(rng, f"f{number}", elements, shapes, functions, 3, True))
-    main = _function(rng, "main", elements, shapes, functions, rng.randint(4, 14), False)
+    steps = rng.randint(4, 14) if rng.random() < 0.7 else rng.randint(15, 30)
+    main = _function(rng, "main", elements, shapes, functions, steps, False)
+    # The entry point's arguments are distinct arrays: they may be marked noalias.
+    noalias = frozenset(a for a, _ in main.arguments if rng.random() < 0.5)
+    if rng.random() < 0.3:
+        main = replace(main, noalias=noalias)
     # Now and then a function memory-plan must refuse with a diagnostic, leaving the IR alone.
     functions.append(replace(main, multi_block=rng.random() < 0.03))
     return Program(seed, index, tuple(functions))
@@ -1236,17 +1249,12 @@ def check_planned_ir(text: str) -> list[str]:
         if "modelopt.arena_size" not in func.attributes:
             continue
         top = [o.operation for o in func.regions[0].blocks[0].operations]
-        arena = next(
-            (
-                o
-                for o in top
-                if o.name in ("memref.alloc", "memref.alloca")
-                and str(o.results[0].type).endswith("xi8>")
-                and any(u.owner.name == "memref.view" for u in o.results[0].uses)
-            ),
-            None,
-        )
-        if arena is None:
+        # The rewrite puts the arena first: an i8 buffer of the size the function records.
+        arena_size = ir.IntegerAttr(func.attributes["modelopt.arena_size"]).value
+        arena = top[0] if top else None
+        if arena is None or arena.name not in ("memref.alloc", "memref.alloca"):
+            continue
+        if str(arena.results[0].type) != f"memref<{arena_size}xi8>":
             continue
         arena_bytes = ir.MemRefType(arena.results[0].type).shape[0]
         ranges: dict[ir.Value, tuple[int, int]] = {}
