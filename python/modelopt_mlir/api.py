@@ -646,6 +646,11 @@ class PlanResult:
             names = [s.name for s in self.captured.signature.outputs]
             return dict(zip(names, tensors, strict=True))
         model, optimizer = _copy_model_and_optimizer(self.model, self.optimizer)
+        # SGD with dampening carries a step counter in the captured step (torch keys its first
+        # step on the missing momentum buffer instead): 0 before the first step, then 1, 2, ...
+        sgd_steps_before = float(
+            any(state.get("momentum_buffer") is not None for state in optimizer.state.values())
+        )
         model.train()
         for module in model.modules():
             if isinstance(module, nn.modules.dropout._DropoutNd):
@@ -665,6 +670,9 @@ class PlanResult:
                     expected["step"] = torch.as_tensor(value, dtype=torch.float32).reshape(())
                 elif isinstance(value, torch.Tensor):
                     expected[f"{name}.{key}"] = value.detach()
+        config = getattr(self.captured, "optimizer", None)
+        if "step" not in expected and config is not None and config.has_step_counter:
+            expected["step"] = torch.tensor(sgd_steps_before + 1.0)
         return expected
 
     def verify(
@@ -715,6 +723,7 @@ def _copy_model_and_optimizer(model: nn.Module, optimizer: Any) -> tuple[nn.Modu
             params,
             lr=config.lr,
             momentum=config.momentum,
+            dampening=config.dampening,
             nesterov=config.nesterov,
             weight_decay=config.weight_decay,
         )
