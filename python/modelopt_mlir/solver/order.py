@@ -11,6 +11,7 @@ heuristic backwards is a second, different heuristic for free.
 from __future__ import annotations
 
 import heapq
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -343,12 +344,14 @@ def heuristic_orders(problem: ScheduleProblem) -> list[OrderPlan]:
 
 
 def candidate_orders(
-    problem: ScheduleProblem, reorder: bool = True
+    problem: ScheduleProblem, reorder: bool = True, deadline: float | None = None
 ) -> tuple[list[OrderPlan], OrderPlan]:
     """Every heuristic order and its local refinement (:func:`refine_order`, each within a work
     limit), distinct orders by increasing peak (earliest listed on ties), and program order for
     reference. The lowest peak is not always the smallest arena: an order whose live intervals
-    interleave badly can need more than its peak, so callers fit offsets to several."""
+    interleave badly can need more than its peak, so callers fit offsets to several.
+    ``deadline`` (``time.perf_counter()``) is a safety stop for the refinements only: below it
+    the result depends on the work limits alone."""
     baseline = program_order(problem)
     if not reorder:
         return [baseline], baseline
@@ -359,7 +362,7 @@ def candidate_orders(
         work = min(REFINE_WORK, budget)
         if work <= 0:
             break
-        refined.append(refine_order(problem, plan, work))
+        refined.append(refine_order(problem, plan, work, deadline))
         budget -= work
     ranked = sorted(enumerate(plans + refined), key=lambda item: (item[1].peak, item[0]))
     distinct: dict[tuple[int, ...], OrderPlan] = {}
@@ -434,14 +437,20 @@ def _closure(
     return sorted(group, key=lambda unit: position[unit])
 
 
-def refine_order(problem: ScheduleProblem, plan: OrderPlan, work: int = REFINE_WORK) -> OrderPlan:
+def refine_order(
+    problem: ScheduleProblem,
+    plan: OrderPlan,
+    work: int = REFINE_WORK,
+    deadline: float | None = None,
+) -> OrderPlan:
     """Local search on an order's peak. At the first step where memory peaks, for each buffer
     live there (largest first): move the unit that starts it to just after that step, with the
     units between that depend on it (an ``alloc``'s fill and its producer move together), or
     move the unit that frees it to just before that step, with the units between that it
     depends on. A move is kept when it lowers the peak, or keeps it and lowers the number of
     steps at the peak; the search stops when no candidate move does, or at the work limit.
-    Deterministic: the same problem and order give the same result."""
+    Deterministic: the same problem and order give the same result (``deadline``, a
+    ``time.perf_counter()`` value, is only a safety stop)."""
     n = problem.num_units
     if n < 3:
         return plan
@@ -480,7 +489,9 @@ def refine_order(problem: ScheduleProblem, plan: OrderPlan, work: int = REFINE_W
                     moves.append((group, False))
         accepted = False
         for group, sink in moves:
-            if spent + live.work > work:
+            if spent + live.work > work or (
+                deadline is not None and time.perf_counter() > deadline
+            ):
                 break
             members = set(group)
             rest = [unit for unit in order if unit not in members]
