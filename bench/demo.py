@@ -41,16 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     timings = {}
     try:
         step = time.perf_counter()
-        # Loss and optimizer state within rtol 1e-5; parameters also within 5% of lr absolute:
-        # Adam divides by sqrt(v) + eps, so where the exact gradient is zero (attention key
-        # biases) rounding noise becomes an update of up to lr, in PyTorch as in ours.
-        errors = result.verify(rtol=1e-5, param_atol=0.05 * LR)
+        # Default tolerances, derived per tensor (see PlanResult.verify): loss and optimizer
+        # state within float32 rounding; parameters within Adam's update noise, scaled by lr.
+        errors = result.verify()
         timings["verify against PyTorch (compile + run + eager step)"] = time.perf_counter() - step
-        worst = max(errors, key=lambda e: e.max_rel)
+        worst = max(errors, key=lambda e: e.of_tolerance)
         print(
             f"planned step on CPU vs eager PyTorch + torch.optim.Adam: {len(errors)} tensors "
-            f"(loss, parameters, optimizer state) within rtol 1e-5 (parameters: atol {0.05 * LR:g}); worst {worst.name}: "
-            f"rel {worst.max_rel:.1e}"
+            f"(loss, parameters, optimizer state) within the default tolerances; closest "
+            f"{worst.name}: {worst.of_tolerance:.2f}x its tolerance (rel {worst.max_rel:.1e})"
         )
         step = time.perf_counter()
         comparison = result.verify_planned_vs_unplanned()

@@ -60,6 +60,8 @@ class TensorError:
     max_abs: float
     max_rel: float  # max |actual - expected| / max |expected|
     ok: bool
+    # max over elements of |actual - expected| / tolerance there: ok when <= 1.
+    of_tolerance: float = 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,18 +678,65 @@ class PlanResult:
         return expected
 
     def verify(
-        self, rtol: float = 1e-5, atol: float = 1e-7, *, param_atol: float | None = None
+        self, rtol: float = 1e-5, atol: float = 0.0, *, param_atol: float | None = None
     ) -> list[TensorError]:
-        """Run the planned step on the CPU and one eager PyTorch step; compare every updated
-        tensor. A tensor passes when max |actual - expected| <= atol + rtol * max |expected|;
-        updated parameters may use a looser ``param_atol`` (Adam divides by sqrt(v) + eps, so an
-        element whose gradient is about zero turns rounding noise into an update of up to lr).
-        Returns the per-tensor errors; raises VerificationError if any tensor fails."""
+        """Run the planned step on the CPU and one eager PyTorch step on copies; compare every
+        tensor the step produces. Returns the per-tensor errors; raises VerificationError if one
+        is beyond its tolerance, derived from what it is (``rtol`` is float32 rounding noise
+        relative to a tensor's largest value):
+
+        - loss, outputs, model buffers, optimizer state (momentum, Adam's moments, step):
+          max |actual - expected| <= atol + rtol * max |expected|.
+        - parameters updated by SGD: per element, 4 float32 ulps of the new value plus
+          rtol * max |update| (the update lr * (gradient + momentum ...) carries the gradient's
+          relative noise).
+        - parameters updated by Adam/AdamW: per element, 4 ulps plus
+          lr * min(2, 2 * rtol * (max |m_hat| + max sqrt(v_hat)) / (sqrt(v_hat) + eps)), with
+          the reference's bias-corrected moments. The update is lr * m_hat / (sqrt(v_hat) + eps):
+          where the gradient is large its direction is exact to rounding, but an element whose
+          gradient is about zero turns rounding noise into an update of up to lr either way.
+
+        ``param_atol`` replaces the parameters' derived tolerance by atol + rtol * max |expected|
+        with this absolute part."""
         actual = self.run_cpu()
         expected = self.reference()
-        params = {n for n, _ in self.model.named_parameters()}
-        tolerances = {n: max(atol, param_atol) for n in params} if param_atol is not None else {}
-        return compare_results(actual, expected, rtol=rtol, atol=atol, atol_by_name=tolerances)
+        if param_atol is not None:
+            params = {n for n, _ in self.model.named_parameters()}
+            atol_by_name = {n: max(atol, param_atol) for n in params}
+            return compare_results(
+                actual, expected, rtol=rtol, atol=atol, atol_by_name=atol_by_name
+            )
+        tolerances = self._update_tolerances(expected, rtol)
+        return compare_results(actual, expected, rtol=rtol, atol=atol, tolerances=tolerances)
+
+    def _update_tolerances(
+        self, expected: Mapping[str, torch.Tensor], rtol: float
+    ) -> dict[str, torch.Tensor]:
+        """Per-element tolerance of each parameter the optimizer updates (see :meth:`verify`)."""
+        config = getattr(self.captured, "optimizer", None)
+        if self.loss_fn is None or config is None:
+            return {}
+        tolerances: dict[str, torch.Tensor] = {}
+        step = float(expected["step"]) if "step" in expected else 1.0
+        for name, before in self.model.named_parameters():
+            if name not in expected:
+                continue
+            after = expected[name].detach().to(torch.float64)
+            rounding = _F32_ULPS * after.abs()
+            if config.kind == "sgd":
+                update = (before.detach().to(torch.float64) - after).abs().max()
+                tolerances[name] = rounding + rtol * update
+                continue
+            moments = (expected.get(f"{name}.exp_avg"), expected.get(f"{name}.exp_avg_sq"))
+            if moments[0] is None or moments[1] is None:
+                continue
+            beta1, beta2 = config.betas
+            m_hat = moments[0].detach().to(torch.float64) / (1.0 - beta1**step)
+            root_v_hat = (moments[1].detach().to(torch.float64) / (1.0 - beta2**step)).sqrt()
+            noise = rtol * (m_hat.abs().max() + root_v_hat.max())
+            direction = torch.clamp(2.0 * noise / (root_v_hat + config.eps), max=2.0)
+            tolerances[name] = rounding + config.lr * direction
+        return tolerances
 
     def verify_planned_vs_unplanned(self) -> Any:
         """Run planned and unplanned IR on the same (real) arguments; every buffer must be
@@ -709,6 +758,10 @@ class PlanResult:
                 "planned IR differs from unplanned IR:\n" + comparison.summary()
             )
         return comparison
+
+
+# Four float32 ulps relative to a value: two implementations that round p - update differently.
+_F32_ULPS = 2.0**-21
 
 
 def _copy_model_and_optimizer(model: nn.Module, optimizer: Any) -> tuple[nn.Module, Any]:
@@ -737,11 +790,16 @@ def compare_results(
     actual: Mapping[str, torch.Tensor],
     expected: Mapping[str, torch.Tensor],
     rtol: float = 1e-5,
-    atol: float = 1e-7,
+    atol: float = 0.0,
     atol_by_name: Mapping[str, float] | None = None,
+    *,
+    tolerances: Mapping[str, torch.Tensor | float] | None = None,
 ) -> list[TensorError]:
     """Compare every tensor of ``actual`` with the same name in ``expected``; raise
-    VerificationError when one is off, missing, or the shapes differ."""
+    VerificationError when one is off, missing, or the shapes differ. A tensor passes when
+    max |actual - expected| <= atol + rtol * max |expected| (``atol_by_name`` overrides atol per
+    name), or, for a name in ``tolerances``, when every element is within its tolerance there
+    (a tensor of the same shape, or a number)."""
     errors: list[TensorError] = []
     problems: list[str] = []
     for name, got in actual.items():
@@ -757,16 +815,28 @@ def compare_results(
         if got64.numel() == 0:
             errors.append(TensorError(name, tuple(got.shape), 0.0, 0.0, True))
             continue
-        max_abs = float((got64 - want64).abs().max())
+        diff = (got64 - want64).abs()
+        max_abs = float(diff.max())
         scale = float(want64.abs().max())
         max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-        ok = max_abs <= (atol_by_name or {}).get(name, atol) + rtol * scale  # NaN fails
-        errors.append(TensorError(name, tuple(got.shape), max_abs, max_rel, ok))
+        limit = (tolerances or {}).get(name)
+        if limit is None:
+            limit = (atol_by_name or {}).get(name, atol) + rtol * scale
+        limit64 = torch.as_tensor(limit, dtype=torch.float64).expand_as(want.detach()).reshape(-1)
+        within = diff <= limit64  # NaN fails
+        ratio = torch.where(diff == 0, torch.zeros_like(diff), diff / limit64)
+        of_tolerance = float(ratio.max())  # NaN where an element is NaN
+        ok = bool(within.all())
+        errors.append(TensorError(name, tuple(got.shape), max_abs, max_rel, ok, of_tolerance))
     failed = [e for e in errors if not e.ok]
     if failed or problems:
-        lines = [f"{len(failed)} of {len(errors)} tensors beyond rtol={rtol} atol={atol}"]
+        lines = [
+            f"{len(failed)} of {len(errors)} tensors beyond their tolerance (rtol={rtol}, "
+            f"atol={atol}; parameters: see PlanResult.verify)"
+        ]
         lines += [
-            f"  {e.name}{list(e.shape)}: max abs {e.max_abs:.3g}, rel {e.max_rel:.3g}"
+            f"  {e.name}{list(e.shape)}: max abs {e.max_abs:.3g}, rel {e.max_rel:.3g}, "
+            f"{e.of_tolerance:.3g}x its tolerance"
             for e in failed[:20]
         ]
         lines += [f"  {p}" for p in problems]
