@@ -64,6 +64,9 @@ class GraphOrderResult:
         return (self.peak - self.lower_bound) / self.lower_bound
 
 
+ILP_EXACT_BYTES = 2**53
+
+
 def solve_order(
     problem: ScheduleProblem,
     time_limit: float = 10.0,
@@ -83,6 +86,9 @@ def solve_order(
     start = time.perf_counter()
     deadline = start + max(time_limit, 0.0)
     best, baseline = initial if initial is not None else best_order(problem)
+    # HiGHS works in doubles: beyond 2**53 bytes in all, sizes are no longer exact (and the
+    # solver fails outright on some); the heuristics and the bounds stay exact.
+    use_ilp = use_ilp and sum(problem.sizes) < ILP_EXACT_BYTES
     order, peak, algorithm = best.order, best.peak, best.algorithm
 
     bound = peak_lower_bound(problem, order, time_limit=max(BOUND_TIME_SHARE * time_limit, 0.05))
