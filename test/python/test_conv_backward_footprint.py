@@ -93,14 +93,14 @@ def test_cnn_training_step_holds_no_per_sample_weight_gradients() -> None:
 
 @pytest.mark.parametrize("name", ["cnn", "mobilenet"])
 def test_conv_zoo_training_step_footprint_and_result(name: str) -> None:
-    """Planned step (SGD momentum 0.9) matches eager and holds at most 5% more than eager's
-    peak (before these decompositions: cnn 1.19x, mobilenet 1.30x)."""
+    """Planned step (SGD momentum 0.9) matches eager and holds no more than eager's peak
+    (before these decompositions: cnn 1.19x, mobilenet 1.30x; now about 0.97x)."""
     built = ZOO[name].build()
     result = built.plan(
         torch.optim.SGD(built.model.parameters(), lr=0.01, momentum=0.9),
         compare_eager=True,
         progress=False,
     )
-    assert result.report.vs_eager is not None and result.report.vs_eager <= 1.05
+    assert result.report.vs_eager is not None and result.report.vs_eager <= 1.0
     result.verify(rtol=1e-5, atol=1e-6)
     result.verify_planned_vs_unplanned()

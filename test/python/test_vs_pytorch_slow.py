@@ -18,3 +18,21 @@ def test_gpt2_small_footprint_below_eager(batch: int, target: float) -> None:
     )
     assert result.report.vs_eager is not None
     assert result.report.vs_eager <= target, str(result.report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_training_step_footprint_at_most_eager(name: str, optimizer: str) -> None:
+    """Every tiny zoo model, Adam and SGD with momentum 0.9 (bench/vs_pytorch.py's settings):
+    the whole planned step holds no more than eager PyTorch's peak."""
+    built = ZOO[name].build()
+    params = built.model.parameters()
+    opt = (
+        torch.optim.Adam(params, lr=1e-3)
+        if optimizer == "adam"
+        else torch.optim.SGD(params, lr=0.01, momentum=0.9)
+    )
+    result = built.plan(opt, compare_eager=True, progress=False)
+    assert result.report.vs_eager is not None
+    assert result.report.vs_eager <= 1.0, str(result.report)
