@@ -17,14 +17,14 @@ statement is deleted. What a statement may be (``MENU``, one tag each):
   1), ``matmul`` (``linalg.matmul``), ``load-store`` (``memref.load`` / ``memref.store`` at
   constant indices);
 - aliases: ``subview`` (static offsets, sizes and strides 1 or 2), ``expand-shape``,
-  ``collapse-shape``, ``cast`` (to dynamic sizes or a dynamic strided layout),
+  ``collapse-shape``, ``cast`` (to dynamic sizes or a dynamic strided layout), ``transpose``,
   ``reinterpret-cast`` (the flat view of a buffer), ``view`` (``memref.view`` of an i8 buffer at
   a byte offset);
 - ``for`` (``scf.for`` with one to three iterations whose body uses outer buffers, and may index
   them with the induction variable), ``if`` (``scf.if`` on an i1 loaded from a buffer, or on a
   constant, with or without ``else``), ``dealloc`` (anywhere after the last use of an alloc),
   ``region-dealloc`` (an outer alloc freed in one branch of an ``scf.if``), ``call``
-  (``func.call`` of an earlier function), ``multi-block`` (now and then the entry point
+  (``func.call`` of an earlier function, also inside a region), ``multi-block`` (now and then the entry point
   ends in a second block, which memory-plan refuses with a diagnostic: the module must stay
   untouched), ``noalias`` (some of the entry point's arguments marked ``modelopt.noalias``:
   they are distinct arrays; callees never are, since a call may pass one buffer twice);
@@ -40,7 +40,7 @@ division, so nothing traps.
 
 Not generated: dynamic shapes at allocation (``memref.alloc(%n)``), ``scf.while`` and
 ``iter_args``, buffers returned from functions or yielded from regions, multi-block bodies,
-globals, ``memref.transpose``, rank-reducing subviews, ``tm_tensor`` ops, arguments updated
+globals, rank-reducing subviews, ``tm_tensor`` ops, arguments updated
 in place (update-in-place), and vector, complex or index element types.
 
 ``check_program`` plans a program with memory-plan in process and classifies the outcome
@@ -96,6 +96,7 @@ MENU = (
     "expand-shape",
     "collapse-shape",
     "cast",
+    "transpose",
     "reinterpret-cast",
     "view",
     "for",
@@ -432,6 +433,7 @@ class FunctionGenerator:
             (self.subview, 3),
             (self.reshape, 3),
             (self.cast, 2),
+            (self.transpose, 1),
             (self.view, 2),
             (self.dealloc, 3),
         ]
@@ -441,6 +443,8 @@ class FunctionGenerator:
                 steps.append((self.call, 3))
         if self.scope.region_depth < 2 and in_region:
             steps += [(self.for_loop, 1), (self.if_else, 1)]
+        if in_region and self.callees:
+            steps.append((self.call, 1))  # a call nested in a region makes it a barrier
         makers, weights = zip(*steps, strict=True)
         for _ in range(8):
             made = self.rng.choices(makers, weights)[0]()
@@ -879,6 +883,23 @@ class FunctionGenerator:
             result = replace(source.type, dynamic_layout=True)
         line = f"memref.cast {source.name} : {source.type} to {result}"
         return self._alias(source, result, source.full, line, "cast")
+
+    def transpose(self) -> list[Statement]:
+        sources = [
+            v
+            for v in self.scope.live()
+            if len(v.type.shape) == 2 and v.type.static_strides is not None
+        ]
+        if not sources:
+            return []
+        source = self.rng.choice(sources)
+        strides = source.type.static_strides
+        assert strides is not None
+        result = MemType(
+            source.type.shape[::-1], source.type.element, strides[::-1], source.type.offset
+        )
+        line = f"memref.transpose {source.name} (d0, d1) -> (d1, d0) : {source.type} to {result}"
+        return self._alias(source, result, source.full, line, "transpose")
 
     def view(self) -> list[Statement]:
         raws = [
@@ -1321,11 +1342,12 @@ _EFFECTFUL = frozenset(
 
 
 def has_adjacent_calls(program: Program) -> bool:
-    """Whether a function calls twice with no statement touching memory in between."""
+    """Whether a function has two units with calls (top level or nested) and no statement
+    touching memory in between."""
     for function in program.functions:
         after_call = False
         for statement in function.body:
-            if statement.lines[0].startswith("func.call"):
+            if any("func.call" in line for line in statement.lines):  # a barrier unit
                 if after_call:
                     return True
                 after_call = True
