@@ -15,11 +15,25 @@ import time
 from pathlib import Path
 
 import torch
+from plan_examples import FOOTNOTE, render, table_row
 
-from modelopt_mlir.api import VerificationError
+from modelopt_mlir.api import PlanResult, VerificationError
 from modelopt_mlir.zoo import ZOO
 
 LR = 1e-3
+
+
+def demo_row(result: PlanResult, name: str, identical: bool | None = None) -> list[str]:
+    """The plan_examples table row of a planned step, from the same numbers as its report."""
+    report = result.report
+    return table_row(
+        name,
+        result.function_report,
+        report.upstream_best_fit_plain,
+        report.upstream_best_fit,
+        report.stage_seconds.get("plan", 0.0),
+        "not run" if identical is None else "yes" if identical else "NO",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     except VerificationError as error:
         print(f"VERIFICATION FAILED:\n{error}", file=sys.stderr)
         return 1
+
+    print()
+    print("the same step in plan_examples' columns (the numbers of the report above):")
+    print(render([demo_row(result, f"gpt2 {args.size} (captured now)", identical=True)]))
+    print(FOOTNOTE)
+    print()
 
     paths = result.save(args.out)
     for what, seconds in timings.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "PlanError",
     "PlanReport",
     "PlanResult",
+    "PlanWarning",
     "TensorError",
     "VerificationError",
     "plan",
@@ -41,6 +43,11 @@ __all__ = [
 
 class PlanError(ValueError):
     """The call cannot be planned as given (a usage error); the message says what to change."""
+
+
+class PlanWarning(UserWarning):
+    """Planning succeeded with a caveat, e.g. a search stopped at the time limit (the report's
+    ``status`` is then "timeout")."""
 
 
 class VerificationError(AssertionError):
@@ -91,8 +98,11 @@ class PlanReport:
     temporaries_bytes: int  # sum of all planned temporaries, no reuse
     program_order_peak: int  # peak of live temporaries in the captured program order
     arena_bytes: int  # our planned arena
+    # Max live bytes of the chosen order: no arena for this order can be smaller. Not a bound
+    # over all orders (that is order_lower_bound).
     lower_bound: int
-    gap: float  # (arena - lower bound) / lower bound
+    # (arena - order_lower_bound) / order_lower_bound: the gap to the bound over all orders.
+    gap: float
     ops: int  # schedulable top-level ops
     allocs_planned: int
     allocs_left_alone: int
@@ -106,6 +116,30 @@ class PlanReport:
     output_bytes: int = 0  # out-params: the loss, or the model outputs (inference)
     left_alone_bytes: int = 0  # static buffers memory-plan left outside the arena
     eager: EagerPeak | None = None  # PyTorch eager's peak for the same step (compare_eager)
+    # A bound over every valid order (<= lower_bound); with the greedy solver nothing is searched
+    # and it is the chosen order's peak.
+    order_lower_bound: int = 0
+    # "optimal" (arena = bound over all orders), "feasible" (searches finished, gap left),
+    # "timeout" (a search stopped at the time limit; the best plan found is used) or
+    # "heuristic" (greedy solver: no search, no bound over all orders).
+    status: str = ""
+    time_limit: float = 0.0  # seconds the solver was given
+
+    @property
+    def chosen_order_peak(self) -> int:
+        """Max live bytes of the chosen order (the field ``lower_bound``)."""
+        return self.lower_bound
+
+    @property
+    def status_text(self) -> str:
+        """The status with what it means, as the text report prints it."""
+        meaning = {
+            "optimal": "the arena equals the bound over all orders",
+            "feasible": "searches finished within the time limit, gap left",
+            "timeout": f"stopped at the time limit of {self.time_limit:g} s; best plan found used",
+            "heuristic": "greedy solver, no search: no bound over all orders",
+        }.get(self.status)
+        return f"{self.status} ({meaning})" if meaning else self.status or "-"
 
     @property
     def params_and_state_bytes(self) -> int:
@@ -149,6 +183,7 @@ class PlanReport:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["chosen_order_peak"] = self.chosen_order_peak
         data["params_and_state_bytes"] = self.params_and_state_bytes
         data["footprint_bytes"] = self.footprint_bytes
         data["program_order_footprint_bytes"] = self.program_order_footprint_bytes
@@ -194,8 +229,20 @@ class PlanReport:
             rows.append(("left outside the arena", _mib(self.left_alone_bytes)))
         rows += [
             ("planned arena (ours)", _mib(self.arena_bytes)),
-            ("lower bound", _mib(self.lower_bound)),
-            ("gap to lower bound", f"{self.gap:.1%}"),
+            ("peak of the chosen order", _mib(self.lower_bound)),
+        ]
+        if self.status == "heuristic":
+            rows += [
+                ("bound over all orders", "- (not searched: greedy)"),
+                ("gap to the chosen order's peak", f"{self.gap:.1%}"),
+            ]
+        else:
+            rows += [
+                ("bound over all orders", _mib(self.order_lower_bound)),
+                ("gap to the bound over all orders", f"{self.gap:.1%}"),
+            ]
+        rows += [
+            ("solver status", self.status_text),
             ("saved vs program order", f"{self.reduction_vs_program_order:.1%}"),
             (
                 "whole-step footprint",
@@ -299,10 +346,12 @@ def _accepted_solvers() -> tuple[str, ...]:
     return tuple(str(c) for c in choices) or ("greedy",)
 
 
-def _plan_in_place(module: Any, solver: str, time_limit: float) -> tuple[dict[str, Any], str]:
+def _plan_in_place(
+    module: Any, solver: str, time_limit: float
+) -> tuple[dict[str, Any], str, list[str]]:
     """Run memory-plan; ``auto`` becomes the best solver the pass accepts. Returns (report,
-    solver that ran)."""
-    from modelopt_mlir.diagnostics import PassFailure
+    solver that ran, the pass's warnings, e.g. a search stopped at the time limit)."""
+    from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
     from modelopt_mlir.planning import plan_module
 
     accepted = _accepted_solvers()
@@ -312,19 +361,16 @@ def _plan_in_place(module: Any, solver: str, time_limit: float) -> tuple[dict[st
         raise PlanError(
             f"unknown solver '{solver}' (this build accepts: auto, {', '.join(accepted)})"
         )
+    diagnostics = DiagnosticEngine()
     try:
-        reports = plan_module(module, solver=solver, time_limit=float(time_limit))
+        reports = plan_module(module, diagnostics, solver=solver, time_limit=float(time_limit))
     except PassFailure as error:
         raise PlanError(f"memory-plan failed: {error}") from error
-    except ValueError as error:
-        if "solver" not in str(error) or solver == "greedy":
-            raise
-        solver = "greedy"
-        reports = plan_module(module, solver=solver, time_limit=float(time_limit))
     if len(reports) != 1:
         raise PlanError(f"expected one planned function, got {len(reports)}")
     report = reports[0]
-    return report, str(report.get("solver", solver))
+    warnings_seen = [d.message for d in diagnostics.diagnostics if d.severity == "warning"]
+    return report, str(report.get("solver", solver)), warnings_seen
 
 
 def plan(
@@ -390,8 +436,11 @@ def plan(
         with context:
             module = ir.Module.parse(unplanned_text)
     with stages.stage("plan", f"planning memory (solver {solver})"), context:
-        function_report, solver_used = _plan_in_place(module, solver, time_limit)
+        function_report, solver_used, pass_warnings = _plan_in_place(module, solver, time_limit)
         planned_text = module.operation.get_asm(enable_debug_info=False)
+    for message in pass_warnings:  # a search stopped at the time limit, said where it is seen
+        stages.note(message)
+        warnings.warn(message, PlanWarning, stacklevel=2)
     with stages.stage("classify", "classifying buffers for the timeline"):
         try:
             kinds = _buffer_kinds(
@@ -454,6 +503,11 @@ def plan(
         output_bytes=sum(_spec_bytes(s) for s in signature if s.kind == "output"),
         left_alone_bytes=int(function_report.get("left_alone_bytes", 0)),
         eager=eager,
+        order_lower_bound=int(
+            function_report.get("order_lower_bound", function_report["lower_bound"])
+        ),
+        status=str(function_report.get("status", "")),
+        time_limit=float(time_limit),
     )
     return PlanResult(
         module=module,
@@ -580,8 +634,8 @@ class PlanResult:
         eager = f", eager {_mib(r.eager.total)}" if r.eager is not None else ""
         return (
             f"{r.model} {r.mode} step ({r.optimizer})\nfootprint {_mib(r.footprint_bytes)}"
-            f"{eager}; arena {_mib(r.arena_bytes)}, lower bound {_mib(r.lower_bound)}, "
-            f"program order {_mib(r.program_order_peak)}"
+            f"{eager}; arena {_mib(r.arena_bytes)}, chosen order's peak {_mib(r.lower_bound)}, "
+            f"program order {_mib(r.program_order_peak)}; {r.status}"
         )
 
     def _compiled_function(self, which: str) -> Any:
