@@ -120,7 +120,7 @@ class PlanReport:
     # and it is the chosen order's peak.
     order_lower_bound: int = 0
     # "optimal" (arena = bound over all orders), "feasible" (searches finished, gap left),
-    # "timeout" (a search stopped at the time limit; the best plan found is used) or
+    # "timeout" (a search ran out of its share of the time limit; the best plan found is used) or
     # "heuristic" (greedy solver: no search, no bound over all orders).
     status: str = ""
     time_limit: float = 0.0  # seconds the solver was given
@@ -136,7 +136,10 @@ class PlanReport:
         meaning = {
             "optimal": "the arena equals the bound over all orders",
             "feasible": "searches finished within the time limit, gap left",
-            "timeout": f"stopped at the time limit of {self.time_limit:g} s; best plan found used",
+            "timeout": (
+                f"a search ran out of its share of the {self.time_limit:g} s time limit; "
+                "best plan found used"
+            ),
             "heuristic": "greedy solver, no search: no bound over all orders",
         }.get(self.status)
         return f"{self.status} ({meaning})" if meaning else self.status or "-"

@@ -162,7 +162,7 @@ def test_time_limit_stop_is_visible() -> None:
         result = built.plan(adam, time_limit=0.01)
     report = result.report
     assert report.status == "timeout"
-    assert "timeout (stopped at the time limit of 0.01 s; best plan found used)" in str(report)
+    assert "timeout (a search ran out of its share of the 0.01 s time limit" in str(report)
     assert report.to_json()["status"] == "timeout"
 
 
@@ -296,3 +296,21 @@ def test_demo_table_row_shows_the_report_numbers(
     assert row["status"] == r.status
     assert row["gap to bound"] == f"{r.gap:.1%}"
     assert row["arena/bf+live"] == f"{r.arena_bytes / r.upstream_best_fit:.3f}"
+
+
+def test_solver_errors_are_not_retried_silently(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error from the solver reaches the caller; plan() does not quietly rerun greedy."""
+    import modelopt_mlir.planning
+
+    calls: list[str] = []
+
+    def failing_plan_module(module, diagnostics=None, **options):
+        calls.append(options["solver"])
+        raise ValueError("ILP solver backend failed")
+
+    monkeypatch.setattr(modelopt_mlir.planning, "plan_module", failing_plan_module)
+    model, x, y = _mlp()
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="ILP solver backend failed"):
+        plan(model, (x,), y, nn.functional.cross_entropy, sgd, solver="auto")
+    assert len(calls) == 1  # no second try with solver=greedy
