@@ -90,7 +90,9 @@ def render_timeline(
     dpi: int = 130,
 ) -> Path:
     """Draw ``report`` (a memory-plan function report: ``buffers`` with offset, size, first_step,
-    last_step; ``arena_size``, ``lower_bound``, ``program_order_peak``) to a PNG at ``path``.
+    last_step; ``arena_size``, ``lower_bound`` (the peak of the chosen order),
+    ``program_order_peak``, and when given ``order_lower_bound`` (the bound over all orders) and
+    ``status``) to a PNG at ``path``.
     ``state_bytes`` (parameters, optimizer state, batch and outputs: what the caller holds for
     the whole step) is drawn as a band below the arena, so the picture shows the whole footprint.
 
@@ -112,7 +114,14 @@ def render_timeline(
             kinds[b["index"]] if "index" in b else k for b, k in zip(buffers, kinds, strict=False)
         ]
     arena = int(report.get("arena_size", 0))
-    lower_bound = int(report.get("lower_bound", 0))
+    lower_bound = int(report.get("lower_bound", 0))  # the peak of the chosen order
+    status = str(report.get("status", ""))
+    # The bound over all orders, unless the greedy solver searched none (then it is lower_bound).
+    order_bound = (
+        int(report["order_lower_bound"])
+        if "order_lower_bound" in report and status != "heuristic"
+        else None
+    )
     peak = int(report.get("program_order_peak", 0))
     top = max([arena, lower_bound, peak, upstream_arena or 0, 1])
     factor, unit = _scale(top)
@@ -144,9 +153,11 @@ def render_timeline(
         )
     lines = [
         (arena, "arena (planned)", "black", "-"),
-        (lower_bound, "lower bound", "#2CA02C", "--"),
+        (lower_bound, "peak of the chosen order", "#2CA02C", "--"),
         (peak, "program-order peak", "#D62728", ":"),
     ]
+    if order_bound is not None and order_bound != lower_bound:
+        lines.insert(2, (order_bound, "bound over all orders", "#17BECF", (0, (1, 3))))
     if upstream_arena:
         lines.append((upstream_arena, "upstream best-fit+liveness", "#9467BD", "-."))
     handles: list[Any] = []
@@ -164,6 +175,8 @@ def render_timeline(
                 )
             )
         )
+    if status:
+        handles.append(Patch(facecolor="none", edgecolor="none", label=f"solver status: {status}"))
     for value, label, colour, style in lines:
         handles.append(
             ax.axhline(
@@ -188,7 +201,7 @@ def render_timeline(
     ax.set_title(
         title
         or f"@{name}: {len(buffers)} buffers in a {arena / factor:,.2f} {unit} arena "
-        f"(lower bound {lower_bound / factor:,.2f} {unit})"
+        f"(peak of the chosen order {lower_bound / factor:,.2f} {unit})"
     )
 
     live = live_bytes_per_step(buffers)

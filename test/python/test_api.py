@@ -201,6 +201,9 @@ def test_timeline_renders_without_mlir(tmp_path: Path) -> None:
     assert live_bytes_per_step(buffers) == [64, 128, 128, 128, 64]
     path = render_timeline(report, tmp_path / "t.png", title="toy")
     assert path.stat().st_size > 1000
+    # With the bound over all orders and the status, as memory-plan reports them.
+    report.update(order_lower_bound=96, status="timeout")
+    assert render_timeline(report, tmp_path / "u.png").stat().st_size > path.stat().st_size // 2
 
 
 def test_gpt2_tiny_adam_pipeline(tmp_path: Path) -> None:
