@@ -90,3 +90,56 @@ func.func @not_contiguous(%a: tensor<2x4x3x5xf32>, %b: tensor<8x5x6xf32>) -> ten
   %r = linalg.batch_matmul ins(%flat, %b : tensor<8x3x5xf32>, tensor<8x5x6xf32>) outs(%acc : tensor<8x3x6xf32>) -> tensor<8x3x6xf32>
   return %r : tensor<8x3x6xf32>
 }
+
+// -----
+
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+
+// V is a slice of a fused QKV tensor that nothing else reads, transposed right before the
+// product: folding would hold all of QKV (three times the copy) where the copy lives one step.
+// CHECK-LABEL: func.func @slice_read_late
+// CHECK: linalg.transpose
+// CHECK: linalg.batch_matmul
+func.func @slice_read_late(%a: tensor<3x8x17x32xf32>, %g: tensor<8x17x32xf32>) -> tensor<8x17x17xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e0 = tensor.empty() : tensor<3x8x17x32xf32>
+  %qkv = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%a : tensor<3x8x17x32xf32>) outs(%e0 : tensor<3x8x17x32xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %0 = arith.mulf %in, %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<3x8x17x32xf32>
+  %slice = tensor.extract_slice %qkv[2, 0, 0, 0] [1, 8, 17, 32] [1, 1, 1, 1] : tensor<3x8x17x32xf32> to tensor<8x17x32xf32>
+  %e = tensor.empty() : tensor<8x32x17xf32>
+  %vt = linalg.transpose ins(%slice : tensor<8x17x32xf32>) outs(%e : tensor<8x32x17xf32>) permutation = [0, 2, 1]
+  %e2 = tensor.empty() : tensor<8x17x17xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e2 : tensor<8x17x17xf32>) -> tensor<8x17x17xf32>
+  %r = linalg.batch_matmul ins(%g, %vt : tensor<8x17x32xf32>, tensor<8x32x17xf32>) outs(%acc : tensor<8x17x17xf32>) -> tensor<8x17x17xf32>
+  return %r : tensor<8x17x17xf32>
+}
+
+// -----
+
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+
+// K, a slice of QKV, transposed early and read late, while QKV is read late anyway (Q): the
+// copy would be held the whole time for nothing.
+// CHECK-LABEL: func.func @slice_held_anyway
+// CHECK-NOT: linalg.transpose
+// CHECK: linalg.generic {{.*}}"reduction"
+func.func @slice_held_anyway(%a: tensor<3x8x17x32xf32>, %q2: tensor<8x17x32xf32>) -> (tensor<8x17x17xf32>, tensor<8x17x32xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %e0 = tensor.empty() : tensor<3x8x17x32xf32>
+  %qkv = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%a : tensor<3x8x17x32xf32>) outs(%e0 : tensor<3x8x17x32xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %0 = arith.mulf %in, %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<3x8x17x32xf32>
+  %k = tensor.extract_slice %qkv[1, 0, 0, 0] [1, 8, 17, 32] [1, 1, 1, 1] : tensor<3x8x17x32xf32> to tensor<8x17x32xf32>
+  %e = tensor.empty() : tensor<8x32x17xf32>
+  %kt = linalg.transpose ins(%k : tensor<8x17x32xf32>) outs(%e : tensor<8x32x17xf32>) permutation = [0, 2, 1]
+  %e2 = tensor.empty() : tensor<8x17x17xf32>
+  %acc = linalg.fill ins(%zero : f32) outs(%e2 : tensor<8x17x17xf32>) -> tensor<8x17x17xf32>
+  %s = linalg.batch_matmul ins(%q2, %kt : tensor<8x17x32xf32>, tensor<8x32x17xf32>) outs(%acc : tensor<8x17x17xf32>) -> tensor<8x17x17xf32>
+  %q = tensor.extract_slice %qkv[0, 0, 0, 0] [1, 8, 17, 32] [1, 1, 1, 1] : tensor<3x8x17x32xf32> to tensor<8x17x32xf32>
+  return %s, %q : tensor<8x17x17xf32>, tensor<8x17x32xf32>
+}
