@@ -371,9 +371,11 @@ def candidate_orders(
     return list(distinct.values()), plans[0]
 
 
-def best_order(problem: ScheduleProblem, reorder: bool = True) -> tuple[OrderPlan, OrderPlan]:
+def best_order(
+    problem: ScheduleProblem, reorder: bool = True, deadline: float | None = None
+) -> tuple[OrderPlan, OrderPlan]:
     """The lowest-peak order of :func:`candidate_orders`, and program order for reference."""
-    candidates, baseline = candidate_orders(problem, reorder)
+    candidates, baseline = candidate_orders(problem, reorder, deadline)
     return candidates[0], baseline
 
 
@@ -418,6 +420,9 @@ class _Liveness:
 REFINE_WORK = 3_000_000  # per order refined
 REFINE_TOTAL_WORK = 40_000_000  # per problem: on large graphs the last orders go unrefined
 REFINE_CANDIDATES = 48
+# Callers with a time limit stop refining at this share of it (a safety stop: the work limits
+# end the refinement first on all but very large graphs).
+REFINE_TIME_SHARE = 0.25
 REFINE_GROUP = 64
 
 

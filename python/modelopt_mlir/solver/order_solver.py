@@ -15,7 +15,7 @@ from modelopt_mlir.solver.graph import GraphProblem, to_schedule_problem
 from modelopt_mlir.solver.ilp_order import joint_fits, joint_ilp, order_ilp
 from modelopt_mlir.solver.liveness import live_intervals
 from modelopt_mlir.solver.offsets import best_offsets
-from modelopt_mlir.solver.order import best_order
+from modelopt_mlir.solver.order import REFINE_TIME_SHARE, best_order
 from modelopt_mlir.solver.problem import IntervalProblem, OrderPlan, ScheduleProblem
 
 OrderStatus = Literal["optimal", "feasible", "timeout"]
@@ -85,7 +85,9 @@ def solve_order(
         raise ValueError(f"unknown mode '{mode}' (expected 'two-phase' or 'joint')")
     start = time.perf_counter()
     deadline = start + max(time_limit, 0.0)
-    best, baseline = initial if initial is not None else best_order(problem)
+    if initial is None:
+        initial = best_order(problem, deadline=start + REFINE_TIME_SHARE * max(time_limit, 0.0))
+    best, baseline = initial
     # HiGHS works in doubles: beyond 2**53 bytes in all, sizes are no longer exact (and the
     # solver fails outright on some); the heuristics and the bounds stay exact.
     use_ilp = use_ilp and sum(problem.sizes) < ILP_EXACT_BYTES

@@ -20,7 +20,12 @@ from modelopt_mlir.solver.offsets import (
     padded_max_live,
     run_heuristics,
 )
-from modelopt_mlir.solver.order import candidate_orders, padded_sizes, peak_of_order
+from modelopt_mlir.solver.order import (
+    REFINE_TIME_SHARE,
+    candidate_orders,
+    padded_sizes,
+    peak_of_order,
+)
 from modelopt_mlir.solver.problem import ArenaPlan, IntervalProblem, OffsetPlan, ScheduleProblem
 
 SolverName = Literal["auto", "greedy", "ilp"]
@@ -28,9 +33,6 @@ ModeName = Literal["two-phase", "joint"]
 ORDER_TIME_SHARE = 0.5
 # The lowest-peak orders offsets are fitted to (besides program order and the order solver's).
 CANDIDATE_ORDERS = 4
-# Refining the heuristic orders stops at this share of the time limit at the latest (a safety
-# stop: the work limits in solver.order end it first on all but very large graphs).
-REFINE_TIME_SHARE = 0.25
 # Of each order's offset time, for the peak-first construction (when best-fit misses the bound).
 WINDOW_TIME_SHARE = 0.25
 QUICK_TIME_SHARE = 0.1
