@@ -29,7 +29,6 @@ from modelopt_mlir.testing.programs import (
     OUTCOMES,
     check_program,
     generate,
-    has_unordered_barriers,
     shrink,
 )
 
@@ -47,9 +46,7 @@ def print_counts(kind: str, counts: Counter[str], seconds: float, count: int) ->
 
 def fuzz_programs(count: int, seed: int, execute: bool, shrink_budget: float) -> Counter[str]:
     counts: Counter[str] = Counter()
-    known: Counter[str] = Counter()  # failures where barriers are unordered (known bug)
     first = None
-    first_known = None
     refused = None
     start = time.perf_counter()
     for index in range(count):
@@ -61,24 +58,14 @@ def fuzz_programs(count: int, seed: int, execute: bool, shrink_budget: float) ->
             continue
         result = check_program(program, execute)
         counts[result.outcome] += 1
-        if result.outcome.startswith(FAILED):
-            if has_unordered_barriers(program):
-                known[result.outcome] += 1
-                first_known = first_known or (program, result)
-            elif first is None:
-                first = (program, result)
-                print(f"first failure: seed {seed} index {index}: {result.outcome}", flush=True)
+        if result.outcome.startswith(FAILED) and first is None:
+            first = (program, result)
+            print(f"first failure: seed {seed} index {index}: {result.outcome}", flush=True)
         if result.outcome.startswith("refused") and refused is None:
             refused = (index, result.detail)
         if (index + 1) % 500 == 0:
             print(f"  ... {index + 1} programs, {dict(counts)}", flush=True)
     print_counts("programs", counts, time.perf_counter() - start, count)
-    for outcome, number in known.items():
-        print(
-            f"  of which {outcome}: {number} in programs whose analysis leaves two barriers "
-            "unordered (the known missing barrier-to-barrier dependence in analysis/function.py)"
-        )
-    first = first or first_known
     if refused is not None:
         print(f"\nfirst refusal (index {refused[0]}):\n{refused[1]}")
     if first is not None:

@@ -10,14 +10,12 @@ from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.lowering.cpu import compare_bitwise, parse_module
 from modelopt_mlir.planning import plan_module
 from modelopt_mlir.testing.programs import (
-    BIT_DIFFERENCE,
     IDENTICAL,
     MENU,
     REFUSED,
     check_planned_ir,
     check_program,
     generate,
-    has_unordered_barriers,
     is_valid,
     shrink,
 )
@@ -25,10 +23,6 @@ from modelopt_mlir.testing.programs import (
 SEED = 0
 COUNT = 300
 CHUNK = 50
-
-# has_unordered_barriers: analysis/function.py adds no dependence between two barriers (calls)
-# with no modelled memory access between them, so such programs may differ after planning
-# (reported in issue 12). Delete this exemption once that is fixed.
 
 
 @pytest.mark.parametrize("start", range(0, COUNT, CHUNK))
@@ -39,8 +33,6 @@ def test_generated_programs_plan_validate_and_run_bit_identical(start: int) -> N
         result = check_program(program)
         if result.outcome in (IDENTICAL, REFUSED):
             continue
-        if result.outcome == BIT_DIFFERENCE and has_unordered_barriers(program):
-            continue  # the known missing barrier-to-barrier dependence, see above
         failures.append(
             f"seed {SEED} index {index}: {result.outcome}\n{result.detail[:2000]}\n{program.text}"
         )

@@ -358,6 +358,10 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
             for value in effects[1]:
                 writes.add(buffer_of.get(value, argument_of.get(value, OTHER)))
         if is_barrier:
+            # After everything since the last barrier, and after that barrier itself (two calls
+            # in a row touch memory in an order nothing else records).
+            if last_barrier is not None:
+                edges.add((last_barrier, index))
             for unit in since_barrier:
                 edges.add((unit, index))
             since_barrier = []

@@ -49,8 +49,7 @@ validator, invalid output IR, bit difference, planned IR that does not lower, or
 bug). Planning runs in process (the command line is fuzzed by :mod:`mutate`), and so does
 the CPU run: a crash there ends the process. Its validator re-derives every arena view's byte range and live range from the planned IR
 alone, sharing nothing with the planner. ``shrink`` deletes statements (and unused functions)
-while a predicate still holds. ``has_unordered_barriers`` flags programs that hit a known analysis
-bug (two calls with no modelled memory access between them are not ordered).
+while a predicate still holds.
 """
 
 from __future__ import annotations
@@ -1330,55 +1329,6 @@ def _walk(op) -> Iterator:  # noqa: ANN001
         for block in region.blocks:
             for nested in block.operations:
                 yield from _walk(nested.operation)
-
-
-# --- known bugs -------------------------------------------------------------------------------
-
-
-def has_unordered_barriers(program: Program) -> bool:
-    """Whether memory-plan's analysis leaves two consecutive barrier units (ops with effects it
-    does not model, such as calls) unordered: analysis/function.py adds no dependence from a
-    barrier to the next one when no modelled memory access lies between them, so the planner
-    may swap them or move other ops across them (a known bug, issue 12)."""
-    from modelopt_mlir.analysis.function import AnalysisError, analyze_function, walk
-    from modelopt_mlir.lowering.cpu import parse_module
-
-    module = parse_module(program.text)
-    with module.context:
-        for op in module.body.operations:
-            if op.operation.name != "func.func" or not op.regions[0].blocks:
-                continue
-            try:
-                analysis = analyze_function(op.operation)
-            except AnalysisError:
-                continue
-            barrier_ops = set(analysis.barriers)
-            barriers = [
-                index
-                for index, unit in enumerate(analysis.units)
-                if any(nested in barrier_ops for nested in walk(unit))
-            ]
-            successors: dict[int, list[int]] = {}
-            for before, after in analysis.problem.edges:
-                successors.setdefault(before, []).append(after)
-            for first, second in zip(barriers, barriers[1:], strict=False):
-                if not _reaches(successors, first, second):
-                    return True
-    return False
-
-
-def _reaches(successors: dict[int, list[int]], start: int, goal: int) -> bool:
-    seen = {start}
-    stack = [start]
-    while stack:
-        node = stack.pop()
-        if node == goal:
-            return True
-        for nxt in successors.get(node, ()):
-            if nxt not in seen and nxt <= goal:
-                seen.add(nxt)
-                stack.append(nxt)
-    return False
 
 
 # --- shrinking and running many ---------------------------------------------------------------
