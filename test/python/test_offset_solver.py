@@ -519,7 +519,8 @@ def test_huge_and_tiny_sizes_give_valid_plans(problem: IntervalProblem, slack: i
         assert result.plan.arena_size <= live
     else:
         assert result.status in ("infeasible", "timeout")
-        assert result.status == "timeout" or free.lower_bound < free.arena
+        # An infeasibility claim at max live is wrong if the ILP found an arena that small.
+        assert result.status == "timeout" or free.arena > live
     result = solve_offsets(problem, time_limit=0.2)
     assert_valid(problem, result)
     assert result.plan is not None and result.plan.arena_size <= heuristic.arena
