@@ -95,9 +95,10 @@ class MemoryPlanPass(ModulePass):
             )
             if plan.status == "timeout":
                 diagnostics.warning(
-                    f"memory-plan stopped at the time limit ({self.time_limit:g} s); using the "
-                    f"best plan found: arena {plan.arena_size} bytes, bound {plan.best_bound} "
-                    f"bytes (gap {plan.gap:.2%})",
+                    f"memory-plan: a search stopped at its share of the time limit "
+                    f"({self.time_limit:g} s in all); using the best plan found: arena "
+                    f"{plan.arena_size} bytes, bound over all orders {plan.best_bound} bytes "
+                    f"(gap {plan.gap:.2%})",
                     func.location,
                 )
             violations = check_plan(analysis.problem, plan.order, plan.offsets, plan.arena_size)

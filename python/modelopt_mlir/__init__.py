@@ -16,6 +16,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "plan": "modelopt_mlir.api",
     "PlanResult": "modelopt_mlir.api",
     "PlanReport": "modelopt_mlir.api",
+    "PlanWarning": "modelopt_mlir.api",
     "VerificationError": "modelopt_mlir.api",
     "PlanError": "modelopt_mlir.api",
     "capture_training_step": "modelopt_mlir.frontend.capture",
@@ -29,6 +30,7 @@ __all__ = [
     "PlanError",
     "PlanReport",
     "PlanResult",
+    "PlanWarning",
     "VerificationError",
     "__version__",
     "capture_inference",
@@ -38,7 +40,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from modelopt_mlir.api import PlanError, PlanReport, PlanResult, VerificationError, plan
+    from modelopt_mlir.api import (
+        PlanError,
+        PlanReport,
+        PlanResult,
+        PlanWarning,
+        VerificationError,
+        plan,
+    )
     from modelopt_mlir.frontend.capture import (
         OptimizerConfig,
         capture_inference,

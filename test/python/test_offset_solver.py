@@ -551,3 +551,11 @@ def test_huge_numbers_prove_nothing_false() -> None:
     assert free.lower_bound == 0  # nothing proven at this magnitude
     result = solve_offsets(problem, time_limit=1, capacity=1_452_798_432)
     assert_valid(problem, result)
+
+
+def test_steps_and_ids_beyond_int64_are_refused_not_overflowed() -> None:
+    from modelopt_mlir.solver.offsets import ArenaOverflowError
+
+    for buffer in (IntervalBuffer(0, 0, 2**63, 8, 1), IntervalBuffer(2**64, 0, 1, 8, 1)):
+        with pytest.raises(ArenaOverflowError, match="does not fit a signed 64-bit integer"):
+            solve_offsets(IntervalProblem((buffer, IntervalBuffer(1, 0, 1, 8, 1))), 0.2)

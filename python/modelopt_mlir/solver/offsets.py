@@ -63,6 +63,13 @@ class IntervalArrays:
                 f"buffer {bufs[position].id} (size {bufs[position].size}) brings the arena to "
                 f"up to {needed} bytes, more than a signed 64-bit size can hold ({INT64_MAX})"
             )
+        for b in bufs:
+            for name in ("id", "lower", "upper"):
+                if not -INT64_MAX - 1 <= getattr(b, name) <= INT64_MAX:
+                    raise ArenaOverflowError(
+                        f"buffer {b.id}: {name} {getattr(b, name)} does not fit a signed 64-bit "
+                        "integer"
+                    )
         alignment = np.array([max(1, b.alignment) for b in bufs], dtype=np.int64)
         raw = np.array([b.size for b in bufs], dtype=np.int64)
         return IntervalArrays(
