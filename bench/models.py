@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 import torch
 
-from modelopt_mlir.api import PlanResult
+from modelopt_mlir.api import PlanResult, PlanWarning
 from modelopt_mlir.zoo import ZOO
 
 
@@ -50,8 +51,10 @@ def table(name: str, description: str, result: PlanResult, verified: str) -> str
             vs_peak(r.upstream_best_fit_plain),
         ),
         ("ours (arena)", mib(r.arena_bytes), vs_peak(r.arena_bytes)),
-        ("lower bound", mib(r.lower_bound), vs_peak(r.lower_bound)),
-        ("gap to lower bound", f"{r.gap:.1%}", ""),
+        ("peak of the chosen order", mib(r.lower_bound), vs_peak(r.lower_bound)),
+        ("bound over all orders", mib(r.order_lower_bound), vs_peak(r.order_lower_bound)),
+        ("gap to that bound", f"{r.gap:.1%}", ""),
+        ("solver status", r.status or "-", ""),
         ("allocs planned / ops", f"{r.allocs_planned} / {r.ops}", ""),
         ("solver", f"{r.solver_used} ({r.order_algorithm}, {r.offset_algorithm})", ""),
         ("solve time", f"{r.stage_seconds.get('plan', 0.0):.2f} s", ""),
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solver", default="auto")
     parser.add_argument("--time-limit", type=float, default=10.0)
     args = parser.parse_args(argv)
+    warnings.simplefilter("ignore", PlanWarning)  # the table's solver status says it
 
     runs: list[tuple[str, str, dict]] = [(n, "tiny", {}) for n in (args.model or list(ZOO))]
     if args.gpt2_small:
