@@ -33,6 +33,7 @@ import random
 import re
 import select
 import signal
+import sys
 import tempfile
 import time
 import traceback
@@ -102,6 +103,12 @@ def run_forked(
     timeout: float = RUN_TIMEOUT_S,
 ) -> ToolRun:
     """``main(argv)`` in a forked child (native output to /dev/null), killed after ``timeout``."""
+    highspy = sys.modules.get("highspy")
+    if highspy is not None:
+        # HiGHS's global scheduler keeps worker threads that a forked child does not inherit:
+        # a child whose MIP waits on them hangs (seen once in 150 runs after earlier tests in
+        # the same process had solved MIPs). Shut them down; the next solve starts them again.
+        highspy.Highs.resetGlobalScheduler(True)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
