@@ -43,6 +43,13 @@ class MemoryPlanPass(ModulePass):
                 f"pass 'memory-plan': option 'alignment' must be a power of two, "
                 f"got {self.alignment}"
             )
+        if self.mode == "joint" and (self.solver == "greedy" or not self.reorder):
+            # Joint order + address search is a search: greedy does not search and reorder=false
+            # fixes the order, so the option would be silently ignored.
+            raise PassOptionError(
+                "pass 'memory-plan': option 'mode=joint' needs solver=auto or ilp and "
+                "reorder=true"
+            )
 
     def apply(self, module: ir.Module, diagnostics: DiagnosticEngine) -> None:
         self.run(module, PassContext(diagnostics))

@@ -6,6 +6,8 @@
 // RUN: %expect_exit 2 modelopt-opt %s --memory-plan='alignment=3' 2>&1 | filecheck %s --check-prefix=BADALIGN
 // RUN: %expect_exit 2 modelopt-opt %s --memory-plan='solver=magic' 2>&1 | filecheck %s --check-prefix=BADSOLVER
 // RUN: %expect_exit 2 modelopt-opt %s --memory-plan='reorder=maybe' 2>&1 | filecheck %s --check-prefix=BADBOOL
+// RUN: %expect_exit 2 modelopt-opt %s --memory-plan='solver=greedy mode=joint' 2>&1 | filecheck %s --check-prefix=BADJOINT
+// RUN: %expect_exit 2 modelopt-opt %s --memory-plan='reorder=false mode=joint' 2>&1 | filecheck %s --check-prefix=BADJOINT
 
 // Two chains of a 64-byte buffer reduced to 4 bytes. Program order keeps %a, %b and %s0 live
 // together: every size pads to the alignment, 3 x 64 = 192 and 3 x 128 = 384. With 128-byte
@@ -22,6 +24,7 @@
 // BADALIGN: modelopt-opt: pass 'memory-plan': option 'alignment' must be a power of two, got 3
 // BADSOLVER: modelopt-opt: pass 'memory-plan': option 'solver' must be one of auto, greedy, ilp, got 'magic'
 // BADBOOL: modelopt-opt: pass 'memory-plan': invalid value 'maybe' for option 'reorder'
+// BADJOINT: modelopt-opt: pass 'memory-plan': option 'mode=joint' needs solver=auto or ilp and reorder=true
 func.func @two_chains(%out0: memref<f32>, %out1: memref<f32>) {
   %one = arith.constant 1.0 : f32
   %a = memref.alloc() : memref<16xf32>
