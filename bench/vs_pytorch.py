@@ -19,10 +19,8 @@ import sys
 import time
 import warnings
 
-import torch
-
 from modelopt_mlir.api import PlanReport, PlanWarning, plan
-from modelopt_mlir.zoo import ZOO, ZooModel
+from modelopt_mlir.zoo import ZOO, ZooModel, bench_optimizer
 
 KIND_COLUMNS = (
     ("parameters", "param"),
@@ -38,12 +36,6 @@ def mib(value: int) -> str:
     return f"{value / (1 << 20):,.2f}"
 
 
-def make_optimizer(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:
-    if kind == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return torch.optim.Adam(model.parameters(), lr=1e-3)
-
-
 def measure(zoo: ZooModel, optimizer: str | None, time_limit: float) -> PlanReport:
     """Plan one step (``optimizer`` None: the forward pass) with eager measured alongside."""
     if optimizer is None:
@@ -56,7 +48,7 @@ def measure(zoo: ZooModel, optimizer: str | None, time_limit: float) -> PlanRepo
             progress=False,
         ).report
     return zoo.plan(
-        make_optimizer(optimizer, zoo.model),
+        bench_optimizer(optimizer, zoo.model),
         time_limit=time_limit,
         compare_eager=True,
         progress=False,

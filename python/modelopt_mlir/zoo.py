@@ -546,3 +546,13 @@ ZOO: dict[str, ZooEntry] = {
         "llama", "LLaMA-style: RMSNorm, rotary attention, SwiGLU", build_llama, 2, 16
     ),
 }
+
+
+def bench_optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizers the benches and footprint tests compare with eager: ``adam`` (lr 1e-3)
+    or ``sgd`` (lr 0.01, momentum 0.9)."""
+    if kind == "adam":
+        return torch.optim.Adam(model.parameters(), lr=1e-3)
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    raise ValueError(f"unknown optimizer kind '{kind}' (expected 'adam' or 'sgd')")

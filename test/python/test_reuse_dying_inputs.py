@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from torch_mlir import ir
 
 from modelopt_mlir.frontend.bufferize import bufferize
@@ -15,18 +14,13 @@ from modelopt_mlir.frontend.capture import (
 from modelopt_mlir.ir_context import make_context
 from modelopt_mlir.lowering.cpu import random_arguments, run_cpu
 from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
-from modelopt_mlir.zoo import ZOO
+from modelopt_mlir.zoo import ZOO, bench_optimizer
 
 
 @pytest.mark.parametrize(("name", "optimizer"), [("mlp", "adam"), ("cnn", "sgd"), ("gpt2", "adam")])
 def test_reuse_keeps_results_bit_identical(name: str, optimizer: str) -> None:
     built = ZOO[name].build()
-    params = built.model.parameters()
-    opt = (
-        torch.optim.Adam(params, lr=1e-3)
-        if optimizer == "adam"
-        else torch.optim.SGD(params, lr=0.01, momentum=0.9)
-    )
+    opt = bench_optimizer(optimizer, built.model)
     captured = capture_training_step(
         built.model,
         built.example_inputs,

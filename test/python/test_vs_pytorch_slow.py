@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modelopt_mlir.zoo import ZOO
+from modelopt_mlir.zoo import ZOO, bench_optimizer
 
 
 @pytest.mark.slow
@@ -27,12 +27,6 @@ def test_zoo_training_step_footprint_at_most_eager(name: str, optimizer: str) ->
     """Every tiny zoo model, Adam and SGD with momentum 0.9 (bench/vs_pytorch.py's settings):
     the whole planned step holds no more than eager PyTorch's peak."""
     built = ZOO[name].build()
-    params = built.model.parameters()
-    opt = (
-        torch.optim.Adam(params, lr=1e-3)
-        if optimizer == "adam"
-        else torch.optim.SGD(params, lr=0.01, momentum=0.9)
-    )
-    result = built.plan(opt, compare_eager=True, progress=False)
+    result = built.plan(bench_optimizer(optimizer, built.model), compare_eager=True, progress=False)
     assert result.report.vs_eager is not None
     assert result.report.vs_eager <= 1.0, str(result.report)

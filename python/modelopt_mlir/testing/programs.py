@@ -935,6 +935,10 @@ class FunctionGenerator:
         return [emitted.statement()]
 
     def dealloc(self) -> list[Statement]:
+        return self._free_one("dealloc")
+
+    def _free_one(self, feature: str) -> list[Statement]:
+        """``memref.dealloc`` of an alloc made at this region depth, chosen at random."""
         scope = self.scope
         roots = [
             v
@@ -949,7 +953,7 @@ class FunctionGenerator:
         scope.freed.add(root.root)
         emitted = Emitted(
             [f"memref.dealloc {root.name} : {root.type}"],
-            {"dealloc"},
+            {feature},
             uses=[root.name],
             frees={root.root},
         )
@@ -1093,27 +1097,9 @@ class FunctionGenerator:
 
     def region_dealloc(self) -> list[Statement]:
         """Sometimes free an outer alloc in the then-branch (the else-branch leaks it)."""
-        scope = self.scope
         if self.rng.random() > 0.15:
             return []
-        roots = [
-            v
-            for v in scope.live()
-            if v.name == v.root
-            and scope.kind.get(v.root) in ("alloc", "raw")
-            and scope.depth.get(v.root) == scope.region_depth
-        ]
-        if not roots:
-            return []
-        root = self.rng.choice(roots)
-        scope.freed.add(root.root)
-        emitted = Emitted(
-            [f"memref.dealloc {root.name} : {root.type}"],
-            {"region-dealloc"},
-            uses=[root.name],
-            frees={root.root},
-        )
-        return [emitted.statement()]
+        return self._free_one("region-dealloc")
 
 
 SHAPES = ((), (0,), (1,), (4,), (8,), (6,), (2, 4), (3, 2), (4, 4), (0, 3), (2, 1))
