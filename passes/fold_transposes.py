@@ -56,23 +56,52 @@ def fold_transposes(module: ir.Module) -> int:
                 continue
             for region in op.operation.regions:
                 for block in region.blocks:
-                    tried: set[ir.Operation] = set()
-                    while True:  # each fold may erase ops and make another transpose foldable
-                        transpose = next(
-                            (
-                                o.operation
-                                for o in block.operations
-                                if o.name == "linalg.transpose" and o.operation not in tried
-                            ),
-                            None,
-                        )
-                        if transpose is None:
-                            break
-                        tried.add(transpose)
-                        if _fold(transpose, block):
-                            folded += 1
-                            tried.clear()
+                    folded += _fold_block(block)
     return folded
+
+
+class _Positions:
+    """Each op's index in ``block`` (a nested op counts at its enclosing op), computed once and
+    again only after a fold has changed the block."""
+
+    def __init__(self, block: ir.Block) -> None:
+        self.block = block
+        self._index: dict[ir.Operation, int] | None = None
+
+    def invalidate(self) -> None:
+        self._index = None
+
+    def of(self, op: ir.Operation | None) -> int | None:
+        if self._index is None:
+            self._index = {o.operation: i for i, o in enumerate(self.block.operations)}
+        while op is not None and op not in self._index:
+            parent = op.parent
+            op = parent if isinstance(parent, ir.Operation) else getattr(parent, "operation", None)
+        return None if op is None else self._index[op]
+
+
+def _fold_block(block: ir.Block) -> int:
+    """Fold the block's transposes, first in block order first; after each fold, start again
+    from the first one not yet tried (a fold changes what the others read and cost)."""
+    # Keyed by hash (the op's address: Python wrappers of one op differ, erased ops compare
+    # with nothing), taken while every op is alive.
+    transposes = [
+        (hash(o.operation), o.operation) for o in block.operations if o.name == "linalg.transpose"
+    ]
+    positions = _Positions(block)
+    erased: set[int] = set()  # keys of the transposes a fold erased
+    tried: set[int] = set()
+    folded = 0
+    while True:
+        key, transpose = next(((k, t) for k, t in transposes if k not in tried), (None, None))
+        if transpose is None:
+            return folded
+        tried.add(key)
+        if _fold(transpose, positions, erased):
+            folded += 1
+            positions.invalidate()
+            transposes = [(k, t) for k, t in transposes if k not in erased]
+            tried.clear()
 
 
 def _permutation(transpose: ir.Operation) -> list[int]:
@@ -86,7 +115,7 @@ def _reassociation(reshape: ir.Operation) -> list[list[int]]:
     ]
 
 
-def _fold(transpose: ir.Operation, block: ir.Block) -> int:
+def _fold(transpose: ir.Operation, positions: _Positions, erased: set[int]) -> int:
     source = transpose.operands[0]
     result = transpose.results[0]
     permutation = _permutation(transpose)
@@ -112,7 +141,7 @@ def _fold(transpose: ir.Operation, block: ir.Block) -> int:
             return 0
     if not uses and not again:
         return 0
-    if not _worth_it(transpose, block, [p for p, _, _ in uses] + [o for o, _ in again]):
+    if not _worth_it(transpose, positions, [p for p, _, _ in uses] + [o for o, _ in again]):
         return 0
     views: dict[int, tuple[ir.Value, list[int]]] = {}
     for reshape in [r for _, _, r in uses] + [r for _, r in again]:
@@ -139,6 +168,7 @@ def _fold(transpose: ir.Operation, block: ir.Block) -> int:
         composed = [order[d] for d in _permutation(outer)]
         if composed == list(range(len(composed))):
             outer.results[0].replace_all_uses_with(value)
+            erased.add(hash(outer.operation))
             outer.erase()
         else:
             outer.operands[0] = value
@@ -151,11 +181,12 @@ def _fold(transpose: ir.Operation, block: ir.Block) -> int:
         if not list(reshape.results[0].uses):
             reshape.erase()
     if not list(result.uses):
+        erased.add(hash(transpose))
         transpose.erase()
     return 1
 
 
-def _worth_it(transpose: ir.Operation, block: ir.Block, readers: list[ir.Operation]) -> bool:
+def _worth_it(transpose: ir.Operation, positions: _Positions, readers: list[ir.Operation]) -> bool:
     """Whether folding holds no more bytes x steps, in program order, than the copy does.
 
     The copy lives from the transpose to its last reader. Folded, the transpose's input, or the
@@ -163,14 +194,7 @@ def _worth_it(transpose: ir.Operation, block: ir.Block, readers: list[ir.Operati
     until the transpose (or its own last other use) anyway. A whole input costs what the copy
     did; a slice of a tensor that would otherwise die early can cost far more (LLaMA's V, a
     slice of the fused QKV projection, read transposed in the backward pass)."""
-    position = {op.operation: index for index, op in enumerate(block.operations)}
-
-    def at(op: ir.Operation) -> int | None:
-        while op is not None and op not in position:
-            parent = op.parent
-            op = parent if isinstance(parent, ir.Operation) else getattr(parent, "operation", None)
-        return None if op is None else position[op]
-
+    at = positions.of
     start, last = at(transpose), max(at(op) or 0 for op in readers)
     if start is None:
         return False
