@@ -314,22 +314,29 @@ _RESHAPES = ("memref.collapse_shape", "memref.expand_shape")
 
 def _results_into_outputs(func: ir.Operation) -> int:
     """Let an output argument hold the fresh buffer that is copied into it."""
-    try:
-        analysis = analyze_function(func)
-    except AnalysisError:
-        return 0
     block = func.regions[0].blocks[0]
-    buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
-    root = _alias_roots(analysis.units, buffer_of)
-    users = analysis.problem.users
-    merged = 0
+    # (argument, its only use: the copy into it), found before any analysis.
+    outputs = []
     for index, argument in enumerate(block.arguments):
         if not argument_attributes(func, index) & set(NOALIAS_ATTRS):
             continue
         uses = list(argument.uses)
-        if len(uses) != 1 or uses[0].owner.name != "memref.copy" or uses[0].operand_number != 1:
-            continue
-        copy = uses[0].owner
+        if len(uses) == 1 and uses[0].owner.name == "memref.copy" and uses[0].operand_number == 1:
+            outputs.append((argument, uses[0].owner))
+    if not outputs:
+        return 0
+    try:
+        analysis = analyze_function(func)
+    except AnalysisError:
+        return 0
+    buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
+    root = _alias_roots(analysis.units, buffer_of)
+    users = analysis.problem.users
+    step_of = {unit: step for step, unit in enumerate(analysis.units)}
+    # Every merge is decided on the IR as analysed, then all are made (each touches only its
+    # own buffer, copy and reshapes; an erased op must not be compared with again).
+    merges = []
+    for argument, copy in outputs:
         source = copy.operands[0]
         value = source
         while value not in buffer_of and isinstance(value, ir.OpResult):
@@ -340,7 +347,7 @@ def _results_into_outputs(func: ir.Operation) -> int:
         if value not in buffer_of or root.get(source) != buffer_of[value]:
             continue
         buffer = analysis.buffers[buffer_of[value]]
-        step = next((i for i, unit in enumerate(analysis.units) if unit == copy), None)
+        step = step_of.get(copy.operation)
         if step is None or max(users[buffer.index]) != step:
             continue
         target = ir.MemRefType(argument.type)
@@ -349,19 +356,25 @@ def _results_into_outputs(func: ir.Operation) -> int:
             continue
         if target.element_type != kept.element_type or _elements(target) != _elements(kept):
             continue
+        merges.append((argument, copy, source, value, buffer, kept))
+    for argument, copy, source, value, buffer, kept in merges:
         with ir.InsertionPoint(buffer.alloc), buffer.alloc.location:
             stand_in = _reshaped(argument, kept)
         for dealloc in buffer.deallocs:
             dealloc.erase()
         value.replace_all_uses_with(stand_in)
         copy.erase()
-        buffer.alloc.erase()
-        while isinstance(source, ir.OpResult) and not _has_uses(source):
+        # The reshapes that only fed the copy (none when the copy read the alloc itself).
+        while (
+            isinstance(source, ir.OpResult)
+            and source.owner.name in _RESHAPES
+            and not _has_uses(source)
+        ):
             view = source.owner
             source = view.operands[0]
-            view.erase()  # the reshapes that only fed the copy
-        merged += 1
-    return merged
+            view.erase()
+        buffer.alloc.erase()
+    return len(merges)
 
 
 def _identity_layout(memref: ir.MemRefType) -> bool:

@@ -86,3 +86,35 @@ func.func @output_read(%x: memref<4x4xf32> {modelopt.noalias}, %out: memref<4x4x
   memref.copy %t, %out : memref<4x4xf32> to memref<4x4xf32>
   return
 }
+
+// -----
+
+#id = affine_map<(d0) -> (d0)>
+
+// Two out-params, each copied straight from its own fresh buffer (no reshape in between): both
+// hold their buffers (this crashed the pass: the first merge left the analysis stale and the
+// copy's source was the erased alloc).
+// CHECK-LABEL: func.func @two_outputs
+// CHECK-NOT: memref.alloc
+// CHECK: linalg.generic {{.*}} ins(%arg0 : memref<8xf32>) outs(%arg1 : memref<8xf32>)
+// CHECK: linalg.generic {{.*}} ins(%arg0 : memref<8xf32>) outs(%arg2 : memref<8xf32>)
+// CHECK-NOT: memref.copy
+// CHECK: return
+func.func @two_outputs(%x: memref<8xf32> {modelopt.noalias}, %o1: memref<8xf32> {modelopt.noalias}, %o2: memref<8xf32> {modelopt.noalias}) {
+  %t = memref.alloc() : memref<8xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%x : memref<8xf32>) outs(%t : memref<8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %0 = arith.mulf %in, %in : f32
+    linalg.yield %0 : f32
+  }
+  %u = memref.alloc() : memref<8xf32>
+  linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%x : memref<8xf32>) outs(%u : memref<8xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %0 = arith.addf %in, %in : f32
+    linalg.yield %0 : f32
+  }
+  memref.copy %t, %o1 : memref<8xf32> to memref<8xf32>
+  memref.copy %u, %o2 : memref<8xf32> to memref<8xf32>
+  memref.dealloc %t : memref<8xf32>
+  return
+}
