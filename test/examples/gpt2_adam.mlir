@@ -22,8 +22,14 @@
 #map18 = affine_map<() -> ()>
 #map19 = affine_map<(d0, d1) -> ()>
 #map20 = affine_map<(d0) -> (d0, 0)>
-#map21 = affine_map<(d0, d1) -> (0, d1)>
-#map22 = affine_map<(d0, d1, d2) -> ()>
+#map21 = affine_map<(d0, d1, d2) -> (d2, d0)>
+#map22 = affine_map<(d0, d1, d2) -> (d2, d1)>
+#map23 = affine_map<(d0, d1) -> (0, d1)>
+#map24 = affine_map<(d0, d1, d2) -> ()>
+#map25 = affine_map<(d0, d1, d2, d3) -> (d0, d3, d1)>
+#map26 = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
+#map27 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#map28 = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
 module {
   memref.global "private" constant @__constant_xi64_2 : memref<i64> = dense<0> {alignment = 64 : i64}
   memref.global "private" constant @__constant_xi64 : memref<i64> = dense<1> {alignment = 64 : i64}
@@ -110,16 +116,16 @@ module {
       linalg.yield %13 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map3, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_17 : memref<2x16x64xf32>, memref<1x16x64xf32>) outs(%alloc : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_18 = memref.expand_shape %alloc_16 [[0, 1, 2, 3]] output_shape [1, 1, 16, 1] : memref<16xi64> into memref<1x1x16x1xi64>
     %expand_shape_19 = memref.expand_shape %alloc_16 [[0, 1, 2, 3]] output_shape [1, 1, 1, 16] : memref<16xi64> into memref<1x1x1x16xi64>
     %alloc_20 = memref.alloc() {alignment = 64 : i64} : memref<1x1x16x16xi1>
     linalg.generic {indexing_maps = [#map4, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_19, %expand_shape_18 : memref<1x1x1x16xi64>, memref<1x1x16x1xi64>) outs(%alloc_20 : memref<1x1x16x16xi1>) {
-    ^bb0(%in: i64, %in_432: i64, %out: i1):
-      %9 = arith.cmpi sle, %in, %in_432 : i64
+    ^bb0(%in: i64, %in_415: i64, %out: i1):
+      %9 = arith.cmpi sle, %in, %in_415 : i64
       linalg.yield %9 : i1
     }
     %alloc_21 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xi1>
@@ -130,8 +136,8 @@ module {
     }
     %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xf32>
     linalg.generic {indexing_maps = [#map6, #map8, #map8, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%alloc_21, %2, %3 : memref<2x1x16x16xi1>, memref<f32>, memref<f32>) outs(%alloc_22 : memref<2x1x16x16xf32>) {
-    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
-      %9 = arith.select %in, %in_432, %in_433 : f32
+    ^bb0(%in: i1, %in_415: f32, %in_416: f32, %out: f32):
+      %9 = arith.select %in, %in_415, %in_416 : f32
       linalg.yield %9 : f32
     }
     %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -148,8 +154,8 @@ module {
     }
     %alloc_24 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc, %alloc_23 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_25 = memref.collapse_shape %alloc_24 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -177,19 +183,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %expand_shape_30 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_31 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_31 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_31, %arg3 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_31 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_32 = memref.collapse_shape %alloc_31 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -197,8 +203,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_33 : memref<32x192xf32>)
     linalg.matmul ins(%collapse_shape_32, %arg4 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_33 : memref<32x192xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_33, %arg5 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_33 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_34 = memref.expand_shape %alloc_33 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
@@ -227,8 +233,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
@@ -236,18 +242,18 @@ module {
     %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
     linalg.fill ins(%cst_15 : f32) outs(%alloc_48 : memref<2x2x16xf32>)
     linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_46 : memref<2x2x16x16xf32>) outs(%alloc_48, %alloc_47 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_432: i64):
+    ^bb0(%in: f32, %out: f32, %out_415: i64):
       %9 = linalg.index 3 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_432 : i64
+      %13 = arith.select %12, %10, %out_415 : i64
       linalg.yield %11, %13 : f32, i64
     }
     %expand_shape_49 = memref.expand_shape %alloc_48 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %expand_shape_49 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46 : memref<2x2x16x16xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
@@ -263,8 +269,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_50 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_51 = memref.collapse_shape %expand_shape_46 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
@@ -280,14 +286,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_57 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_56, %arg6 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_57 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_57, %arg7 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_57 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_58 = memref.expand_shape %alloc_57 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %alloc : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_58 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_59 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -304,8 +310,8 @@ module {
     }
     %alloc_60 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %alloc_59 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_61 = memref.collapse_shape %alloc_60 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -333,19 +339,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %expand_shape_66 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_67 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_67 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_67, %arg9 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_67 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_68 = memref.collapse_shape %alloc_67 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -353,8 +359,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_69 : memref<32x256xf32>)
     linalg.matmul ins(%collapse_shape_68, %arg10 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_69 : memref<32x256xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_69, %arg11 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_69 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_70 = memref.expand_shape %alloc_69 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
@@ -377,8 +383,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_70, %alloc_72 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72 : memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
@@ -400,8 +406,8 @@ module {
     }
     %alloc_74 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_75 = memref.collapse_shape %alloc_74 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
@@ -409,14 +415,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_76 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_75, %arg12 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_76 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_76, %arg13 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_76 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_77 = memref.expand_shape %alloc_76 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %expand_shape_77 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_58 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_78 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -433,8 +439,8 @@ module {
     }
     %alloc_79 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_58, %alloc_78 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_80 = memref.collapse_shape %alloc_79 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -462,19 +468,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %expand_shape_85 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_86 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_86 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_86, %arg15 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_86 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_87 = memref.collapse_shape %alloc_86 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -482,8 +488,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_88 : memref<32x192xf32>)
     linalg.matmul ins(%collapse_shape_87, %arg16 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_88 : memref<32x192xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_88, %arg17 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_88 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_89 = memref.expand_shape %alloc_88 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
@@ -512,8 +518,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map13, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_22 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_103 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
@@ -521,18 +527,18 @@ module {
     %alloc_104 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
     linalg.fill ins(%cst_15 : f32) outs(%alloc_104 : memref<2x2x16xf32>)
     linalg.generic {indexing_maps = [#map6, #map14, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_102 : memref<2x2x16x16xf32>) outs(%alloc_104, %alloc_103 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_432: i64):
+    ^bb0(%in: f32, %out: f32, %out_415: i64):
       %9 = linalg.index 3 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_432 : i64
+      %13 = arith.select %12, %10, %out_415 : i64
       linalg.yield %11, %13 : f32, i64
     }
     %expand_shape_105 = memref.expand_shape %alloc_104 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %expand_shape_105 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102 : memref<2x2x16x16xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
@@ -548,8 +554,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_106 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_107 = memref.collapse_shape %expand_shape_102 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
@@ -565,14 +571,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_113 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_112, %arg18 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_113 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_113, %arg19 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_113 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_114 = memref.expand_shape %alloc_113 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %expand_shape_58 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_115 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -589,8 +595,8 @@ module {
     }
     %alloc_116 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_115 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_117 = memref.collapse_shape %alloc_116 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -618,19 +624,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %expand_shape_122 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_123 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_123 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_123, %arg21 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_123 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_124 = memref.collapse_shape %alloc_123 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -638,8 +644,8 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_125 : memref<32x256xf32>)
     linalg.matmul ins(%collapse_shape_124, %arg22 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_125 : memref<32x256xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_125, %arg23 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_125 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_126 = memref.expand_shape %alloc_125 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
@@ -662,8 +668,8 @@ module {
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_126, %alloc_128 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128 : memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
@@ -685,8 +691,8 @@ module {
     }
     %alloc_130 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_129 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_130 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_131 = memref.collapse_shape %alloc_130 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
@@ -694,14 +700,14 @@ module {
     linalg.fill ins(%cst_0 : f32) outs(%alloc_132 : memref<32x64xf32>)
     linalg.matmul ins(%collapse_shape_131, %arg24 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_132 : memref<32x64xf32>)
     linalg.generic {indexing_maps = [#map11, #map12, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_132, %arg25 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_132 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_133 = memref.expand_shape %alloc_132 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %expand_shape_133 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_134 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
@@ -717,8 +723,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_134 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_135 = memref.collapse_shape %expand_shape_114 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -746,19 +752,19 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %expand_shape_140 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_141 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_141 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_141, %arg27 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_141 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %collapse_shape_142 = memref.collapse_shape %alloc_141 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
@@ -782,18 +788,18 @@ module {
     %alloc_155 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
     linalg.fill ins(%cst_15 : f32) outs(%alloc_155 : memref<30xf32>)
     linalg.generic {indexing_maps = [#map11, #map15, #map15], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_150 : memref<30x128xf32>) outs(%alloc_155, %alloc_154 : memref<30xf32>, memref<30xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_432: i64):
+    ^bb0(%in: f32, %out: f32, %out_415: i64):
       %9 = linalg.index 1 : index
       %10 = arith.index_cast %9 : index to i64
       %11 = arith.maximumf %in, %out : f32
       %12 = arith.cmpf ogt, %in, %out : f32
-      %13 = arith.select %12, %10, %out_432 : i64
+      %13 = arith.select %12, %10, %out_415 : i64
       linalg.yield %11, %13 : f32, i64
     }
     %expand_shape_156 = memref.expand_shape %alloc_155 [[0, 1]] output_shape [30, 1] : memref<30xf32> into memref<30x1xf32>
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150, %expand_shape_156 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_157 = memref.alloc() {alignment = 64 : i64} : memref<30x128xf32>
@@ -815,8 +821,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150, %alloc_158 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %alloc_159 = memref.alloc() {alignment = 64 : i64} : memref<30xi1>
@@ -827,8 +833,8 @@ module {
     }
     %alloc_160 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
     linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_159, %collapse_shape_153, %8 : memref<30xi1>, memref<30xi64>, memref<i64>) outs(%alloc_160 : memref<30xi64>) {
-    ^bb0(%in: i1, %in_432: i64, %in_433: i64, %out: i64):
-      %9 = arith.select %in, %in_432, %in_433 : i64
+    ^bb0(%in: i1, %in_415: i64, %in_416: i64, %out: i64):
+      %9 = arith.select %in, %in_415, %in_416 : i64
       linalg.yield %9 : i64
     }
     %expand_shape_161 = memref.expand_shape %alloc_160 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
@@ -852,8 +858,8 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_159, %collapse_shape_163, %2 : memref<30xi1>, memref<30xf32>, memref<f32>) outs(%collapse_shape_163 : memref<30xf32>) {
-    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
-      %9 = arith.select %in, %in_432, %in_433 : f32
+    ^bb0(%in: i1, %in_415: f32, %in_416: f32, %out: f32):
+      %9 = arith.select %in, %in_415, %in_416 : f32
       linalg.yield %9 : f32
     }
     %alloc_164 = memref.alloc() {alignment = 64 : i64} : memref<i64>
@@ -878,13 +884,13 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%alloc_166, %alloc_165 : memref<f32>, memref<f32>) outs(%arg87 : memref<f32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_165 : memref<f32>, memref<f32>) outs(%alloc_165 : memref<f32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_167 = memref.expand_shape %collapse_shape_153 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
@@ -895,8 +901,8 @@ module {
       linalg.yield %9 : i1
     }
     linalg.generic {indexing_maps = [#map11, #map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_168, %expand_shape_167, %8 : memref<30x1xi1>, memref<30x1xi64>, memref<i64>) outs(%expand_shape_167 : memref<30x1xi64>) {
-    ^bb0(%in: i1, %in_432: i64, %in_433: i64, %out: i64):
-      %9 = arith.select %in, %in_432, %in_433 : i64
+    ^bb0(%in: i1, %in_415: i64, %in_416: i64, %out: i64):
+      %9 = arith.select %in, %in_415, %in_416 : i64
       linalg.yield %9 : i64
     }
     %alloc_169 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
@@ -908,7 +914,7 @@ module {
     %subview_172 = memref.subview %alloc_171[0, 0] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1]>>
     linalg.fill ins(%c0_i64 : i64) outs(%subview_172 : memref<30x1xi64, strided<[2, 1]>>)
     linalg.generic {indexing_maps = [#map20, #map20, #map2], iterator_types = ["parallel"]} outs(%subview_172, %alloc_170, %alloc_169 : memref<30x1xi64, strided<[2, 1]>>, memref<30x1xi64>, memref<30xf32>) {
-    ^bb0(%out: i64, %out_432: i64, %out_433: f32):
+    ^bb0(%out: i64, %out_415: i64, %out_416: f32):
       %9 = linalg.index 0 : index
       %10 = arith.remsi %9, %c30 : index
       %11 = memref.load %expand_shape_167[%10, %c0] : memref<30x1xi64>
@@ -926,13 +932,13 @@ module {
     }
     %alloc_175 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
     linalg.generic {indexing_maps = [#map11, #map19, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_168, %alloc_165, %2 : memref<30x1xi1>, memref<f32>, memref<f32>) outs(%alloc_175 : memref<30x1xf32>) {
-    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
-      %9 = arith.select %in, %in_432, %in_433 : f32
+    ^bb0(%in: i1, %in_415: f32, %in_416: f32, %out: f32):
+      %9 = arith.select %in, %in_415, %in_416 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_174, %alloc_175 : memref<30x128xf32>, memref<30x1xf32>) outs(%alloc_174 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150 : memref<30x128xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
@@ -948,13 +954,13 @@ module {
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map16, #map11], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_150, %alloc_176 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_150 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_174, %collapse_shape_150 : memref<30x128xf32>, memref<30x128xf32>) outs(%alloc_174 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     %expand_shape_177 = memref.expand_shape %alloc_174 [[0, 1], [2]] output_shape [2, 15, 128] : memref<30x128xf32> into memref<2x15x128xf32>
@@ -963,60 +969,63 @@ module {
     %subview_179 = memref.subview %alloc_178[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
     memref.copy %expand_shape_177, %subview_179 : memref<2x15x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
     %collapse_shape_180 = memref.collapse_shape %alloc_178 [[0, 1], [2]] : memref<2x16x128xf32> into memref<32x128xf32>
-    %alloc_181 = memref.alloc() {alignment = 64 : i64} : memref<128x32xf32>
-    linalg.transpose ins(%collapse_shape_180 : memref<32x128xf32>) outs(%alloc_181 : memref<128x32xf32>) permutation = [1, 0] 
-    %alloc_182 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_182 : memref<128x64xf32>)
-    linalg.matmul ins(%alloc_181, %collapse_shape_142 : memref<128x32xf32>, memref<32x64xf32>) outs(%alloc_182 : memref<128x64xf32>)
-    %alloc_183 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_183 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_180, %arg0 : memref<32x128xf32>, memref<128x64xf32>) outs(%alloc_183 : memref<32x64xf32>)
-    %expand_shape_184 = memref.expand_shape %alloc_183 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_185 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_184, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %alloc_181 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_181 : memref<128x64xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_180, %collapse_shape_142 : memref<32x128xf32>, memref<32x64xf32>) outs(%alloc_181 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_182 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_182 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_180, %arg0 : memref<32x128xf32>, memref<128x64xf32>) outs(%alloc_182 : memref<32x64xf32>)
+    %expand_shape_183 = memref.expand_shape %alloc_182 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_184 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_183, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_184 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_186 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
+    %alloc_185 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_184 : memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
+    %alloc_186 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_186 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_184 : memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %out : f32
+      linalg.yield %9 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_184, %expand_shape_114 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_184 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      linalg.yield %9 : f32
+    }
     %alloc_187 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_187 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_187 : memref<2x16x1xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_184 : memref<2x16x64xf32>) outs(%alloc_187 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %expand_shape_114 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %alloc_188 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_187 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_188 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_188 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_188 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_188 : memref<2x16x1xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %out : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %alloc_186 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_189 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_114, %alloc_188 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_189 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_187 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_189 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %alloc_188 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140 : memref<2x16x1xf32>) outs(%expand_shape_140 : memref<2x16x1xf32>) {
@@ -1024,75 +1033,78 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140, %alloc_186 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_140, %alloc_185 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_184, %expand_shape_114 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_183, %expand_shape_114 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_114 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_189 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_189 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_114 : memref<2x16x64xf32>) outs(%alloc_189 : memref<64xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
     %alloc_190 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_190 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_114 : memref<2x16x64xf32>) outs(%alloc_190 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_183 : memref<2x16x64xf32>) outs(%alloc_190 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_191 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_191 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_184 : memref<2x16x64xf32>) outs(%alloc_191 : memref<64xf32>) {
+    %collapse_shape_191 = memref.collapse_shape %alloc_185 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_192 = memref.expand_shape %collapse_shape_191 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_193 = memref.expand_shape %arg24 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_194 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_194 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_192, %expand_shape_193 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_194 : memref<32x256x1x1xf32>)
+    %collapse_shape_195 = memref.collapse_shape %alloc_194 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
+    %alloc_196 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_196 : memref<256x64xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_131, %collapse_shape_191 : memref<32x256xf32>, memref<32x64xf32>) outs(%alloc_196 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_197 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_197 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_191 : memref<32x64xf32>) outs(%alloc_197 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_192 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_193 = memref.expand_shape %collapse_shape_192 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_194 = memref.expand_shape %arg24 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_195 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_195 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_193, %expand_shape_194 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_195 : memref<32x256x1x1xf32>)
-    %collapse_shape_196 = memref.collapse_shape %alloc_195 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
-    %alloc_197 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
-    linalg.transpose ins(%collapse_shape_131 : memref<32x256xf32>) outs(%alloc_197 : memref<256x32xf32>) permutation = [1, 0] 
-    %alloc_198 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_198 : memref<256x64xf32>)
-    linalg.matmul ins(%alloc_197, %collapse_shape_192 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_198 : memref<256x64xf32>)
-    %alloc_199 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_199 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_192 : memref<32x64xf32>) outs(%alloc_199 : memref<1x64xf32>) {
-    ^bb0(%in: f32, %out: f32):
-      %9 = arith.addf %in, %out : f32
+    %collapse_shape_198 = memref.collapse_shape %alloc_197 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_199 = memref.expand_shape %collapse_shape_195 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_199, %alloc_127 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_200 = memref.collapse_shape %alloc_199 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_201 = memref.expand_shape %collapse_shape_196 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_201, %alloc_127 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
-      linalg.yield %9 : f32
-    }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_201, %alloc_129 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%expand_shape_201 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_199, %alloc_129 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%expand_shape_199 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_128, %alloc_128 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_128 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
-    ^bb0(%in: i64, %in_432: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map24, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_128 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_128 : memref<2x16x256xf32>) {
+    ^bb0(%in: i64, %in_415: f32, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
-      %10 = arith.subf %9, %in_432 : f32
+      %10 = arith.subf %9, %in_415 : f32
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_128 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127 : memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
@@ -1101,8 +1113,8 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_202 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127 : memref<2x16x256xf32>) outs(%alloc_202 : memref<2x16x256xf32>) {
+    %alloc_200 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127 : memref<2x16x256xf32>) outs(%alloc_200 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
@@ -1118,92 +1130,95 @@ module {
       %9 = arith.mulf %in, %cst_1 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_202, %expand_shape_126 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_202 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_200, %expand_shape_126 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_200 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_202 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %alloc_200 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_201 : memref<2x16x256xf32>) outs(%expand_shape_201 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_199 : memref<2x16x256xf32>) outs(%expand_shape_199 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_2 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %expand_shape_201 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_127, %expand_shape_199 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_127 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_203 = memref.collapse_shape %alloc_127 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_204 = memref.expand_shape %collapse_shape_203 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
-    %expand_shape_205 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_206 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_206 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_204, %expand_shape_205 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_206 : memref<32x64x1x1xf32>)
-    %collapse_shape_207 = memref.collapse_shape %alloc_206 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_208 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_124 : memref<32x64xf32>) outs(%alloc_208 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_209 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_209 : memref<64x256xf32>)
-    linalg.matmul ins(%alloc_208, %collapse_shape_203 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_209 : memref<64x256xf32>)
-    %alloc_210 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_210 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_203 : memref<32x256xf32>) outs(%alloc_210 : memref<1x256xf32>) {
+    %collapse_shape_201 = memref.collapse_shape %alloc_127 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_202 = memref.expand_shape %collapse_shape_201 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
+    %expand_shape_203 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_204 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_204 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_202, %expand_shape_203 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_204 : memref<32x64x1x1xf32>)
+    %collapse_shape_205 = memref.collapse_shape %alloc_204 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_206 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_206 : memref<64x256xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_124, %collapse_shape_201 : memref<32x64xf32>, memref<32x256xf32>) outs(%alloc_206 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_207 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_207 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_201 : memref<32x256xf32>) outs(%alloc_207 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_211 = memref.collapse_shape %alloc_210 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_212 = memref.expand_shape %collapse_shape_207 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_212, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_213 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_208 = memref.collapse_shape %alloc_207 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_209 = memref.expand_shape %collapse_shape_205 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_210 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_209, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_210 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_214 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213 : memref<2x16x64xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
+    %alloc_211 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_210 : memref<2x16x64xf32>) outs(%alloc_211 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_215 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_215 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_213 : memref<2x16x64xf32>) outs(%alloc_215 : memref<2x16x1xf32>) {
+    %alloc_212 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_212 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_210 : memref<2x16x64xf32>) outs(%alloc_212 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_213, %alloc_116 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_213 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_210, %alloc_116 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_210 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_216 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_216 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_213 : memref<2x16x64xf32>) outs(%alloc_216 : memref<2x16x1xf32>) {
+    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_213 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_210 : memref<2x16x64xf32>) outs(%alloc_213 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_217 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %alloc_216 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_217 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %alloc_214 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_116, %alloc_213 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_214, %alloc_215 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_211, %alloc_212 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_211 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_214, %alloc_217 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_211, %alloc_214 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_211 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122 : memref<2x16x1xf32>) outs(%expand_shape_122 : memref<2x16x1xf32>) {
@@ -1211,194 +1226,212 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122, %alloc_214 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_214 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_122, %alloc_211 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_211 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_212, %alloc_116 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_209, %alloc_116 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_116 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_218 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_218 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_116 : memref<2x16x64xf32>) outs(%alloc_218 : memref<64xf32>) {
+    %alloc_215 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_215 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_116 : memref<2x16x64xf32>) outs(%alloc_215 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_219 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_219 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_212 : memref<2x16x64xf32>) outs(%alloc_219 : memref<64xf32>) {
+    %alloc_216 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_216 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_209 : memref<2x16x64xf32>) outs(%alloc_216 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_214 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %alloc_211 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_220 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_221 = memref.expand_shape %collapse_shape_220 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_222 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_223 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_223 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_221, %expand_shape_222 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_223 : memref<32x64x1x1xf32>)
-    %collapse_shape_224 = memref.collapse_shape %alloc_223 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_112 : memref<32x64xf32>) outs(%alloc_225 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_226 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_226 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_225, %collapse_shape_220 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_226 : memref<64x64xf32>)
-    %alloc_227 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_227 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_220 : memref<32x64xf32>) outs(%alloc_227 : memref<1x64xf32>) {
+    %collapse_shape_217 = memref.collapse_shape %alloc_185 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_218 = memref.expand_shape %collapse_shape_217 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_219 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_220 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_220 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_218, %expand_shape_219 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_220 : memref<32x64x1x1xf32>)
+    %collapse_shape_221 = memref.collapse_shape %alloc_220 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_222 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_222 : memref<64x64xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_112, %collapse_shape_217 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_222 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_223 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_223 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_217 : memref<32x64xf32>) outs(%alloc_223 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_228 = memref.collapse_shape %alloc_227 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_229 = memref.expand_shape %collapse_shape_224 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_230 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_229 : memref<2x16x2x32xf32>) outs(%alloc_230 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_231 = memref.collapse_shape %alloc_230 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_232 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.transpose ins(%collapse_shape_107 : memref<4x16x16xf32>) outs(%alloc_232 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
-    %alloc_233 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_233 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%alloc_232, %collapse_shape_231 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_233 : memref<4x16x32xf32>)
-    %alloc_234 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_108 : memref<4x16x32xf32>) outs(%alloc_234 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_235 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_235 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_231, %alloc_234 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_235 : memref<4x16x16xf32>)
-    %expand_shape_236 = memref.expand_shape %alloc_233 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %expand_shape_237 = memref.expand_shape %alloc_235 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_237, %expand_shape_102 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_237 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_224 = memref.collapse_shape %alloc_223 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_225 = memref.expand_shape %collapse_shape_221 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_226 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_225 : memref<2x16x2x32xf32>) outs(%alloc_226 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_227 = memref.collapse_shape %alloc_226 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_228 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_228 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map25, #map26, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_107, %collapse_shape_227 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_228 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_229 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_229 : memref<4x16x16xf32>)
+    linalg.generic {indexing_maps = [#map27, #map28, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_227, %collapse_shape_108 : memref<4x16x32xf32>, memref<4x16x32xf32>) outs(%alloc_229 : memref<4x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %expand_shape_230 = memref.expand_shape %alloc_228 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_231 = memref.expand_shape %alloc_229 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_231, %expand_shape_102 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_231 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_238 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_237 : memref<2x2x16x16xf32>) outs(%alloc_238 : memref<2x2x16x1xf32>) {
+    %alloc_232 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_232 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_231 : memref<2x2x16x16xf32>) outs(%alloc_232 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_238 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_102, %alloc_232 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_102 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_237, %expand_shape_102 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_237 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_231, %expand_shape_102 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_231 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_237 : memref<2x2x16x16xf32>) outs(%expand_shape_237 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_231 : memref<2x2x16x16xf32>) outs(%expand_shape_231 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %collapse_shape_239 = memref.collapse_shape %expand_shape_237 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %alloc_240 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_99 : memref<4x16x32xf32>) outs(%alloc_240 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_241 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_241 : memref<4x32x16xf32>)
-    linalg.batch_matmul ins(%alloc_240, %collapse_shape_239 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_241 : memref<4x32x16xf32>)
-    %alloc_242 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.transpose ins(%collapse_shape_100 : memref<4x32x16xf32>) outs(%alloc_242 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
-    %alloc_243 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_243 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_239, %alloc_242 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_243 : memref<4x16x32xf32>)
-    %expand_shape_244 = memref.expand_shape %alloc_241 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    %expand_shape_245 = memref.expand_shape %alloc_243 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_246 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_245 : memref<2x2x16x32xf32>) outs(%alloc_246 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_247 = memref.collapse_shape %alloc_246 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_248 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_236 : memref<2x2x16x32xf32>) outs(%alloc_248 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_249 = memref.collapse_shape %alloc_248 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_244 : memref<2x2x32x16xf32>) outs(%alloc_250 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_251 = memref.collapse_shape %alloc_250 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_252 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_253 = memref.subview %alloc_252[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_247, %subview_253 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_254 = memref.subview %alloc_252[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_251, %subview_254 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_255 = memref.subview %alloc_252[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_249, %subview_255 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_256 = memref.collapse_shape %alloc_252 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_257 = memref.expand_shape %collapse_shape_256 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
-    %expand_shape_258 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_259 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_259 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_257, %expand_shape_258 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_259 : memref<32x64x1x1xf32>)
-    %collapse_shape_260 = memref.collapse_shape %alloc_259 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_261 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_87 : memref<32x64xf32>) outs(%alloc_261 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_262 : memref<64x192xf32>)
-    linalg.matmul ins(%alloc_261, %collapse_shape_256 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_262 : memref<64x192xf32>)
-    %alloc_263 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_263 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_256 : memref<32x192xf32>) outs(%alloc_263 : memref<1x192xf32>) {
+    %collapse_shape_233 = memref.collapse_shape %expand_shape_231 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_234 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_234 : memref<4x32x16xf32>)
+    linalg.generic {indexing_maps = [#map25, #map26, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_99, %collapse_shape_233 : memref<4x16x32xf32>, memref<4x16x16xf32>) outs(%alloc_234 : memref<4x32x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_235 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_235 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map27, #map28, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_233, %collapse_shape_100 : memref<4x16x16xf32>, memref<4x32x16xf32>) outs(%alloc_235 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %expand_shape_236 = memref.expand_shape %alloc_234 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_237 = memref.expand_shape %alloc_235 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_237 : memref<2x2x16x32xf32>) outs(%alloc_238 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_239 = memref.collapse_shape %alloc_238 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_240 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_230 : memref<2x2x16x32xf32>) outs(%alloc_240 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_241 = memref.collapse_shape %alloc_240 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_242 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_236 : memref<2x2x32x16xf32>) outs(%alloc_242 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_243 = memref.collapse_shape %alloc_242 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_244 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_245 = memref.subview %alloc_244[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_239, %subview_245 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_246 = memref.subview %alloc_244[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_243, %subview_246 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_247 = memref.subview %alloc_244[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_241, %subview_247 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_248 = memref.collapse_shape %alloc_244 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_249 = memref.expand_shape %collapse_shape_248 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
+    %expand_shape_250 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_251 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_251 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_249, %expand_shape_250 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_251 : memref<32x64x1x1xf32>)
+    %collapse_shape_252 = memref.collapse_shape %alloc_251 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_253 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_253 : memref<64x192xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_87, %collapse_shape_248 : memref<32x64xf32>, memref<32x192xf32>) outs(%alloc_253 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_254 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_254 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_248 : memref<32x192xf32>) outs(%alloc_254 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_264 = memref.collapse_shape %alloc_263 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_265 = memref.expand_shape %collapse_shape_260 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_266 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_265, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_266 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_255 = memref.collapse_shape %alloc_254 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_256 = memref.expand_shape %collapse_shape_252 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_257 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_256, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_257 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_267 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_266 : memref<2x16x64xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
+    %alloc_258 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_257 : memref<2x16x64xf32>) outs(%alloc_258 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_268 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_268 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_266 : memref<2x16x64xf32>) outs(%alloc_268 : memref<2x16x1xf32>) {
+    %alloc_259 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_259 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_257 : memref<2x16x64xf32>) outs(%alloc_259 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_266, %alloc_79 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_266 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_257, %alloc_79 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_257 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_269 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_269 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_266 : memref<2x16x64xf32>) outs(%alloc_269 : memref<2x16x1xf32>) {
+    %alloc_260 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_260 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_257 : memref<2x16x64xf32>) outs(%alloc_260 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_270 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %alloc_269 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_270 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %alloc_261 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_79, %alloc_260 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_261 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_267, %alloc_268 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_258, %alloc_259 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_258 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_267, %alloc_270 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_258, %alloc_261 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_258 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85 : memref<2x16x1xf32>) outs(%expand_shape_85 : memref<2x16x1xf32>) {
@@ -1406,80 +1439,83 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85, %alloc_267 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_267 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_85, %alloc_258 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_258 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_265, %alloc_79 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_256, %alloc_79 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_79 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_271 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_271 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_79 : memref<2x16x64xf32>) outs(%alloc_271 : memref<64xf32>) {
+    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_262 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_79 : memref<2x16x64xf32>) outs(%alloc_262 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_272 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_272 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_265 : memref<2x16x64xf32>) outs(%alloc_272 : memref<64xf32>) {
+    %alloc_263 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_263 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_256 : memref<2x16x64xf32>) outs(%alloc_263 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_267 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %alloc_258 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_273 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_274 = memref.expand_shape %collapse_shape_273 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_275 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_276 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_276 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_274, %expand_shape_275 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_276 : memref<32x256x1x1xf32>)
-    %collapse_shape_277 = memref.collapse_shape %alloc_276 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
-    %alloc_278 = memref.alloc() {alignment = 64 : i64} : memref<256x32xf32>
-    linalg.transpose ins(%collapse_shape_75 : memref<32x256xf32>) outs(%alloc_278 : memref<256x32xf32>) permutation = [1, 0] 
-    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_279 : memref<256x64xf32>)
-    linalg.matmul ins(%alloc_278, %collapse_shape_273 : memref<256x32xf32>, memref<32x64xf32>) outs(%alloc_279 : memref<256x64xf32>)
-    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_280 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_273 : memref<32x64xf32>) outs(%alloc_280 : memref<1x64xf32>) {
+    %collapse_shape_264 = memref.collapse_shape %alloc_185 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_265 = memref.expand_shape %collapse_shape_264 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_266 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_267 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_267 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_265, %expand_shape_266 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_267 : memref<32x256x1x1xf32>)
+    %collapse_shape_268 = memref.collapse_shape %alloc_267 [[0], [1, 2, 3]] : memref<32x256x1x1xf32> into memref<32x256xf32>
+    %alloc_269 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_269 : memref<256x64xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_75, %collapse_shape_264 : memref<32x256xf32>, memref<32x64xf32>) outs(%alloc_269 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_270 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_270 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_264 : memref<32x64xf32>) outs(%alloc_270 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_281 = memref.collapse_shape %alloc_280 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_282 = memref.expand_shape %collapse_shape_277 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282, %alloc_71 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_271 = memref.collapse_shape %alloc_270 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_272 = memref.expand_shape %collapse_shape_268 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_272, %alloc_71 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282, %alloc_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%expand_shape_282 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_272, %alloc_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%expand_shape_272 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_72, %alloc_72 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_72 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
-    ^bb0(%in: i64, %in_432: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map24, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%7, %alloc_72 : memref<i64>, memref<2x16x256xf32>) outs(%alloc_72 : memref<2x16x256xf32>) {
+    ^bb0(%in: i64, %in_415: f32, %out: f32):
       %9 = arith.sitofp %in : i64 to f32
-      %10 = arith.subf %9, %in_432 : f32
+      %10 = arith.subf %9, %in_415 : f32
       linalg.yield %10 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_72 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71 : memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
@@ -1488,8 +1524,8 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_283 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71 : memref<2x16x256xf32>) outs(%alloc_283 : memref<2x16x256xf32>) {
+    %alloc_273 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71 : memref<2x16x256xf32>) outs(%alloc_273 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_11 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
@@ -1505,92 +1541,95 @@ module {
       %9 = arith.mulf %in, %cst_1 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_283, %expand_shape_70 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_283 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_273, %expand_shape_70 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_273 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_283 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %alloc_273 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282 : memref<2x16x256xf32>) outs(%expand_shape_282 : memref<2x16x256xf32>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_272 : memref<2x16x256xf32>) outs(%expand_shape_272 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_2 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %expand_shape_282 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_71, %expand_shape_272 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_71 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_284 = memref.collapse_shape %alloc_71 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_285 = memref.expand_shape %collapse_shape_284 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
-    %expand_shape_286 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_287 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_287 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_285, %expand_shape_286 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_287 : memref<32x64x1x1xf32>)
-    %collapse_shape_288 = memref.collapse_shape %alloc_287 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_289 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_68 : memref<32x64xf32>) outs(%alloc_289 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_290 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_290 : memref<64x256xf32>)
-    linalg.matmul ins(%alloc_289, %collapse_shape_284 : memref<64x32xf32>, memref<32x256xf32>) outs(%alloc_290 : memref<64x256xf32>)
-    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_291 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_284 : memref<32x256xf32>) outs(%alloc_291 : memref<1x256xf32>) {
+    %collapse_shape_274 = memref.collapse_shape %alloc_71 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_275 = memref.expand_shape %collapse_shape_274 [[0], [1, 2, 3]] output_shape [32, 256, 1, 1] : memref<32x256xf32> into memref<32x256x1x1xf32>
+    %expand_shape_276 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_277 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_277 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_275, %expand_shape_276 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_277 : memref<32x64x1x1xf32>)
+    %collapse_shape_278 = memref.collapse_shape %alloc_277 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_279 : memref<64x256xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_68, %collapse_shape_274 : memref<32x64xf32>, memref<32x256xf32>) outs(%alloc_279 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_280 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_274 : memref<32x256xf32>) outs(%alloc_280 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_292 = memref.collapse_shape %alloc_291 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_293 = memref.expand_shape %collapse_shape_288 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_294 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_293, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_294 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_281 = memref.collapse_shape %alloc_280 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_282 = memref.expand_shape %collapse_shape_278 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_283 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_283 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_295 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_294 : memref<2x16x64xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
+    %alloc_284 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_283 : memref<2x16x64xf32>) outs(%alloc_284 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_296 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_294 : memref<2x16x64xf32>) outs(%alloc_296 : memref<2x16x1xf32>) {
+    %alloc_285 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_285 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_283 : memref<2x16x64xf32>) outs(%alloc_285 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_294, %alloc_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_294 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_283, %alloc_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_283 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_297 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_297 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_294 : memref<2x16x64xf32>) outs(%alloc_297 : memref<2x16x1xf32>) {
+    %alloc_286 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_286 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_283 : memref<2x16x64xf32>) outs(%alloc_286 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_298 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %alloc_297 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_298 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %alloc_287 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_60, %alloc_286 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_287 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_295, %alloc_296 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_284, %alloc_285 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_284 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_295, %alloc_298 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_284, %alloc_287 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_284 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66 : memref<2x16x1xf32>) outs(%expand_shape_66 : memref<2x16x1xf32>) {
@@ -1598,194 +1637,212 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66, %alloc_295 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_295 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_66, %alloc_284 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_284 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_293, %alloc_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_282, %alloc_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_60 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_299 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_299 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_60 : memref<2x16x64xf32>) outs(%alloc_299 : memref<64xf32>) {
+    %alloc_288 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_288 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_60 : memref<2x16x64xf32>) outs(%alloc_288 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_300 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_300 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_293 : memref<2x16x64xf32>) outs(%alloc_300 : memref<64xf32>) {
+    %alloc_289 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_289 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_282 : memref<2x16x64xf32>) outs(%alloc_289 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_295 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %alloc_284 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_301 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_302 = memref.expand_shape %collapse_shape_301 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
-    %expand_shape_303 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_304 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_304 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_302, %expand_shape_303 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_304 : memref<32x64x1x1xf32>)
-    %collapse_shape_305 = memref.collapse_shape %alloc_304 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_306 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_56 : memref<32x64xf32>) outs(%alloc_306 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_307 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_307 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_306, %collapse_shape_301 : memref<64x32xf32>, memref<32x64xf32>) outs(%alloc_307 : memref<64x64xf32>)
-    %alloc_308 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_308 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_301 : memref<32x64xf32>) outs(%alloc_308 : memref<1x64xf32>) {
+    %collapse_shape_290 = memref.collapse_shape %alloc_185 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_291 = memref.expand_shape %collapse_shape_290 [[0], [1, 2, 3]] output_shape [32, 64, 1, 1] : memref<32x64xf32> into memref<32x64x1x1xf32>
+    %expand_shape_292 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_293 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_293 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_291, %expand_shape_292 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_293 : memref<32x64x1x1xf32>)
+    %collapse_shape_294 = memref.collapse_shape %alloc_293 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_295 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_295 : memref<64x64xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_56, %collapse_shape_290 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_295 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_296 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_290 : memref<32x64xf32>) outs(%alloc_296 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_309 = memref.collapse_shape %alloc_308 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_310 = memref.expand_shape %collapse_shape_305 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_311 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_310 : memref<2x16x2x32xf32>) outs(%alloc_311 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_312 = memref.collapse_shape %alloc_311 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
-    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.transpose ins(%collapse_shape_51 : memref<4x16x16xf32>) outs(%alloc_313 : memref<4x16x16xf32>) permutation = [0, 2, 1] 
-    %alloc_314 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_314 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%alloc_313, %collapse_shape_312 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_314 : memref<4x16x32xf32>)
-    %alloc_315 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_52 : memref<4x16x32xf32>) outs(%alloc_315 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_316 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_316 : memref<4x16x16xf32>)
-    linalg.batch_matmul ins(%collapse_shape_312, %alloc_315 : memref<4x16x32xf32>, memref<4x32x16xf32>) outs(%alloc_316 : memref<4x16x16xf32>)
-    %expand_shape_317 = memref.expand_shape %alloc_314 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %expand_shape_318 = memref.expand_shape %alloc_316 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_297 = memref.collapse_shape %alloc_296 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_298 = memref.expand_shape %collapse_shape_294 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_299 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_298 : memref<2x16x2x32xf32>) outs(%alloc_299 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_300 = memref.collapse_shape %alloc_299 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_301 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_301 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map25, #map26, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_51, %collapse_shape_300 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_301 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_302 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_302 : memref<4x16x16xf32>)
+    linalg.generic {indexing_maps = [#map27, #map28, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_300, %collapse_shape_52 : memref<4x16x32xf32>, memref<4x16x32xf32>) outs(%alloc_302 : memref<4x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %expand_shape_303 = memref.expand_shape %alloc_301 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_304 = memref.expand_shape %alloc_302 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_304, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_304 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_319 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_319 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_318 : memref<2x2x16x16xf32>) outs(%alloc_319 : memref<2x2x16x1xf32>) {
+    %alloc_305 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_305 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_304 : memref<2x2x16x16xf32>) outs(%alloc_305 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_319 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_46, %alloc_305 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_46 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_304, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_304 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318 : memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_304 : memref<2x2x16x16xf32>) outs(%expand_shape_304 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_12 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %collapse_shape_320 = memref.collapse_shape %expand_shape_318 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
-    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.transpose ins(%collapse_shape_43 : memref<4x16x32xf32>) outs(%alloc_321 : memref<4x32x16xf32>) permutation = [0, 2, 1] 
-    %alloc_322 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_322 : memref<4x32x16xf32>)
-    linalg.batch_matmul ins(%alloc_321, %collapse_shape_320 : memref<4x32x16xf32>, memref<4x16x16xf32>) outs(%alloc_322 : memref<4x32x16xf32>)
-    %alloc_323 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.transpose ins(%collapse_shape_44 : memref<4x32x16xf32>) outs(%alloc_323 : memref<4x16x32xf32>) permutation = [0, 2, 1] 
-    %alloc_324 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_324 : memref<4x16x32xf32>)
-    linalg.batch_matmul ins(%collapse_shape_320, %alloc_323 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_324 : memref<4x16x32xf32>)
-    %expand_shape_325 = memref.expand_shape %alloc_322 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    %expand_shape_326 = memref.expand_shape %alloc_324 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_326 : memref<2x2x16x32xf32>) outs(%alloc_327 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_328 = memref.collapse_shape %alloc_327 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_317 : memref<2x2x16x32xf32>) outs(%alloc_329 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_330 = memref.collapse_shape %alloc_329 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_331 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_325 : memref<2x2x32x16xf32>) outs(%alloc_331 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_332 = memref.collapse_shape %alloc_331 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_333 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_334 = memref.subview %alloc_333[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_328, %subview_334 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_335 = memref.subview %alloc_333[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_332, %subview_335 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_336 = memref.subview %alloc_333[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_330, %subview_336 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_337 = memref.collapse_shape %alloc_333 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_338 = memref.expand_shape %collapse_shape_337 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
-    %expand_shape_339 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_340 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_340 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_338, %expand_shape_339 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_340 : memref<32x64x1x1xf32>)
-    %collapse_shape_341 = memref.collapse_shape %alloc_340 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_342 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.transpose ins(%collapse_shape_32 : memref<32x64xf32>) outs(%alloc_342 : memref<64x32xf32>) permutation = [1, 0] 
-    %alloc_343 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_343 : memref<64x192xf32>)
-    linalg.matmul ins(%alloc_342, %collapse_shape_337 : memref<64x32xf32>, memref<32x192xf32>) outs(%alloc_343 : memref<64x192xf32>)
-    %alloc_344 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_344 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map11, #map21], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_337 : memref<32x192xf32>) outs(%alloc_344 : memref<1x192xf32>) {
+    %collapse_shape_306 = memref.collapse_shape %expand_shape_304 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_307 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_307 : memref<4x32x16xf32>)
+    linalg.generic {indexing_maps = [#map25, #map26, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_43, %collapse_shape_306 : memref<4x16x32xf32>, memref<4x16x16xf32>) outs(%alloc_307 : memref<4x32x16xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_308 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_308 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map27, #map28, #map14], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_306, %collapse_shape_44 : memref<4x16x16xf32>, memref<4x32x16xf32>) outs(%alloc_308 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %expand_shape_309 = memref.expand_shape %alloc_307 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_310 = memref.expand_shape %alloc_308 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_311 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_310 : memref<2x2x16x32xf32>) outs(%alloc_311 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_312 = memref.collapse_shape %alloc_311 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_303 : memref<2x2x16x32xf32>) outs(%alloc_313 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_314 = memref.collapse_shape %alloc_313 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_315 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_309 : memref<2x2x32x16xf32>) outs(%alloc_315 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_316 = memref.collapse_shape %alloc_315 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_317 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_318 = memref.subview %alloc_317[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_312, %subview_318 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_319 = memref.subview %alloc_317[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_316, %subview_319 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_320 = memref.subview %alloc_317[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_314, %subview_320 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_321 = memref.collapse_shape %alloc_317 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_322 = memref.expand_shape %collapse_shape_321 [[0], [1, 2, 3]] output_shape [32, 192, 1, 1] : memref<32x192xf32> into memref<32x192x1x1xf32>
+    %expand_shape_323 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_324 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_324 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%expand_shape_322, %expand_shape_323 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_324 : memref<32x64x1x1xf32>)
+    %collapse_shape_325 = memref.collapse_shape %alloc_324 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_326 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_326 : memref<64x192xf32>)
+    linalg.generic {indexing_maps = [#map21, #map22, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_32, %collapse_shape_321 : memref<32x64xf32>, memref<32x192xf32>) outs(%alloc_326 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
+      %10 = arith.addf %out, %9 : f32
+      linalg.yield %10 : f32
+    }
+    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_327 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map11, #map23], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_321 : memref<32x192xf32>) outs(%alloc_327 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_345 = memref.collapse_shape %alloc_344 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_346 = memref.expand_shape %collapse_shape_341 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_346, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_347 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %collapse_shape_328 = memref.collapse_shape %alloc_327 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_329 = memref.expand_shape %collapse_shape_325 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    %alloc_330 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map10, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_329, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_330 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_348 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
+    %alloc_331 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_330 : memref<2x16x64xf32>) outs(%alloc_331 : memref<2x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.mulf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    %alloc_349 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_349 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_349 : memref<2x16x1xf32>) {
+    %alloc_332 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_332 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_330 : memref<2x16x64xf32>) outs(%alloc_332 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_347, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_347 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_330, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_330 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_350 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_350 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_350 : memref<2x16x1xf32>) {
+    %alloc_333 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_333 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_330 : memref<2x16x64xf32>) outs(%alloc_333 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_351 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_350 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_351 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    %alloc_334 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_333 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_334 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_348, %alloc_349 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_331, %alloc_332 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_331 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_348, %alloc_351 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_331, %alloc_334 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_331 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30 : memref<2x16x1xf32>) outs(%expand_shape_30 : memref<2x16x1xf32>) {
@@ -1793,158 +1850,158 @@ module {
       %9 = arith.divf %in, %cst_3 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30, %alloc_348 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map9, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_30, %alloc_331 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_331 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_346, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_329, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_352 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_352 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_352 : memref<64xf32>) {
+    %alloc_335 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_335 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_335 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_353 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_353 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_346 : memref<2x16x64xf32>) outs(%alloc_353 : memref<64xf32>) {
+    %alloc_336 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_336 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map10], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_329 : memref<2x16x64xf32>) outs(%alloc_336 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_186, %alloc_348 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_185, %alloc_331 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_354 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_354 : memref<1x16x64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map3], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_186 : memref<2x16x64xf32>) outs(%alloc_354 : memref<1x16x64xf32>) {
+    %alloc_337 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_337 : memref<1x16x64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map3], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_185 : memref<2x16x64xf32>) outs(%alloc_337 : memref<1x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.addf %in, %out : f32
       linalg.yield %9 : f32
     }
-    %alloc_355 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_355 : memref<1x16xi1>) {
+    %alloc_338 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_338 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_356 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_356 : memref<1x16xi1>) {
+    %alloc_339 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_339 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi slt, %in, %c32_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_355, %alloc_356 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_355 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_432: i1, %out: i1):
-      %9 = arith.andi %in, %in_432 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_338, %alloc_339 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_338 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_415: i1, %out: i1):
+      %9 = arith.andi %in, %in_415 : i1
       linalg.yield %9 : i1
     }
-    %alloc_357 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_357 : memref<1x16xi1>) {
+    %alloc_340 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_340 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_355, %alloc_357 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_355 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_432: i1, %out: i1):
-      %9 = arith.andi %in, %in_432 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_338, %alloc_340 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_338 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_415: i1, %out: i1):
+      %9 = arith.andi %in, %in_415 : i1
       linalg.yield %9 : i1
     }
-    %expand_shape_358 = memref.expand_shape %alloc_355 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
+    %expand_shape_341 = memref.expand_shape %alloc_338 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%expand_shape : memref<1x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %9 = arith.maxsi %in, %c-32_i64 : i64
       %10 = arith.minsi %9, %c31_i64 : i64
       linalg.yield %10 : i64
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_358 : memref<1x16x1xi1>) outs(%expand_shape_358 : memref<1x16x1xi1>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_341 : memref<1x16x1xi1>) outs(%expand_shape_341 : memref<1x16x1xi1>) {
     ^bb0(%in: i1, %out: i1):
       %9 = arith.xori %in, %true : i1
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_358, %2, %alloc_354 : memref<1x16x1xi1>, memref<f32>, memref<1x16x64xf32>) outs(%alloc_354 : memref<1x16x64xf32>) {
-    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
-      %9 = arith.select %in, %in_432, %in_433 : f32
+    linalg.generic {indexing_maps = [#map9, #map24, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_341, %2, %alloc_337 : memref<1x16x1xi1>, memref<f32>, memref<1x16x64xf32>) outs(%alloc_337 : memref<1x16x64xf32>) {
+    ^bb0(%in: i1, %in_415: f32, %in_416: f32, %out: f32):
+      %9 = arith.select %in, %in_415, %in_416 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_359 = memref.collapse_shape %expand_shape [[0, 1]] : memref<1x16xi64> into memref<16xi64>
-    %expand_shape_360 = memref.expand_shape %collapse_shape_359 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
-    %collapse_shape_361 = memref.collapse_shape %alloc_354 [[0, 1], [2]] : memref<1x16x64xf32> into memref<16x64xf32>
-    %expand_shape_362 = memref.expand_shape %collapse_shape_361 [[0], [1, 2]] output_shape [16, 1, 64] : memref<16x64xf32> into memref<16x1x64xf32>
-    %alloc_363 = memref.alloc() : memref<32x64xf32>
-    memref.copy %5, %alloc_363 : memref<32x64xf32> to memref<32x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_362, %expand_shape_360 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_363 : memref<32x64xf32>) {
+    %collapse_shape_342 = memref.collapse_shape %expand_shape [[0, 1]] : memref<1x16xi64> into memref<16xi64>
+    %expand_shape_343 = memref.expand_shape %collapse_shape_342 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
+    %collapse_shape_344 = memref.collapse_shape %alloc_337 [[0, 1], [2]] : memref<1x16x64xf32> into memref<16x64xf32>
+    %expand_shape_345 = memref.expand_shape %collapse_shape_344 [[0], [1, 2]] output_shape [16, 1, 64] : memref<16x64xf32> into memref<16x1x64xf32>
+    %alloc_346 = memref.alloc() : memref<32x64xf32>
+    memref.copy %5, %alloc_346 : memref<32x64xf32> to memref<32x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_345, %expand_shape_343 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_346 : memref<32x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %9 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %9 : f32
     }
-    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_364 : memref<2x16xi1>) {
+    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_347 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %9 : i1
     }
-    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_365 : memref<2x16xi1>) {
+    %alloc_348 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_348 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi slt, %in, %c128_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_364, %alloc_365 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_364 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_432: i1, %out: i1):
-      %9 = arith.andi %in, %in_432 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_347, %alloc_348 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_347 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_415: i1, %out: i1):
+      %9 = arith.andi %in, %in_415 : i1
       linalg.yield %9 : i1
     }
-    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_366 : memref<2x16xi1>) {
+    %alloc_349 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_349 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %9 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_364, %alloc_366 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_364 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_432: i1, %out: i1):
-      %9 = arith.andi %in, %in_432 : i1
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_347, %alloc_349 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_347 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_415: i1, %out: i1):
+      %9 = arith.andi %in, %in_415 : i1
       linalg.yield %9 : i1
     }
-    %expand_shape_367 = memref.expand_shape %alloc_364 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
-    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_368 : memref<2x16xi64>) {
+    %expand_shape_350 = memref.expand_shape %alloc_347 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
+    %alloc_351 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_351 : memref<2x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %9 = arith.maxsi %in, %c-128_i64 : i64
       %10 = arith.minsi %9, %c127_i64 : i64
       linalg.yield %10 : i64
     }
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_367 : memref<2x16x1xi1>) outs(%expand_shape_367 : memref<2x16x1xi1>) {
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_350 : memref<2x16x1xi1>) outs(%expand_shape_350 : memref<2x16x1xi1>) {
     ^bb0(%in: i1, %out: i1):
       %9 = arith.xori %in, %true : i1
       linalg.yield %9 : i1
     }
-    linalg.generic {indexing_maps = [#map9, #map22, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_367, %2, %alloc_186 : memref<2x16x1xi1>, memref<f32>, memref<2x16x64xf32>) outs(%alloc_186 : memref<2x16x64xf32>) {
-    ^bb0(%in: i1, %in_432: f32, %in_433: f32, %out: f32):
-      %9 = arith.select %in, %in_432, %in_433 : f32
+    linalg.generic {indexing_maps = [#map9, #map24, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_350, %2, %alloc_185 : memref<2x16x1xi1>, memref<f32>, memref<2x16x64xf32>) outs(%alloc_185 : memref<2x16x64xf32>) {
+    ^bb0(%in: i1, %in_415: f32, %in_416: f32, %out: f32):
+      %9 = arith.select %in, %in_415, %in_416 : f32
       linalg.yield %9 : f32
     }
-    %collapse_shape_369 = memref.collapse_shape %alloc_368 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
-    %expand_shape_370 = memref.expand_shape %collapse_shape_369 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
-    %collapse_shape_371 = memref.collapse_shape %alloc_186 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_372 = memref.expand_shape %collapse_shape_371 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
-    %alloc_373 = memref.alloc() : memref<128x64xf32>
-    memref.copy %6, %alloc_373 : memref<128x64xf32> to memref<128x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_372, %expand_shape_370 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_373 : memref<128x64xf32>) {
+    %collapse_shape_352 = memref.collapse_shape %alloc_351 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
+    %expand_shape_353 = memref.expand_shape %collapse_shape_352 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
+    %collapse_shape_354 = memref.collapse_shape %alloc_185 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_355 = memref.expand_shape %collapse_shape_354 [[0], [1, 2]] output_shape [32, 1, 64] : memref<32x64xf32> into memref<32x1x64xf32>
+    %alloc_356 = memref.alloc() : memref<128x64xf32>
+    memref.copy %6, %alloc_356 : memref<128x64xf32> to memref<128x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%expand_shape_355, %expand_shape_353 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_356 : memref<128x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %9 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182, %alloc_373 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_182 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_181, %alloc_356 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_181 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%arg84 : memref<f32>) {
@@ -1952,43 +2009,43 @@ module {
       %9 = arith.addf %in, %cst_14 : f32
       linalg.yield %9 : f32
     }
-    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_374 : memref<f32>) {
+    %alloc_357 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_357 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_9 : f64 to f32
       %10 = math.powf %9, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_374 : memref<f32>, memref<f32>) outs(%alloc_374 : memref<f32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_357 : memref<f32>, memref<f32>) outs(%alloc_357 : memref<f32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_375 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_375 : memref<f32>) {
+    %alloc_358 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_358 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_8 : f64 to f32
       %10 = math.powf %9, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_375 : memref<f32>, memref<f32>) outs(%alloc_375 : memref<f32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.subf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map18, #map18, #map18], iterator_types = []} ins(%1, %alloc_358 : memref<f32>, memref<f32>) outs(%alloc_358 : memref<f32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.subf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_375 : memref<f32>) outs(%alloc_375 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_358 : memref<f32>) outs(%alloc_358 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_374 : memref<f32>) outs(%alloc_374 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_357 : memref<f32>) outs(%alloc_357 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.cmpf one, %in, %cst_0 : f32
       cf.assert %9, "unimplemented: tensor with zero element"
       %10 = arith.divf %cst_14, %in : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_374 : memref<f32>) outs(%alloc_374 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_357 : memref<f32>) outs(%alloc_357 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_7 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
@@ -2000,16 +2057,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_376 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182 : memref<128x64xf32>) outs(%alloc_376 : memref<128x64xf32>) {
+    %alloc_359 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_181 : memref<128x64xf32>) outs(%alloc_359 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_376 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_359 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
@@ -2018,57 +2075,57 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182, %alloc_182 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_182 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_181, %alloc_181 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_181 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_182 : memref<128x64xf32>) outs(%alloc_182 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_181 : memref<128x64xf32>) outs(%alloc_181 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_182 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_181 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_377 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_377 : memref<128x64xf32>) {
+    %alloc_360 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg29 : memref<128x64xf32>) outs(%alloc_360 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_377, %alloc_375 : memref<128x64xf32>, memref<f32>) outs(%alloc_377 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_360, %alloc_358 : memref<128x64xf32>, memref<f32>) outs(%alloc_360 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_377 : memref<128x64xf32>) outs(%alloc_377 : memref<128x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_360 : memref<128x64xf32>) outs(%alloc_360 : memref<128x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_377 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_377 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_360 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_360 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_374 : memref<f32>) outs(%alloc_374 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map18, #map18], iterator_types = []} ins(%alloc_357 : memref<f32>) outs(%alloc_357 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.negf %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_377, %alloc_374 : memref<128x64xf32>, memref<f32>) outs(%alloc_377 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_360, %alloc_357 : memref<128x64xf32>, memref<f32>) outs(%alloc_360 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_377 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_360 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30 : memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
@@ -2077,16 +2134,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_378 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_363 : memref<32x64xf32>) outs(%alloc_378 : memref<32x64xf32>) {
+    %alloc_361 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_346 : memref<32x64xf32>) outs(%alloc_361 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_378 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_361 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg30 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
@@ -2095,52 +2152,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_363, %alloc_363 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_363 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_346, %alloc_346 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_346 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_363 : memref<32x64xf32>) outs(%alloc_363 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_346 : memref<32x64xf32>) outs(%alloc_346 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_363 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_346 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg31 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_379 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
+    %alloc_362 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg31 : memref<32x64xf32>) outs(%alloc_362 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379, %alloc_375 : memref<32x64xf32>, memref<f32>) outs(%alloc_379 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_362, %alloc_358 : memref<32x64xf32>, memref<f32>) outs(%alloc_362 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379 : memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_362 : memref<32x64xf32>) outs(%alloc_362 : memref<32x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_379 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_362 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_362 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_379, %alloc_374 : memref<32x64xf32>, memref<f32>) outs(%alloc_379 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_362, %alloc_357 : memref<32x64xf32>, memref<f32>) outs(%alloc_362 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_379 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg1 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_362 : memref<32x64xf32>, memref<32x64xf32>) outs(%arg1 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg32 : memref<64xf32>) outs(%arg32 : memref<64xf32>) {
@@ -2149,16 +2206,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_380 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_352 : memref<64xf32>) outs(%alloc_380 : memref<64xf32>) {
+    %alloc_363 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_335 : memref<64xf32>) outs(%alloc_363 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_380 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_363 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%arg33 : memref<64xf32>) {
@@ -2167,52 +2224,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_352, %alloc_352 : memref<64xf32>, memref<64xf32>) outs(%alloc_352 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_335, %alloc_335 : memref<64xf32>, memref<64xf32>) outs(%alloc_335 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_352 : memref<64xf32>) outs(%alloc_352 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_335 : memref<64xf32>) outs(%alloc_335 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_352 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_335 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_381 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
+    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg33 : memref<64xf32>) outs(%alloc_364 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_381, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_381 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_364, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_364 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_381 : memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_364 : memref<64xf32>) outs(%alloc_364 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_381 : memref<64xf32>, memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_364 : memref<64xf32>, memref<64xf32>) outs(%alloc_364 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_381, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_381 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_364, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_364 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_381 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_364 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg34 : memref<64xf32>) outs(%arg34 : memref<64xf32>) {
@@ -2221,16 +2278,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_353 : memref<64xf32>) outs(%alloc_382 : memref<64xf32>) {
+    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_336 : memref<64xf32>) outs(%alloc_365 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_382 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_365 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%arg35 : memref<64xf32>) {
@@ -2239,52 +2296,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_353, %alloc_353 : memref<64xf32>, memref<64xf32>) outs(%alloc_353 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_336, %alloc_336 : memref<64xf32>, memref<64xf32>) outs(%alloc_336 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_353 : memref<64xf32>) outs(%alloc_353 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_336 : memref<64xf32>) outs(%alloc_336 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_353 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_336 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_383 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
+    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg35 : memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_383, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_383 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_366, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_366 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_383 : memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_366 : memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_383 : memref<64xf32>, memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_366 : memref<64xf32>, memref<64xf32>) outs(%alloc_366 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_383, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_383 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_366, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_366 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_383 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_366 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36 : memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
@@ -2293,16 +2350,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_343 : memref<64x192xf32>) outs(%alloc_384 : memref<64x192xf32>) {
+    %alloc_367 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_326 : memref<64x192xf32>) outs(%alloc_367 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_384 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_367 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
@@ -2311,52 +2368,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_343, %alloc_343 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_343 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_326, %alloc_326 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_326 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_343 : memref<64x192xf32>) outs(%alloc_343 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_326 : memref<64x192xf32>) outs(%alloc_326 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_343 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_326 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_385 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_385 : memref<64x192xf32>) {
+    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg37 : memref<64x192xf32>) outs(%alloc_368 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_385, %alloc_375 : memref<64x192xf32>, memref<f32>) outs(%alloc_385 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_368, %alloc_358 : memref<64x192xf32>, memref<f32>) outs(%alloc_368 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_385 : memref<64x192xf32>) outs(%alloc_385 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_368 : memref<64x192xf32>) outs(%alloc_368 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_385 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_385 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_368 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_368 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_385, %alloc_374 : memref<64x192xf32>, memref<f32>) outs(%alloc_385 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_368, %alloc_357 : memref<64x192xf32>, memref<f32>) outs(%alloc_368 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_385 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_368 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg38 : memref<192xf32>) outs(%arg38 : memref<192xf32>) {
@@ -2365,16 +2422,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_386 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_345 : memref<192xf32>) outs(%alloc_386 : memref<192xf32>) {
+    %alloc_369 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_328 : memref<192xf32>) outs(%alloc_369 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_386 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_369 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%arg39 : memref<192xf32>) {
@@ -2383,52 +2440,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_345, %collapse_shape_345 : memref<192xf32>, memref<192xf32>) outs(%collapse_shape_345 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_328, %collapse_shape_328 : memref<192xf32>, memref<192xf32>) outs(%collapse_shape_328 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_345 : memref<192xf32>) outs(%collapse_shape_345 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_328 : memref<192xf32>) outs(%collapse_shape_328 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %collapse_shape_345 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %collapse_shape_328 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_387 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_387 : memref<192xf32>) {
+    %alloc_370 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg39 : memref<192xf32>) outs(%alloc_370 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_387, %alloc_375 : memref<192xf32>, memref<f32>) outs(%alloc_387 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_370, %alloc_358 : memref<192xf32>, memref<f32>) outs(%alloc_370 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_387 : memref<192xf32>) outs(%alloc_387 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_370 : memref<192xf32>) outs(%alloc_370 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_387 : memref<192xf32>, memref<192xf32>) outs(%alloc_387 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_370 : memref<192xf32>, memref<192xf32>) outs(%alloc_370 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_387, %alloc_374 : memref<192xf32>, memref<f32>) outs(%alloc_387 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_370, %alloc_357 : memref<192xf32>, memref<f32>) outs(%alloc_370 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_387 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_370 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40 : memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
@@ -2437,16 +2494,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_388 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_307 : memref<64x64xf32>) outs(%alloc_388 : memref<64x64xf32>) {
+    %alloc_371 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_295 : memref<64x64xf32>) outs(%alloc_371 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_388 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_371 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
@@ -2455,52 +2512,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_307, %alloc_307 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_307 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_295, %alloc_295 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_295 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_307 : memref<64x64xf32>) outs(%alloc_307 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_295 : memref<64x64xf32>) outs(%alloc_295 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_307 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_295 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_389 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_389 : memref<64x64xf32>) {
+    %alloc_372 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg41 : memref<64x64xf32>) outs(%alloc_372 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_389, %alloc_375 : memref<64x64xf32>, memref<f32>) outs(%alloc_389 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_372, %alloc_358 : memref<64x64xf32>, memref<f32>) outs(%alloc_372 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_389 : memref<64x64xf32>) outs(%alloc_389 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_372 : memref<64x64xf32>) outs(%alloc_372 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_389 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_389 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_372 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_372 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_389, %alloc_374 : memref<64x64xf32>, memref<f32>) outs(%alloc_389 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_372, %alloc_357 : memref<64x64xf32>, memref<f32>) outs(%alloc_372 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_389 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_372 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg42 : memref<64xf32>) outs(%arg42 : memref<64xf32>) {
@@ -2509,16 +2566,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_390 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_309 : memref<64xf32>) outs(%alloc_390 : memref<64xf32>) {
+    %alloc_373 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_297 : memref<64xf32>) outs(%alloc_373 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_390 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_373 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%arg43 : memref<64xf32>) {
@@ -2527,52 +2584,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_309, %collapse_shape_309 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_309 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_297, %collapse_shape_297 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_297 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_309 : memref<64xf32>) outs(%collapse_shape_309 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_297 : memref<64xf32>) outs(%collapse_shape_297 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %collapse_shape_309 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %collapse_shape_297 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_391 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_391 : memref<64xf32>) {
+    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg43 : memref<64xf32>) outs(%alloc_374 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_391, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_391 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_374, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_374 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_391 : memref<64xf32>) outs(%alloc_391 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_374 : memref<64xf32>) outs(%alloc_374 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_391 : memref<64xf32>, memref<64xf32>) outs(%alloc_391 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_374 : memref<64xf32>, memref<64xf32>) outs(%alloc_374 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_391, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_391 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_374, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_374 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_391 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_374 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg44 : memref<64xf32>) outs(%arg44 : memref<64xf32>) {
@@ -2581,16 +2638,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_392 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_299 : memref<64xf32>) outs(%alloc_392 : memref<64xf32>) {
+    %alloc_375 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_288 : memref<64xf32>) outs(%alloc_375 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_392 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_375 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%arg45 : memref<64xf32>) {
@@ -2599,52 +2656,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_299, %alloc_299 : memref<64xf32>, memref<64xf32>) outs(%alloc_299 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_288, %alloc_288 : memref<64xf32>, memref<64xf32>) outs(%alloc_288 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_299 : memref<64xf32>) outs(%alloc_299 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_288 : memref<64xf32>) outs(%alloc_288 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_299 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_288 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
+    %alloc_376 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg45 : memref<64xf32>) outs(%alloc_376 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_393 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_376, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_376 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_393 : memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_376 : memref<64xf32>) outs(%alloc_376 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_393 : memref<64xf32>, memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_376 : memref<64xf32>, memref<64xf32>) outs(%alloc_376 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_393 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_376, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_376 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_393 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_376 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg46 : memref<64xf32>) outs(%arg46 : memref<64xf32>) {
@@ -2653,16 +2710,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_300 : memref<64xf32>) outs(%alloc_394 : memref<64xf32>) {
+    %alloc_377 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_289 : memref<64xf32>) outs(%alloc_377 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_394 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_377 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%arg47 : memref<64xf32>) {
@@ -2671,52 +2728,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_300, %alloc_300 : memref<64xf32>, memref<64xf32>) outs(%alloc_300 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_289, %alloc_289 : memref<64xf32>, memref<64xf32>) outs(%alloc_289 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_300 : memref<64xf32>) outs(%alloc_300 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_289 : memref<64xf32>) outs(%alloc_289 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_300 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_289 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
+    %alloc_378 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg47 : memref<64xf32>) outs(%alloc_378 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_395, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_395 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_378, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_378 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_395 : memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_378 : memref<64xf32>) outs(%alloc_378 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_395 : memref<64xf32>, memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_378 : memref<64xf32>, memref<64xf32>) outs(%alloc_378 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_395, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_395 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_378, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_378 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_395 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_378 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48 : memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
@@ -2725,16 +2782,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_290 : memref<64x256xf32>) outs(%alloc_396 : memref<64x256xf32>) {
+    %alloc_379 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279 : memref<64x256xf32>) outs(%alloc_379 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_396 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_379 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
@@ -2743,52 +2800,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_290, %alloc_290 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_290 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279, %alloc_279 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_279 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_290 : memref<64x256xf32>) outs(%alloc_290 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279 : memref<64x256xf32>) outs(%alloc_279 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_290 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_279 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_397 : memref<64x256xf32>) {
+    %alloc_380 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg49 : memref<64x256xf32>) outs(%alloc_380 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397, %alloc_375 : memref<64x256xf32>, memref<f32>) outs(%alloc_397 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_358 : memref<64x256xf32>, memref<f32>) outs(%alloc_380 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397 : memref<64x256xf32>) outs(%alloc_397 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380 : memref<64x256xf32>) outs(%alloc_380 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_397 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_397 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_380 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_380 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_397, %alloc_374 : memref<64x256xf32>, memref<f32>) outs(%alloc_397 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_357 : memref<64x256xf32>, memref<f32>) outs(%alloc_380 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_397 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_380 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg50 : memref<256xf32>) outs(%arg50 : memref<256xf32>) {
@@ -2797,16 +2854,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_292 : memref<256xf32>) outs(%alloc_398 : memref<256xf32>) {
+    %alloc_381 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281 : memref<256xf32>) outs(%alloc_381 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_398 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_381 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%arg51 : memref<256xf32>) {
@@ -2815,52 +2872,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_292, %collapse_shape_292 : memref<256xf32>, memref<256xf32>) outs(%collapse_shape_292 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281, %collapse_shape_281 : memref<256xf32>, memref<256xf32>) outs(%collapse_shape_281 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_292 : memref<256xf32>) outs(%collapse_shape_292 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281 : memref<256xf32>) outs(%collapse_shape_281 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %collapse_shape_292 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %collapse_shape_281 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_399 : memref<256xf32>) {
+    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg51 : memref<256xf32>) outs(%alloc_382 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_399, %alloc_375 : memref<256xf32>, memref<f32>) outs(%alloc_399 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_382, %alloc_358 : memref<256xf32>, memref<f32>) outs(%alloc_382 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_399 : memref<256xf32>) outs(%alloc_399 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_382 : memref<256xf32>) outs(%alloc_382 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_399 : memref<256xf32>, memref<256xf32>) outs(%alloc_399 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_382 : memref<256xf32>, memref<256xf32>) outs(%alloc_382 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_399, %alloc_374 : memref<256xf32>, memref<f32>) outs(%alloc_399 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_382, %alloc_357 : memref<256xf32>, memref<f32>) outs(%alloc_382 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_399 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_382 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52 : memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
@@ -2869,16 +2926,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279 : memref<256x64xf32>) outs(%alloc_400 : memref<256x64xf32>) {
+    %alloc_383 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_269 : memref<256x64xf32>) outs(%alloc_383 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_400 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_383 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
@@ -2887,52 +2944,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279, %alloc_279 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_279 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_269, %alloc_269 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_269 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_279 : memref<256x64xf32>) outs(%alloc_279 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_269 : memref<256x64xf32>) outs(%alloc_269 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_279 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_269 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_401 : memref<256x64xf32>) {
+    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg53 : memref<256x64xf32>) outs(%alloc_384 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401, %alloc_375 : memref<256x64xf32>, memref<f32>) outs(%alloc_401 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_384, %alloc_358 : memref<256x64xf32>, memref<f32>) outs(%alloc_384 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401 : memref<256x64xf32>) outs(%alloc_401 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_384 : memref<256x64xf32>) outs(%alloc_384 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_401 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_401 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_384 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_384 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_401, %alloc_374 : memref<256x64xf32>, memref<f32>) outs(%alloc_401 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_384, %alloc_357 : memref<256x64xf32>, memref<f32>) outs(%alloc_384 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_401 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_384 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg54 : memref<64xf32>) outs(%arg54 : memref<64xf32>) {
@@ -2941,16 +2998,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_402 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281 : memref<64xf32>) outs(%alloc_402 : memref<64xf32>) {
+    %alloc_385 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_271 : memref<64xf32>) outs(%alloc_385 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_402 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_385 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%arg55 : memref<64xf32>) {
@@ -2959,52 +3016,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281, %collapse_shape_281 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_281 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_271, %collapse_shape_271 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_271 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_281 : memref<64xf32>) outs(%collapse_shape_281 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_271 : memref<64xf32>) outs(%collapse_shape_271 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %collapse_shape_281 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %collapse_shape_271 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_403 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_403 : memref<64xf32>) {
+    %alloc_386 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg55 : memref<64xf32>) outs(%alloc_386 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_403, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_403 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_386, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_386 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_403 : memref<64xf32>) outs(%alloc_403 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_386 : memref<64xf32>) outs(%alloc_386 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_403 : memref<64xf32>, memref<64xf32>) outs(%alloc_403 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_386 : memref<64xf32>, memref<64xf32>) outs(%alloc_386 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_403, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_403 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_386, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_386 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_403 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_386 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg56 : memref<64xf32>) outs(%arg56 : memref<64xf32>) {
@@ -3013,16 +3070,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_404 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_271 : memref<64xf32>) outs(%alloc_404 : memref<64xf32>) {
+    %alloc_387 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_262 : memref<64xf32>) outs(%alloc_387 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_404 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_387 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%arg57 : memref<64xf32>) {
@@ -3031,52 +3088,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_271, %alloc_271 : memref<64xf32>, memref<64xf32>) outs(%alloc_271 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_262, %alloc_262 : memref<64xf32>, memref<64xf32>) outs(%alloc_262 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_271 : memref<64xf32>) outs(%alloc_271 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_262 : memref<64xf32>) outs(%alloc_262 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_271 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_262 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_405 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_405 : memref<64xf32>) {
+    %alloc_388 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg57 : memref<64xf32>) outs(%alloc_388 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_405 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_388, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_388 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_405 : memref<64xf32>) outs(%alloc_405 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_388 : memref<64xf32>) outs(%alloc_388 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_405 : memref<64xf32>, memref<64xf32>) outs(%alloc_405 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_388 : memref<64xf32>, memref<64xf32>) outs(%alloc_388 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_405, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_405 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_388, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_388 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_405 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_388 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg58 : memref<64xf32>) outs(%arg58 : memref<64xf32>) {
@@ -3085,16 +3142,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_406 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_272 : memref<64xf32>) outs(%alloc_406 : memref<64xf32>) {
+    %alloc_389 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_263 : memref<64xf32>) outs(%alloc_389 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_406 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_389 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%arg59 : memref<64xf32>) {
@@ -3103,52 +3160,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_272, %alloc_272 : memref<64xf32>, memref<64xf32>) outs(%alloc_272 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_263, %alloc_263 : memref<64xf32>, memref<64xf32>) outs(%alloc_263 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_272 : memref<64xf32>) outs(%alloc_272 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_263 : memref<64xf32>) outs(%alloc_263 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_272 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_263 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_407 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
+    %alloc_390 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg59 : memref<64xf32>) outs(%alloc_390 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_407, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_407 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_390, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_390 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_407 : memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_390 : memref<64xf32>) outs(%alloc_390 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_407 : memref<64xf32>, memref<64xf32>) outs(%alloc_407 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_390 : memref<64xf32>, memref<64xf32>) outs(%alloc_390 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_407, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_407 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_390, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_390 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_407 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_390 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60 : memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
@@ -3157,16 +3214,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_408 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_262 : memref<64x192xf32>) outs(%alloc_408 : memref<64x192xf32>) {
+    %alloc_391 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_253 : memref<64x192xf32>) outs(%alloc_391 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_408 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_391 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
@@ -3175,52 +3232,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_262, %alloc_262 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_262 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_253, %alloc_253 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_253 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_262 : memref<64x192xf32>) outs(%alloc_262 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_253 : memref<64x192xf32>) outs(%alloc_253 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_262 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_253 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_409 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_409 : memref<64x192xf32>) {
+    %alloc_392 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg61 : memref<64x192xf32>) outs(%alloc_392 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_409, %alloc_375 : memref<64x192xf32>, memref<f32>) outs(%alloc_409 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_392, %alloc_358 : memref<64x192xf32>, memref<f32>) outs(%alloc_392 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_409 : memref<64x192xf32>) outs(%alloc_409 : memref<64x192xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_392 : memref<64x192xf32>) outs(%alloc_392 : memref<64x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_409 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_409 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_392 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_392 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_409, %alloc_374 : memref<64x192xf32>, memref<f32>) outs(%alloc_409 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_392, %alloc_357 : memref<64x192xf32>, memref<f32>) outs(%alloc_392 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_409 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_392 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg62 : memref<192xf32>) outs(%arg62 : memref<192xf32>) {
@@ -3229,16 +3286,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_410 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_264 : memref<192xf32>) outs(%alloc_410 : memref<192xf32>) {
+    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_255 : memref<192xf32>) outs(%alloc_393 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_410 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_393 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%arg63 : memref<192xf32>) {
@@ -3247,52 +3304,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_264, %collapse_shape_264 : memref<192xf32>, memref<192xf32>) outs(%collapse_shape_264 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_255, %collapse_shape_255 : memref<192xf32>, memref<192xf32>) outs(%collapse_shape_255 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_264 : memref<192xf32>) outs(%collapse_shape_264 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_255 : memref<192xf32>) outs(%collapse_shape_255 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %collapse_shape_264 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %collapse_shape_255 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_411 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_411 : memref<192xf32>) {
+    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg63 : memref<192xf32>) outs(%alloc_394 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_411, %alloc_375 : memref<192xf32>, memref<f32>) outs(%alloc_411 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_394, %alloc_358 : memref<192xf32>, memref<f32>) outs(%alloc_394 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_411 : memref<192xf32>) outs(%alloc_411 : memref<192xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_394 : memref<192xf32>) outs(%alloc_394 : memref<192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_411 : memref<192xf32>, memref<192xf32>) outs(%alloc_411 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_394 : memref<192xf32>, memref<192xf32>) outs(%alloc_394 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_411, %alloc_374 : memref<192xf32>, memref<f32>) outs(%alloc_411 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_394, %alloc_357 : memref<192xf32>, memref<f32>) outs(%alloc_394 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_411 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_394 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64 : memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
@@ -3301,16 +3358,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_412 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_226 : memref<64x64xf32>) outs(%alloc_412 : memref<64x64xf32>) {
+    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_222 : memref<64x64xf32>) outs(%alloc_395 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_412 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_395 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
@@ -3319,52 +3376,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_226, %alloc_226 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_226 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_222, %alloc_222 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_222 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_226 : memref<64x64xf32>) outs(%alloc_226 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_222 : memref<64x64xf32>) outs(%alloc_222 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_226 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_222 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_413 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_413 : memref<64x64xf32>) {
+    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg65 : memref<64x64xf32>) outs(%alloc_396 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_413, %alloc_375 : memref<64x64xf32>, memref<f32>) outs(%alloc_413 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_358 : memref<64x64xf32>, memref<f32>) outs(%alloc_396 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_413 : memref<64x64xf32>) outs(%alloc_413 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396 : memref<64x64xf32>) outs(%alloc_396 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_413 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_413 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_396 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_396 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_413, %alloc_374 : memref<64x64xf32>, memref<f32>) outs(%alloc_413 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_357 : memref<64x64xf32>, memref<f32>) outs(%alloc_396 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_413 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_396 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg66 : memref<64xf32>) outs(%arg66 : memref<64xf32>) {
@@ -3373,16 +3430,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_414 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_228 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
+    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_224 : memref<64xf32>) outs(%alloc_397 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_397 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%arg67 : memref<64xf32>) {
@@ -3391,52 +3448,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_228, %collapse_shape_228 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_228 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_224, %collapse_shape_224 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_224 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_228 : memref<64xf32>) outs(%collapse_shape_228 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_224 : memref<64xf32>) outs(%collapse_shape_224 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %collapse_shape_228 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %collapse_shape_224 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_415 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
+    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg67 : memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_415, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_415 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_398, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_415 : memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_398 : memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_415 : memref<64xf32>, memref<64xf32>) outs(%alloc_415 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_398 : memref<64xf32>, memref<64xf32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_415, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_415 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_398, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_398 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_415 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_398 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg68 : memref<64xf32>) outs(%arg68 : memref<64xf32>) {
@@ -3445,16 +3502,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_416 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_218 : memref<64xf32>) outs(%alloc_416 : memref<64xf32>) {
+    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_215 : memref<64xf32>) outs(%alloc_399 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_416 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_399 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%arg69 : memref<64xf32>) {
@@ -3463,52 +3520,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_218, %alloc_218 : memref<64xf32>, memref<64xf32>) outs(%alloc_218 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_215, %alloc_215 : memref<64xf32>, memref<64xf32>) outs(%alloc_215 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_218 : memref<64xf32>) outs(%alloc_218 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_215 : memref<64xf32>) outs(%alloc_215 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_218 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_215 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_417 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
+    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg69 : memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_417, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_417 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_417 : memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_400 : memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_417 : memref<64xf32>, memref<64xf32>) outs(%alloc_417 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_417, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_417 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_417 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg70 : memref<64xf32>) outs(%arg70 : memref<64xf32>) {
@@ -3517,16 +3574,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_418 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_219 : memref<64xf32>) outs(%alloc_418 : memref<64xf32>) {
+    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_216 : memref<64xf32>) outs(%alloc_401 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_418 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_401 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%arg71 : memref<64xf32>) {
@@ -3535,52 +3592,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_219, %alloc_219 : memref<64xf32>, memref<64xf32>) outs(%alloc_219 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_216, %alloc_216 : memref<64xf32>, memref<64xf32>) outs(%alloc_216 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_219 : memref<64xf32>) outs(%alloc_219 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_216 : memref<64xf32>) outs(%alloc_216 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_219 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_216 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_419 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_419 : memref<64xf32>) {
+    %alloc_402 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg71 : memref<64xf32>) outs(%alloc_402 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_419 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_402, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_402 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_419 : memref<64xf32>) outs(%alloc_419 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_402 : memref<64xf32>) outs(%alloc_402 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_419 : memref<64xf32>, memref<64xf32>) outs(%alloc_419 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_402 : memref<64xf32>, memref<64xf32>) outs(%alloc_402 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_419, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_419 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_402, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_402 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_419 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_402 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72 : memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
@@ -3589,16 +3646,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_420 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_209 : memref<64x256xf32>) outs(%alloc_420 : memref<64x256xf32>) {
+    %alloc_403 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_206 : memref<64x256xf32>) outs(%alloc_403 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_420 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_403 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
@@ -3607,52 +3664,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_209, %alloc_209 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_209 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_206, %alloc_206 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_206 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_209 : memref<64x256xf32>) outs(%alloc_209 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_206 : memref<64x256xf32>) outs(%alloc_206 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_209 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_206 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_421 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_421 : memref<64x256xf32>) {
+    %alloc_404 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg73 : memref<64x256xf32>) outs(%alloc_404 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_375 : memref<64x256xf32>, memref<f32>) outs(%alloc_421 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_404, %alloc_358 : memref<64x256xf32>, memref<f32>) outs(%alloc_404 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421 : memref<64x256xf32>) outs(%alloc_421 : memref<64x256xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_404 : memref<64x256xf32>) outs(%alloc_404 : memref<64x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_421 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_421 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_404 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_404 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_421, %alloc_374 : memref<64x256xf32>, memref<f32>) outs(%alloc_421 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_404, %alloc_357 : memref<64x256xf32>, memref<f32>) outs(%alloc_404 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_421 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_404 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg74 : memref<256xf32>) outs(%arg74 : memref<256xf32>) {
@@ -3661,16 +3718,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_422 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_211 : memref<256xf32>) outs(%alloc_422 : memref<256xf32>) {
+    %alloc_405 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_208 : memref<256xf32>) outs(%alloc_405 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_422 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_405 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%arg75 : memref<256xf32>) {
@@ -3679,52 +3736,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_211, %collapse_shape_211 : memref<256xf32>, memref<256xf32>) outs(%collapse_shape_211 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_208, %collapse_shape_208 : memref<256xf32>, memref<256xf32>) outs(%collapse_shape_208 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_211 : memref<256xf32>) outs(%collapse_shape_211 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_208 : memref<256xf32>) outs(%collapse_shape_208 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %collapse_shape_211 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %collapse_shape_208 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_423 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_423 : memref<256xf32>) {
+    %alloc_406 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg75 : memref<256xf32>) outs(%alloc_406 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_423, %alloc_375 : memref<256xf32>, memref<f32>) outs(%alloc_423 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_406, %alloc_358 : memref<256xf32>, memref<f32>) outs(%alloc_406 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_423 : memref<256xf32>) outs(%alloc_423 : memref<256xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_406 : memref<256xf32>) outs(%alloc_406 : memref<256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_423 : memref<256xf32>, memref<256xf32>) outs(%alloc_423 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_406 : memref<256xf32>, memref<256xf32>) outs(%alloc_406 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_423, %alloc_374 : memref<256xf32>, memref<f32>) outs(%alloc_423 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_406, %alloc_357 : memref<256xf32>, memref<f32>) outs(%alloc_406 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_423 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_406 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76 : memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
@@ -3733,16 +3790,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_424 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_198 : memref<256x64xf32>) outs(%alloc_424 : memref<256x64xf32>) {
+    %alloc_407 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_196 : memref<256x64xf32>) outs(%alloc_407 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_424 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_407 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
@@ -3751,52 +3808,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_198, %alloc_198 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_198 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_196, %alloc_196 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_196 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_198 : memref<256x64xf32>) outs(%alloc_198 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_196 : memref<256x64xf32>) outs(%alloc_196 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_198 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_196 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_425 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_425 : memref<256x64xf32>) {
+    %alloc_408 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg77 : memref<256x64xf32>) outs(%alloc_408 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_425, %alloc_375 : memref<256x64xf32>, memref<f32>) outs(%alloc_425 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_408, %alloc_358 : memref<256x64xf32>, memref<f32>) outs(%alloc_408 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_425 : memref<256x64xf32>) outs(%alloc_425 : memref<256x64xf32>) {
+    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_408 : memref<256x64xf32>) outs(%alloc_408 : memref<256x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_425 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_425 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_408 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_408 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_425, %alloc_374 : memref<256x64xf32>, memref<f32>) outs(%alloc_425 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map19, #map11], iterator_types = ["parallel", "parallel"]} ins(%alloc_408, %alloc_357 : memref<256x64xf32>, memref<f32>) outs(%alloc_408 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_425 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_408 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg78 : memref<64xf32>) outs(%arg78 : memref<64xf32>) {
@@ -3805,16 +3862,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_426 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_200 : memref<64xf32>) outs(%alloc_426 : memref<64xf32>) {
+    %alloc_409 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_198 : memref<64xf32>) outs(%alloc_409 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_426 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_409 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%arg79 : memref<64xf32>) {
@@ -3823,52 +3880,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_200, %collapse_shape_200 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_200 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_198, %collapse_shape_198 : memref<64xf32>, memref<64xf32>) outs(%collapse_shape_198 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_200 : memref<64xf32>) outs(%collapse_shape_200 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_198 : memref<64xf32>) outs(%collapse_shape_198 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %collapse_shape_200 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %collapse_shape_198 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_427 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
+    %alloc_410 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg79 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_427, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_427 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_427 : memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_410 : memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_427 : memref<64xf32>, memref<64xf32>) outs(%alloc_427 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_427, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_427 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_410, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_410 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_427 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_410 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg80 : memref<64xf32>) outs(%arg80 : memref<64xf32>) {
@@ -3877,16 +3934,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_428 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190 : memref<64xf32>) outs(%alloc_428 : memref<64xf32>) {
+    %alloc_411 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_189 : memref<64xf32>) outs(%alloc_411 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_428 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_411 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%arg81 : memref<64xf32>) {
@@ -3895,52 +3952,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190, %alloc_190 : memref<64xf32>, memref<64xf32>) outs(%alloc_190 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_189, %alloc_189 : memref<64xf32>, memref<64xf32>) outs(%alloc_189 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190 : memref<64xf32>) outs(%alloc_190 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_189 : memref<64xf32>) outs(%alloc_189 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_190 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_189 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_429 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_429 : memref<64xf32>) {
+    %alloc_412 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg81 : memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_429, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_429 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_429 : memref<64xf32>) outs(%alloc_429 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_412 : memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_429 : memref<64xf32>, memref<64xf32>) outs(%alloc_429 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_429, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_429 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_412, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_412 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_429 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_412 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg82 : memref<64xf32>) outs(%arg82 : memref<64xf32>) {
@@ -3949,16 +4006,16 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_430 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_191 : memref<64xf32>) outs(%alloc_430 : memref<64xf32>) {
+    %alloc_413 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190 : memref<64xf32>) outs(%alloc_413 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_6 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_430 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_413 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%arg83 : memref<64xf32>) {
@@ -3967,52 +4024,52 @@ module {
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_191, %alloc_191 : memref<64xf32>, memref<64xf32>) outs(%alloc_191 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190, %alloc_190 : memref<64xf32>, memref<64xf32>) outs(%alloc_190 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_191 : memref<64xf32>) outs(%alloc_191 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_190 : memref<64xf32>) outs(%alloc_190 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_5 : f64 to f32
       %10 = arith.mulf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_191 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_190 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    %alloc_431 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_431 : memref<64xf32>) {
+    %alloc_414 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%arg83 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = math.sqrt %in : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_431, %alloc_375 : memref<64xf32>, memref<f32>) outs(%alloc_431 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_414, %alloc_358 : memref<64xf32>, memref<f32>) outs(%alloc_414 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_431 : memref<64xf32>) outs(%alloc_431 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%alloc_414 : memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %9 = arith.truncf %cst_4 : f64 to f32
       %10 = arith.addf %in, %9 : f32
       linalg.yield %10 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_431 : memref<64xf32>, memref<64xf32>) outs(%alloc_431 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.divf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%alloc_414 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.divf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_431, %alloc_374 : memref<64xf32>, memref<f32>) outs(%alloc_431 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.mulf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map17, #map2], iterator_types = ["parallel"]} ins(%alloc_414, %alloc_357 : memref<64xf32>, memref<f32>) outs(%alloc_414 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.mulf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_431 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_432: f32, %out: f32):
-      %9 = arith.addf %in, %in_432 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_414 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_415: f32, %out: f32):
+      %9 = arith.addf %in, %in_415 : f32
       linalg.yield %9 : f32
     }
     return

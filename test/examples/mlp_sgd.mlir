@@ -9,7 +9,10 @@
 #map5 = affine_map<() -> ()>
 #map6 = affine_map<(d0, d1) -> ()>
 #map7 = affine_map<(d0) -> (d0, 0)>
-#map8 = affine_map<(d0, d1) -> (0, d1)>
+#map8 = affine_map<(d0, d1, d2) -> (d2, d0)>
+#map9 = affine_map<(d0, d1, d2) -> (d2, d1)>
+#map10 = affine_map<(d0, d1, d2) -> (d0, d1)>
+#map11 = affine_map<(d0, d1) -> (0, d1)>
 module {
   memref.global "private" constant @__constant_xi64 : memref<i64> = dense<0> {alignment = 64 : i64}
   memref.global "private" constant @__constant_xf32_0 : memref<f32> = dense<1.000000e+00> {alignment = 64 : i64}
@@ -64,18 +67,18 @@ module {
     %alloc_13 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
     linalg.fill ins(%cst_2 : f32) outs(%alloc_13 : memref<8xf32>)
     linalg.generic {indexing_maps = [#map, #map1, #map1], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_11 : memref<8x10xf32>) outs(%alloc_13, %alloc_12 : memref<8xf32>, memref<8xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_51: i64):
+    ^bb0(%in: f32, %out: f32, %out_48: i64):
       %4 = linalg.index 1 : index
       %5 = arith.index_cast %4 : index to i64
       %6 = arith.maximumf %in, %out : f32
       %7 = arith.cmpf ogt, %in, %out : f32
-      %8 = arith.select %7, %5, %out_51 : i64
+      %8 = arith.select %7, %5, %out_48 : i64
       linalg.yield %6, %8 : f32, i64
     }
     %expand_shape_14 = memref.expand_shape %alloc_13 [[0, 1]] output_shape [8, 1] : memref<8xf32> into memref<8x1xf32>
     linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11, %expand_shape_14 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     %alloc_15 = memref.alloc() {alignment = 64 : i64} : memref<8x10xf32>
@@ -97,8 +100,8 @@ module {
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11, %alloc_16 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     %alloc_17 = memref.alloc() {alignment = 64 : i64} : memref<8xi1>
@@ -109,8 +112,8 @@ module {
     }
     %alloc_18 = memref.alloc() {alignment = 64 : i64} : memref<8xi64>
     linalg.generic {indexing_maps = [#map3, #map3, #map4, #map3], iterator_types = ["parallel"]} ins(%alloc_17, %arg7, %3 : memref<8xi1>, memref<8xi64>, memref<i64>) outs(%alloc_18 : memref<8xi64>) {
-    ^bb0(%in: i1, %in_51: i64, %in_52: i64, %out: i64):
-      %4 = arith.select %in, %in_51, %in_52 : i64
+    ^bb0(%in: i1, %in_48: i64, %in_49: i64, %out: i64):
+      %4 = arith.select %in, %in_48, %in_49 : i64
       linalg.yield %4 : i64
     }
     %expand_shape_19 = memref.expand_shape %alloc_18 [[0, 1]] output_shape [8, 1] : memref<8xi64> into memref<8x1xi64>
@@ -134,8 +137,8 @@ module {
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map3, #map3, #map4, #map3], iterator_types = ["parallel"]} ins(%alloc_17, %collapse_shape_21, %1 : memref<8xi1>, memref<8xf32>, memref<f32>) outs(%collapse_shape_21 : memref<8xf32>) {
-    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
-      %4 = arith.select %in, %in_51, %in_52 : f32
+    ^bb0(%in: i1, %in_48: f32, %in_49: f32, %out: f32):
+      %4 = arith.select %in, %in_48, %in_49 : f32
       linalg.yield %4 : f32
     }
     %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<i64>
@@ -160,13 +163,13 @@ module {
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map5, #map5, #map5], iterator_types = []} ins(%alloc_24, %alloc_23 : memref<f32>, memref<f32>) outs(%arg8 : memref<f32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.divf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.divf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map5, #map5, #map5], iterator_types = []} ins(%2, %alloc_23 : memref<f32>, memref<f32>) outs(%alloc_23 : memref<f32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.divf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.divf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     %expand_shape_25 = memref.expand_shape %arg7 [[0, 1]] output_shape [8, 1] : memref<8xi64> into memref<8x1xi64>
@@ -178,8 +181,8 @@ module {
     }
     %alloc_27 = memref.alloc() {alignment = 64 : i64} : memref<8x1xi64>
     linalg.generic {indexing_maps = [#map, #map, #map6, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_26, %expand_shape_25, %3 : memref<8x1xi1>, memref<8x1xi64>, memref<i64>) outs(%alloc_27 : memref<8x1xi64>) {
-    ^bb0(%in: i1, %in_51: i64, %in_52: i64, %out: i64):
-      %4 = arith.select %in, %in_51, %in_52 : i64
+    ^bb0(%in: i1, %in_48: i64, %in_49: i64, %out: i64):
+      %4 = arith.select %in, %in_48, %in_49 : i64
       linalg.yield %4 : i64
     }
     %alloc_28 = memref.alloc() {alignment = 64 : i64} : memref<8xf32>
@@ -191,7 +194,7 @@ module {
     %subview = memref.subview %alloc_30[0, 0] [8, 1] [1, 1] : memref<8x2xi64> to memref<8x1xi64, strided<[2, 1]>>
     linalg.fill ins(%c0_i64 : i64) outs(%subview : memref<8x1xi64, strided<[2, 1]>>)
     linalg.generic {indexing_maps = [#map7, #map7, #map3], iterator_types = ["parallel"]} outs(%subview, %alloc_29, %alloc_28 : memref<8x1xi64, strided<[2, 1]>>, memref<8x1xi64>, memref<8xf32>) {
-    ^bb0(%out: i64, %out_51: i64, %out_52: f32):
+    ^bb0(%out: i64, %out_48: i64, %out_49: f32):
       %4 = linalg.index 0 : index
       %5 = arith.remsi %4, %c8 : index
       %6 = memref.load %alloc_27[%5, %c0] : memref<8x1xi64>
@@ -209,13 +212,13 @@ module {
     }
     %alloc_33 = memref.alloc() {alignment = 64 : i64} : memref<8x1xf32>
     linalg.generic {indexing_maps = [#map, #map6, #map6, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_26, %alloc_23, %1 : memref<8x1xi1>, memref<f32>, memref<f32>) outs(%alloc_33 : memref<8x1xf32>) {
-    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
-      %4 = arith.select %in, %in_51, %in_52 : f32
+    ^bb0(%in: i1, %in_48: f32, %in_49: f32, %out: f32):
+      %4 = arith.select %in, %in_48, %in_49 : f32
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_32, %alloc_33 : memref<8x10xf32>, memref<8x1xf32>) outs(%alloc_32 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.mulf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.mulf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11 : memref<8x10xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
@@ -231,146 +234,155 @@ module {
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_11, %alloc_34 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_11 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.mulf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.mulf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_32, %collapse_shape_11 : memref<8x10xf32>, memref<8x10xf32>) outs(%alloc_32 : memref<8x10xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     %alloc_35 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
     linalg.fill ins(%cst_0 : f32) outs(%alloc_35 : memref<8x64xf32>)
     linalg.matmul ins(%alloc_32, %arg4 : memref<8x10xf32>, memref<10x64xf32>) outs(%alloc_35 : memref<8x64xf32>)
-    %alloc_36 = memref.alloc() {alignment = 64 : i64} : memref<10x8xf32>
-    linalg.transpose ins(%alloc_32 : memref<8x10xf32>) outs(%alloc_36 : memref<10x8xf32>) permutation = [1, 0] 
-    %alloc_37 = memref.alloc() {alignment = 64 : i64} : memref<10x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_37 : memref<10x64xf32>)
-    linalg.matmul ins(%alloc_36, %collapse_shape_7 : memref<10x8xf32>, memref<8x64xf32>) outs(%alloc_37 : memref<10x64xf32>)
-    %alloc_38 = memref.alloc() {alignment = 64 : i64} : memref<1x10xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_38 : memref<1x10xf32>)
-    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_32 : memref<8x10xf32>) outs(%alloc_38 : memref<1x10xf32>) {
+    %alloc_36 = memref.alloc() {alignment = 64 : i64} : memref<10x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_36 : memref<10x64xf32>)
+    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_32, %collapse_shape_7 : memref<8x10xf32>, memref<8x64xf32>) outs(%alloc_36 : memref<10x64xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.mulf %in, %in_48 : f32
+      %5 = arith.addf %out, %4 : f32
+      linalg.yield %5 : f32
+    }
+    %alloc_37 = memref.alloc() {alignment = 64 : i64} : memref<1x10xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_37 : memref<1x10xf32>)
+    linalg.generic {indexing_maps = [#map, #map11], iterator_types = ["reduction", "parallel"]} ins(%alloc_32 : memref<8x10xf32>) outs(%alloc_37 : memref<1x10xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_39 = memref.collapse_shape %alloc_38 [[0, 1]] : memref<1x10xf32> into memref<10xf32>
-    %alloc_40 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_7 : memref<8x64xf32>) outs(%alloc_40 : memref<8x64xi1>) {
+    %collapse_shape_38 = memref.collapse_shape %alloc_37 [[0, 1]] : memref<1x10xf32> into memref<10xf32>
+    %alloc_39 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_7 : memref<8x64xf32>) outs(%alloc_39 : memref<8x64xi1>) {
     ^bb0(%in: f32, %out: i1):
       %4 = arith.cmpf ole, %in, %cst_0 : f32
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_40, %1, %alloc_35 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_35 : memref<8x64xf32>) {
-    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
-      %4 = arith.select %in, %in_51, %in_52 : f32
+    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_39, %1, %alloc_35 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_35 : memref<8x64xf32>) {
+    ^bb0(%in: i1, %in_48: f32, %in_49: f32, %out: f32):
+      %4 = arith.select %in, %in_48, %in_49 : f32
       linalg.yield %4 : f32
     }
-    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_41 : memref<8x64xf32>)
-    linalg.matmul ins(%alloc_35, %arg2 : memref<8x64xf32>, memref<64x64xf32>) outs(%alloc_41 : memref<8x64xf32>)
-    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
-    linalg.transpose ins(%alloc_35 : memref<8x64xf32>) outs(%alloc_42 : memref<64x8xf32>) permutation = [1, 0] 
-    %alloc_43 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_43 : memref<64x64xf32>)
-    linalg.matmul ins(%alloc_42, %collapse_shape : memref<64x8xf32>, memref<8x64xf32>) outs(%alloc_43 : memref<64x64xf32>)
-    %alloc_44 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_44 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_35 : memref<8x64xf32>) outs(%alloc_44 : memref<1x64xf32>) {
+    %alloc_40 = memref.alloc() {alignment = 64 : i64} : memref<8x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_40 : memref<8x64xf32>)
+    linalg.matmul ins(%alloc_35, %arg2 : memref<8x64xf32>, memref<64x64xf32>) outs(%alloc_40 : memref<8x64xf32>)
+    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_41 : memref<64x64xf32>)
+    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_35, %collapse_shape : memref<8x64xf32>, memref<8x64xf32>) outs(%alloc_41 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.mulf %in, %in_48 : f32
+      %5 = arith.addf %out, %4 : f32
+      linalg.yield %5 : f32
+    }
+    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_42 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map, #map11], iterator_types = ["reduction", "parallel"]} ins(%alloc_35 : memref<8x64xf32>) outs(%alloc_42 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_45 = memref.collapse_shape %alloc_44 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %alloc_46 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape : memref<8x64xf32>) outs(%alloc_46 : memref<8x64xi1>) {
+    %collapse_shape_43 = memref.collapse_shape %alloc_42 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %alloc_44 = memref.alloc() {alignment = 64 : i64} : memref<8x64xi1>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape : memref<8x64xf32>) outs(%alloc_44 : memref<8x64xi1>) {
     ^bb0(%in: f32, %out: i1):
       %4 = arith.cmpf ole, %in, %cst_0 : f32
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_46, %1, %alloc_41 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_41 : memref<8x64xf32>) {
-    ^bb0(%in: i1, %in_51: f32, %in_52: f32, %out: f32):
-      %4 = arith.select %in, %in_51, %in_52 : f32
+    linalg.generic {indexing_maps = [#map, #map6, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_44, %1, %alloc_40 : memref<8x64xi1>, memref<f32>, memref<8x64xf32>) outs(%alloc_40 : memref<8x64xf32>) {
+    ^bb0(%in: i1, %in_48: f32, %in_49: f32, %out: f32):
+      %4 = arith.select %in, %in_48, %in_49 : f32
       linalg.yield %4 : f32
     }
-    %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<64x8xf32>
-    linalg.transpose ins(%alloc_41 : memref<8x64xf32>) outs(%alloc_47 : memref<64x8xf32>) permutation = [1, 0] 
-    %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_48 : memref<64x32xf32>)
-    linalg.matmul ins(%alloc_47, %arg6 : memref<64x8xf32>, memref<8x32xf32>) outs(%alloc_48 : memref<64x32xf32>)
-    %alloc_49 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_49 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map, #map8], iterator_types = ["reduction", "parallel"]} ins(%alloc_41 : memref<8x64xf32>) outs(%alloc_49 : memref<1x64xf32>) {
+    %alloc_45 = memref.alloc() {alignment = 64 : i64} : memref<64x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_45 : memref<64x32xf32>)
+    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_40, %arg6 : memref<8x64xf32>, memref<8x32xf32>) outs(%alloc_45 : memref<64x32xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.mulf %in, %in_48 : f32
+      %5 = arith.addf %out, %4 : f32
+      linalg.yield %5 : f32
+    }
+    %alloc_46 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_46 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map, #map11], iterator_types = ["reduction", "parallel"]} ins(%alloc_40 : memref<8x64xf32>) outs(%alloc_46 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_50 = memref.collapse_shape %alloc_49 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_48 : memref<64x32xf32>) outs(%alloc_48 : memref<64x32xf32>) {
+    %collapse_shape_47 = memref.collapse_shape %alloc_46 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_45 : memref<64x32xf32>) outs(%alloc_45 : memref<64x32xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_48 : memref<64x32xf32>, memref<64x32xf32>) outs(%arg0 : memref<64x32xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_45 : memref<64x32xf32>, memref<64x32xf32>) outs(%arg0 : memref<64x32xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_50 : memref<64xf32>) outs(%collapse_shape_50 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_47 : memref<64xf32>) outs(%collapse_shape_47 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg1, %collapse_shape_50 : memref<64xf32>, memref<64xf32>) outs(%arg1 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg1, %collapse_shape_47 : memref<64xf32>, memref<64xf32>) outs(%arg1 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_43 : memref<64x64xf32>) outs(%alloc_43 : memref<64x64xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_41 : memref<64x64xf32>) outs(%alloc_41 : memref<64x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg2, %alloc_43 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg2 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg2, %alloc_41 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg2 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_45 : memref<64xf32>) outs(%collapse_shape_45 : memref<64xf32>) {
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_43 : memref<64xf32>) outs(%collapse_shape_43 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg3, %collapse_shape_45 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg3, %collapse_shape_43 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_37 : memref<10x64xf32>) outs(%alloc_37 : memref<10x64xf32>) {
+    linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%alloc_36 : memref<10x64xf32>) outs(%alloc_36 : memref<10x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_37 : memref<10x64xf32>, memref<10x64xf32>) outs(%arg4 : memref<10x64xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_36 : memref<10x64xf32>, memref<10x64xf32>) outs(%arg4 : memref<10x64xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_39 : memref<10xf32>) outs(%collapse_shape_39 : memref<10xf32>) {
+    linalg.generic {indexing_maps = [#map3, #map3], iterator_types = ["parallel"]} ins(%collapse_shape_38 : memref<10xf32>) outs(%collapse_shape_38 : memref<10xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_1 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg5, %collapse_shape_39 : memref<10xf32>, memref<10xf32>) outs(%arg5 : memref<10xf32>) {
-    ^bb0(%in: f32, %in_51: f32, %out: f32):
-      %4 = arith.subf %in, %in_51 : f32
+    linalg.generic {indexing_maps = [#map3, #map3, #map3], iterator_types = ["parallel"]} ins(%arg5, %collapse_shape_38 : memref<10xf32>, memref<10xf32>) outs(%arg5 : memref<10xf32>) {
+    ^bb0(%in: f32, %in_48: f32, %out: f32):
+      %4 = arith.subf %in, %in_48 : f32
       linalg.yield %4 : f32
     }
     return
