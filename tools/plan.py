@@ -129,15 +129,14 @@ def run_offsets(args: argparse.Namespace) -> int:
     return 0
 
 
-# The order ILP works in doubles: beyond 2**53 bytes in all, sizes are no longer exact.
-GRAPH_BYTES_LIMIT = 2**53
-
-
 def _check_graph_sizes(graph: GraphProblem, name: str) -> None:
+    # The order ILP works in doubles: beyond 2**53 bytes in all, sizes are no longer exact.
+    from modelopt_mlir.solver.order_solver import ILP_EXACT_BYTES
+
     total = 0
     for tensor in graph.tensors:
         total += tensor.size
-        if total > GRAPH_BYTES_LIMIT:
+        if total > ILP_EXACT_BYTES:
             raise ProblemFileError(
                 f"{name}: tensor '{tensor.name}': size {tensor.size} brings the graph to "
                 f"{total} bytes, more than 2**53 (the most the order solver handles exactly)"
