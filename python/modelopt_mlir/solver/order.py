@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from modelopt_mlir.solver.liveness import live_intervals, max_live
 from modelopt_mlir.solver.problem import OrderPlan, ScheduleProblem, align_up
 
@@ -31,23 +33,7 @@ def peak_of_order(problem: ScheduleProblem, order: Sequence[int]) -> int:
 
 def step_memory(problem: ScheduleProblem, order: Sequence[int], padded: bool = True) -> list[int]:
     """Bytes (padded by default) live at each step of ``order``; the maximum is its peak."""
-    n = problem.num_units
-    position = [0] * n
-    for step, unit in enumerate(order):
-        position[unit] = step
-    delta = [0] * (n + 1)
-    for buffer, size in enumerate(padded_sizes(problem) if padded else problem.sizes):
-        users = problem.users[buffer]
-        if size and users:
-            steps = [position[u] for u in users]
-            delta[min(steps)] += size
-            delta[max(steps) + 1] -= size
-    memory = []
-    live = 0
-    for step in range(n):
-        live += delta[step]
-        memory.append(live)
-    return memory
+    return _Liveness(problem, padded).evaluate(order)[0].tolist()
 
 
 def is_valid_order(problem: ScheduleProblem, order: Sequence[int]) -> bool:
@@ -380,17 +366,13 @@ def best_order(
 
 
 class _Liveness:
-    """Step memory of an order, vectorised: each buffer's first and last step among its users,
-    then a prefix sum. One evaluation is O(n + users) in numpy."""
+    """Step memory of orders of one problem: each buffer is live from its first to its last
+    user, summed by a prefix sum. Set up once; one evaluation is O(n + users) in numpy."""
 
-    def __init__(self, problem: ScheduleProblem) -> None:
-        import numpy as np
-
-        self.np = np
+    def __init__(self, problem: ScheduleProblem, padded: bool = True) -> None:
         self.n = problem.num_units
-        sizes = padded_sizes(problem)
+        sizes = padded_sizes(problem) if padded else problem.sizes
         kept = [b for b, users in enumerate(problem.users) if users and sizes[b]]
-        self.buffers = np.array(kept, dtype=np.int64)
         self.sizes = np.array([sizes[b] for b in kept], dtype=np.int64)
         lengths = [len(problem.users[b]) for b in kept]
         self.flat = np.array([u for b in kept for u in problem.users[b]], dtype=np.int64)
@@ -401,7 +383,6 @@ class _Liveness:
 
     def evaluate(self, order: Sequence[int]) -> tuple[Any, Any, Any]:
         """(memory per step, first step, last step per kept buffer)."""
-        np = self.np
         position = np.empty(self.n, dtype=np.int64)
         position[np.asarray(order, dtype=np.int64)] = np.arange(self.n, dtype=np.int64)
         if not len(self.flat):
@@ -460,7 +441,6 @@ def refine_order(
     if n < 3:
         return plan
     live = _Liveness(problem)
-    np = live.np
     preds = [sorted(set(p)) for p in problem.predecessors()]
     succs = [sorted(set(s)) for s in problem.successors()]
     order = list(plan.order)
@@ -516,4 +496,4 @@ def refine_order(
             break
     if not improved:
         return plan
-    return OrderPlan(tuple(order), peak_of_order(problem, order), plan.algorithm + "+local")
+    return OrderPlan(tuple(order), peak, plan.algorithm + "+local")
