@@ -616,6 +616,18 @@ def native_layer_norm(
     return out, mean, rstd
 
 
+def _per_channel(
+    stat: torch.Tensor, n: int, g: int, per_group: int, channel_shape: Sequence[int]
+) -> torch.Tensor:
+    """A GroupNorm statistic per group (``[n, g]``, ``[n, g, 1, 1]``) or per group and channel
+    (``[n, g, per_group]``) as a contiguous ``[n, c, 1, ...]``: each group's value repeated for
+    its channels."""
+    wide = aten.expand.default(aten.view.default(stat, [n, g, -1]), [n, g, per_group])
+    return aten.view.default(
+        aten.clone.default(wide, memory_format=torch.contiguous_format), channel_shape
+    )
+
+
 def native_group_norm(
     input: torch.Tensor,
     weight: torch.Tensor | None,
@@ -644,11 +656,7 @@ def native_group_norm(
     channel_shape = [n, c] + [1] * (input.dim() - 2)
 
     def per_channel(stat: torch.Tensor) -> torch.Tensor:
-        """[n, g, 1, 1] -> [n, c, 1, ...], each group's value repeated for its channels."""
-        wide = aten.expand.default(stat, [n, g, per_group, 1])
-        return aten.view.default(
-            aten.clone.default(wide, memory_format=torch.contiguous_format), channel_shape
-        )
+        return _per_channel(stat, n, g, per_group, channel_shape)
 
     grouped = aten.view.default(input, [n, g, per_group, inner_size])
     mean = aten.mean.dim(grouped, [2, 3], True)
@@ -757,11 +765,7 @@ def native_group_norm_backward(
         )
 
         def per_channel(stat: torch.Tensor) -> torch.Tensor:
-            """[n, g] or [n, g, per_group] -> contiguous [n, c, 1, ...]."""
-            wide = aten.expand.default(aten.view.default(stat, [n, g, -1]), [n, g, per_group])
-            return aten.view.default(
-                aten.clone.default(wide, memory_format=torch.contiguous_format), channel_shape
-            )
+            return _per_channel(stat, n, g, per_group, channel_shape)
 
         t = aten.add.Tensor(aten.mul.Tensor(input, per_channel(c2)), per_channel(c3))
         d_input = aten.add.Tensor(aten.mul.Tensor(grad_output, per_channel(c1)), t)
