@@ -27,6 +27,7 @@ from modelopt_mlir.baseline import upstream_best_fit_arena
 from modelopt_mlir.examples import example_names, load_example
 from modelopt_mlir.ir_context import make_context
 from modelopt_mlir.lowering.cpu import compare_bitwise
+from modelopt_mlir.plan_json import build_plan_json
 from modelopt_mlir.planning import plan_module
 
 COLUMNS = [
@@ -113,6 +114,15 @@ def render(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (as a user would type
+    it), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verify", action="store_true", help="compare outputs on the CPU")
@@ -149,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / f"{name}.planned.mlir").write_text(planned_text)
-            (args.out / f"{name}.plan.json").write_text(json.dumps(report, indent=2) + "\n")
+            document = build_plan_json(
+                [report],
+                source=_shown(example.mlir_path),
+                sections={"upstream": {"best_fit": upstream, "best_fit_liveness": upstream_live}},
+            )
+            (args.out / f"{name}.plan.json").write_text(json.dumps(document, indent=2) + "\n")
         rows.append(table_row(name, report, upstream, upstream_live, seconds, identical))
     print("bundled examples (test/examples/: memref IR captured by bench/make_examples.py)")
     print(render(rows))

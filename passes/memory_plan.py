@@ -19,6 +19,7 @@ from modelopt_mlir.analysis.function import (
 )
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
+from modelopt_mlir.plan_json import buffer_id, op_record
 from modelopt_mlir.rewrite import apply_plan
 from modelopt_mlir.solver.offsets import INT64_MAX, first_overflow
 from modelopt_mlir.solver.planner import plan_arena
@@ -182,15 +183,25 @@ def size_overflow(
 def function_report(
     analysis: FunctionAnalysis, plan: ArenaPlan, analysis_seconds: float
 ) -> dict[str, Any]:
-    """Plain-data summary of one function's plan, for --plan-report and bench tables."""
+    """Plain-data summary of one function's plan, for bench tables and, through
+    ``plan_json.build_plan_json``, plan files. Built before the rewrite: ops are named by their
+    index among the function's top-level ops as memory-plan read them (see plan_json)."""
     name = ir.StringAttr(analysis.func.attributes["sym_name"]).value
+    top_level = [op.operation for op in analysis.func.regions[0].blocks[0].operations]
+    position = {op: index for index, op in enumerate(top_level)}
+
+    def op_ref(op: ir.Operation) -> dict[str, Any]:
+        return op_record(name, position[op], op.name, str(op.location))
+
     by_buffer = {interval.id: interval for interval in plan.intervals}
     buffers = []
     for buffer in analysis.buffers:
         interval = by_buffer.get(buffer.index)
         buffers.append(
             {
+                "id": buffer_id(name, buffer.index),
                 "index": buffer.index,
+                "op": op_ref(buffer.alloc),
                 "type": str(buffer.alloc.results[0].type),
                 "location": str(buffer.alloc.location),
                 "size": buffer.size,
@@ -219,7 +230,7 @@ def function_report(
         "analysis_seconds": analysis_seconds,
         "solve_seconds": plan.solve_seconds,
         "buffers": buffers,
-        "order": [analysis.units[unit].name for unit in plan.order],
+        "order": [op_ref(analysis.units[unit]) for unit in plan.order],
     }
 
 

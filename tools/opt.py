@@ -26,6 +26,7 @@ from modelopt_mlir.passes import (
     PassOptionError,
     lookup_pass,
 )
+from modelopt_mlir.plan_json import build_plan_json
 from modelopt_mlir.tools.files import InputError, InvalidUtf8Error, first_output_problem, read_text
 
 USAGE = """\
@@ -40,7 +41,8 @@ options:
   -o FILE                                output file (default: stdout)
   --split-input-file                     process each '// -----'-separated chunk on its own
   --verify-diagnostics                   check diagnostics against expected-* comments
-  --plan-report=FILE.json                write memory-plan's per-function report as JSON
+  --plan-report=FILE.json                write memory-plan's plan file (JSON, schema
+                                         modelopt-mlir/plan v1: see README, Plan files)
   --emit-ptx=DIR                         after the pipeline (lower-to-gpu), write PTX per kernel module
   --allow-unregistered-dialect           accept ops of unregistered dialects
   --mlir-print-debuginfo                 print locations
@@ -504,7 +506,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if options.plan_report:
-            report = json.dumps({"functions": reports}, indent=2) + "\n"
+            # Locations name the input as diagnostics do (MLIR calls parsed text "-").
+            document = build_plan_json(reports, source=display_name)
+            report = json.dumps(document, indent=2) + "\n"
             Path(options.plan_report).write_text(report)
         if not failed or options.verify_diagnostics:
             rendered = "\n// -----\n".join(o.rstrip("\n") for o in outputs) + (

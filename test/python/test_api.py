@@ -87,7 +87,7 @@ def test_save_writes_three_files(sgd_result: PlanResult, tmp_path: Path) -> None
     assert "func.func @main" in (tmp_path / "planned.mlir").read_text()
     data = json.loads((tmp_path / "plan.json").read_text())
     assert data["report"]["arena_bytes"] == sgd_result.report.arena_bytes
-    assert len(data["plan"]["buffers"]) == sgd_result.report.allocs_planned
+    assert len(data["functions"][0]["buffers"]) == sgd_result.report.allocs_planned
     png = tmp_path / "timeline.png"
     assert paths["png"] == png
     assert png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
