@@ -126,7 +126,7 @@ def _shown(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--verify", action="store_true", help="compare outputs on the CPU")
-    parser.add_argument("--out", type=Path, help="write planned IR and plan reports here")
+    parser.add_argument("--out", type=Path, help="write planned IR and plan files here")
     parser.add_argument("--example", action="append", help="only these examples")
     args = parser.parse_args(argv)
 
