@@ -23,6 +23,11 @@ from modelopt_mlir.zoo import ZOO
 LR = 1e-3
 
 
+def demo_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The demo's optimizer; bench/make_examples.py builds test/examples/gpt2_adam.mlir with it."""
+    return torch.optim.Adam(model.parameters(), lr=LR)
+
+
 def demo_row(result: PlanResult, name: str, identical: bool | None = None) -> list[str]:
     """The plan_examples table row of a planned step, from the same numbers as its report."""
     report = result.report
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     built = ZOO["gpt2"].build(size=args.size)
-    optimizer = torch.optim.Adam(built.model.parameters(), lr=LR)
+    optimizer = demo_optimizer(built.model)
     print(f"{built.description}: {built.parameter_count:,} parameters, Adam lr=1e-3")
     result = built.plan(optimizer, solver=args.solver, upstream=True, compare_eager=True)
     print()

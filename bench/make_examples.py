@@ -74,44 +74,24 @@ def mlp_sgd() -> Example:
 
 
 def gpt2_adam() -> Example:
-    from transformers import GPT2Config, GPT2LMHeadModel
+    """The step ``bench/demo.py`` captures (the zoo's tiny GPT-2, its batch and loss, the demo's
+    Adam), so that ``make demo``'s table and its report plan the same IR."""
+    from demo import demo_optimizer
 
-    vocab, seq, batch = 128, 16, 2
-    torch.manual_seed(0)
-    config = GPT2Config(
-        n_layer=2,
-        n_embd=64,
-        n_head=2,
-        n_positions=32,
-        vocab_size=vocab,
-        attn_pdrop=0.0,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        use_cache=False,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
-    # sdpa's backward (_scaled_dot_product_flash_attention_for_cpu_backward) does not lower.
-    config._attn_implementation = "eager"
-    model = GPT2LMHeadModel(config).eval()
-    ids = torch.randint(0, vocab, (batch, seq))
+    from modelopt_mlir.zoo import ZOO
 
-    def loss_fn(output: Any, labels: torch.Tensor) -> torch.Tensor:
-        logits = output.logits[:, :-1, :]
-        return nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1)
-        )
-
+    built = ZOO["gpt2"].build(size="tiny")
+    torch_optimizer = demo_optimizer(built.model)
+    optimizer = OptimizerConfig.from_torch(torch_optimizer)
     return Example(
         "gpt2_adam",
-        f"GPT-2 (transformers GPT2LMHeadModel: 2 layers, n_embd 64, 2 heads, vocab {vocab}, "
-        f"eager attention), batch {batch}, seq {seq}, next-token cross-entropy, Adam lr=1e-3",
-        model,
-        [ids],
-        ids.clone(),
-        loss_fn,
-        OptimizerConfig("adam", lr=1e-3),
-        {"input0": (0, vocab), "target": (0, vocab)},
+        f"{built.description}, Adam lr={optimizer.lr:g} (bench/demo.py's step)",
+        built.model,
+        built.example_inputs,
+        built.targets,
+        built.loss_fn,
+        optimizer,
+        built.int_ranges,
     )
 
 

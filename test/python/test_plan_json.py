@@ -199,3 +199,28 @@ def test_file_location() -> None:
     assert file_location('loc("a.mlir":3:5)') == "a.mlir:3:5"
     assert file_location('loc("name"("a.py":12:1))') == "a.py:12:1"
     assert file_location("loc(unknown)") is None
+
+
+@pytest.mark.slow
+def test_bundled_gpt2_example_is_the_demo_step(monkeypatch) -> None:
+    """test/examples/gpt2_adam.mlir is the IR bench/demo.py plans (zoo GPT-2 tiny, the demo's
+    Adam), so `make demo`'s table and its report show the same numbers; after a frontend change,
+    regenerate it with `make examples`."""
+    from modelopt_mlir.frontend.capture import capture_training_step
+
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    from demo import demo_optimizer
+
+    built = ZOO["gpt2"].build(size="tiny")
+    captured = capture_training_step(
+        built.model,
+        built.example_inputs,
+        built.targets,
+        built.loss_fn,
+        demo_optimizer(built.model),
+        int_ranges=built.int_ranges,
+        lower=False,
+    )
+    example = (EXAMPLES_DIR / "gpt2_adam.mlir").read_text()
+    body = "".join(line for line in example.splitlines(keepends=True) if not line.startswith("//"))
+    assert captured.module_text == body
