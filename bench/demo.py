@@ -4,7 +4,8 @@ and write the timeline picture.
 
     python bench/demo.py [--out out] [--size tiny|small]
 
-Writes out/planned.mlir, out/plan.json and out/timeline.png.
+Writes out/planned.mlir, out/unplanned.mlir (the IR plan.json's op ids refer to), out/plan.json
+and out/timeline.png.
 """
 
 from __future__ import annotations
