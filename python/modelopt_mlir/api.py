@@ -330,6 +330,8 @@ def _capture(
                 )
         with stages.stage("bufferize", "importing (torch-mlir) and bufferizing to memref IR"):
             captured.module_text  # noqa: B018  (lowered on first use)
+    except _capture_module.CaptureUsageError as error:
+        raise PlanError(str(error)) from error
     except _capture_module.CaptureError:
         raise
     except TypeError as error:
@@ -422,6 +424,7 @@ def plan(
             raise PlanError("a training step needs an optimizer (torch.optim SGD, Adam or AdamW)")
         if not target_list:
             raise PlanError("a training step needs targets: loss_fn(model(*inputs), *targets)")
+    _check_devices(model, inputs, target_list)
     if not isinstance(solver, str):
         raise PlanError(f"solver must be a string, got {type(solver).__name__}")
     if time_limit is None or float(time_limit) <= 0:
@@ -537,11 +540,34 @@ def _as_tensors(value: Any, what: str) -> list[torch.Tensor]:
     return list(items)
 
 
+def _check_devices(
+    model: nn.Module, inputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]
+) -> None:
+    """Refuse meta tensors: the plan is checked by running the step on real values."""
+    named = [(f"example_inputs[{i}]", x) for i, x in enumerate(inputs)]
+    named += [(f"targets[{i}]", t) for i, t in enumerate(targets)]
+    for name, tensor in named:
+        if tensor.is_meta:
+            raise PlanError(
+                f"{name} is on the meta device (a shape without values); pass real CPU "
+                "tensors: the planned step is run on them to verify it"
+            )
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_meta:
+            raise PlanError(
+                f"model tensor '{name}' is on the meta device (a shape without values); "
+                "materialise the model on the CPU first, e.g. model.to_empty(device='cpu') "
+                "then initialise or load its weights"
+            )
+
+
 def _describe_optimizer(optimizer: Any) -> str:
     if optimizer is None:
         return "no optimizer"
     if isinstance(optimizer, torch.optim.Optimizer):
-        return f"{type(optimizer).__name__} lr={optimizer.param_groups[0]['lr']}"
+        groups = optimizer.param_groups
+        more = f" ({len(groups)} param groups)" if len(groups) > 1 else ""
+        return f"{type(optimizer).__name__} lr={groups[0]['lr']}{more}"
     kind = getattr(optimizer, "kind", type(optimizer).__name__)
     return f"{kind} lr={getattr(optimizer, 'lr', '?')}"
 
@@ -730,7 +756,7 @@ class PlanResult:
                 elif isinstance(value, torch.Tensor):
                     expected[f"{name}.{key}"] = value.detach()
         config = getattr(self.captured, "optimizer", None)
-        if "step" not in expected and config is not None and config.has_step_counter:
+        if "step" not in expected and config is not None and self.captured.has_step_counter:
             expected["step"] = torch.tensor(sgd_steps_before + 1.0)
         return expected
 
@@ -802,9 +828,9 @@ class PlanResult:
                 tolerances[name] = atol + _F32_ULPS * after[name].abs() + noise
             return tolerances
         step = float(expected["step"]) if "step" in expected else 1.0
-        beta1, beta2 = config.betas
         m_hat, root_v_hat = {}, {}
         for name in names:
+            beta1, beta2 = self.captured.optimizer_of(name).betas
             moments = (expected.get(f"{name}.exp_avg"), expected.get(f"{name}.exp_avg_sq"))
             if moments[0] is not None and moments[1] is not None:
                 m_hat[name] = moments[0].detach().to(torch.float64) / (1.0 - beta1**step)
@@ -814,8 +840,9 @@ class PlanResult:
         top = max(scales.values(), default=0.0)
         for name, scale in scales.items():
             noise = rtol * (scale + _CANCELLATION * top)
-            direction = torch.clamp(2.0 * noise / (root_v_hat[name] + config.eps), max=2.0)
-            tolerances[name] = atol + _F32_ULPS * after[name].abs() + config.lr * direction
+            own = self.captured.optimizer_of(name)  # its param group's hyper-parameters
+            direction = torch.clamp(2.0 * noise / (root_v_hat[name] + own.eps), max=2.0)
+            tolerances[name] = atol + _F32_ULPS * after[name].abs() + own.lr * direction
         return tolerances
 
     def verify_planned_vs_unplanned(self) -> Any:

@@ -23,7 +23,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from unittest import mock
@@ -84,7 +84,12 @@ class CaptureError(RuntimeError):
     """The model or step cannot be captured; the message says why, for the user."""
 
 
-class UnsupportedOptimizerError(CaptureError, ValueError):
+class CaptureUsageError(CaptureError, ValueError):
+    """The call must change (the loss, the devices, the parameters); the message says how.
+    ``modelopt_mlir.api.plan`` raises these as a ``PlanError``."""
+
+
+class UnsupportedOptimizerError(CaptureUsageError):
     """The optimizer (class or option) has no functional counterpart here."""
 
 
@@ -125,17 +130,9 @@ class OptimizerConfig:
 
     @classmethod
     def from_torch(cls, optimizer: torch.optim.Optimizer) -> OptimizerConfig:
-        """Read the hyper-parameters of a torch.optim SGD, Adam or AdamW instance."""
-        kind = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw"}.get(
-            type(optimizer)
-        )
-        if kind is None:
-            cls = type(optimizer)
-            module = "torch.optim" if cls.__module__.startswith("torch.optim") else cls.__module__
-            raise UnsupportedOptimizerError(
-                f"unsupported optimizer {module}.{cls.__qualname__}: supported are "
-                "torch.optim.SGD, torch.optim.Adam and torch.optim.AdamW"
-            )
+        """Read the hyper-parameters of a torch.optim SGD, Adam or AdamW instance whose param
+        groups all share them (see :meth:`groups_from_torch` for groups that differ)."""
+        configs = cls.groups_from_torch(optimizer)
         groups = optimizer.param_groups
         first = {k: v for k, v in groups[0].items() if k != "params"}
         for i, group in enumerate(groups[1:], start=1):
@@ -144,35 +141,53 @@ class OptimizerConfig:
                     raise UnsupportedOptimizerError(
                         f"{type(optimizer).__name__} param groups differ in '{key}' (group 0: "
                         f"{first.get(key)!r}, group {i}: {group.get(key)!r}); one set of "
-                        "hyper-parameters is supported"
+                        "hyper-parameters is supported here (capture_training_step takes "
+                        "groups that differ)"
                     )
+        return configs[0]
+
+    @classmethod
+    def groups_from_torch(cls, optimizer: torch.optim.Optimizer) -> list[OptimizerConfig]:
+        """The hyper-parameters of each param group of a torch.optim SGD, Adam or AdamW."""
+        kind = {torch.optim.SGD: "sgd", torch.optim.Adam: "adam", torch.optim.AdamW: "adamw"}.get(
+            type(optimizer)
+        )
+        if kind is None:
+            cls_ = type(optimizer)
+            module = "torch.optim" if cls_.__module__.startswith("torch.optim") else cls_.__module__
+            raise UnsupportedOptimizerError(
+                f"unsupported optimizer {module}.{cls_.__qualname__}: supported are "
+                "torch.optim.SGD, torch.optim.Adam and torch.optim.AdamW"
+            )
         name = type(optimizer).__name__
+        configs = []
+        for i, group in enumerate(optimizer.param_groups):
+            where = f" (param group {i})" if len(optimizer.param_groups) > 1 else ""
+            for key in ("maximize", "amsgrad"):
+                if group.get(key):
+                    raise UnsupportedOptimizerError(f"{name}({key}=True){where} is not supported")
+            configs.append(cls._from_group(kind, group))
+        return configs
 
-        def require_false(key: str) -> None:
-            if first.get(key):
-                raise UnsupportedOptimizerError(f"{name}({key}=True) is not supported")
-
-        require_false("maximize")
-        lr = first["lr"]
-        if isinstance(lr, torch.Tensor):
-            lr = float(lr)
+    @classmethod
+    def _from_group(cls, kind: OptimizerKind, group: Mapping[str, Any]) -> OptimizerConfig:
+        lr = float(group["lr"])  # a tensor lr too
         if kind == "sgd":
             return cls(
                 "sgd",
-                lr=float(lr),
-                momentum=float(first.get("momentum", 0.0)),
-                nesterov=bool(first.get("nesterov", False)),
-                weight_decay=float(first.get("weight_decay", 0.0)),
-                dampening=float(first.get("dampening", 0.0)),
+                lr=lr,
+                momentum=float(group.get("momentum", 0.0)),
+                nesterov=bool(group.get("nesterov", False)),
+                weight_decay=float(group.get("weight_decay", 0.0)),
+                dampening=float(group.get("dampening", 0.0)),
             )
-        require_false("amsgrad")
-        betas = tuple(float(b) for b in first["betas"])
+        betas = tuple(float(b) for b in group["betas"])
         return cls(
             kind,
-            lr=float(lr),
+            lr=lr,
             betas=(betas[0], betas[1]),
-            eps=float(first["eps"]),
-            weight_decay=float(first.get("weight_decay", 0.0)),
+            eps=float(group["eps"]),
+            weight_decay=float(group.get("weight_decay", 0.0)),
         )
 
     def state_names(self, param_name: str) -> list[str]:
@@ -292,6 +307,18 @@ class CapturedStep:
     state_names: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     _module_text: str | None = field(default=None, repr=False)
+    # The hyper-parameters of each updated parameter (its param group's); ``optimizer`` is the
+    # first group's. Empty: ``optimizer`` for every parameter.
+    param_optimizers: dict[str, OptimizerConfig] = field(default_factory=dict)
+
+    def optimizer_of(self, param_name: str) -> OptimizerConfig | None:
+        """The hyper-parameters that update ``param_name`` (its param group's)."""
+        return self.param_optimizers.get(param_name, self.optimizer)
+
+    @property
+    def has_step_counter(self) -> bool:
+        """Whether the optimizer state ends with the scalar ``step``."""
+        return "step" in self.state_names
 
     @property
     def kind(self) -> Literal["training", "inference"]:
@@ -410,9 +437,12 @@ def _state_values(
         per_param = {name: optimizer_state.state.get(p, {}) for name, p in params.items()}
     values: dict[str, torch.Tensor] = {}
     steps: set[float] = set()
-    for name in step.parameter_names:
+    # Only the updated parameters: torch.optim keeps no state for the frozen ones.
+    updated = [a.name for a in step.signature.args if a.kind == "param" and a.updated]
+    for name in updated:
         entry = per_param.get(name, {})
-        for state_name in config.state_names(name):
+        names = (step.optimizer_of(name) or config).state_names(name)
+        for state_name in names:
             key = state_name.rsplit(".", 1)[1]
             found = entry.get(key)
             values[state_name] = (
@@ -421,12 +451,13 @@ def _state_values(
                 else torch.zeros_like(params[name])
             )
         if config.kind == "sgd":
-            steps.add(1.0 if entry.get("momentum_buffer") is not None else 0.0)
+            if names:  # a group without momentum keeps no buffer and does not count steps
+                steps.add(1.0 if entry.get("momentum_buffer") is not None else 0.0)
         elif "step" in entry:
             steps.add(float(entry["step"]))
         else:
             steps.add(0.0)
-    if config.has_step_counter:
+    if step.has_step_counter:
         if len(steps) > 1:
             raise CaptureError(
                 f"parameters are at different optimizer steps {sorted(steps)}; "
@@ -459,78 +490,69 @@ def capture_training_step(
     The model runs in training mode, as eager training does: batch norm normalises with batch
     statistics and updates its running statistics (buffers in, new buffers out). Dropout modules
     are switched off so that the step is deterministic. Parameters that the optimizer does not
-    hold (or that do not require grad) are arguments but are not updated.
+    hold, that do not require grad or that get no gradient (unused by the loss; torch.optim skips
+    them) are arguments but are not updated. Each parameter is updated with the
+    hyper-parameters of its param group.
 
     Batch arguments are named ``input0``, ``input1``, ... and ``target`` (or ``target0``, ... for
     a sequence of targets); ``int_ranges`` gives the valid ``[lo, hi)`` range of integer batch
     arguments by those names (default: the range of the example values).
     """
     start = time.perf_counter()
-    config = (
-        optimizer
-        if isinstance(optimizer, OptimizerConfig)
-        else OptimizerConfig.from_torch(optimizer)
-    )
+    all_params = {name: p.detach() for name, p in model.named_parameters()}
+    if isinstance(optimizer, OptimizerConfig):
+        config = optimizer
+        group_of = {n: config for n, p in model.named_parameters() if p.requires_grad}
+    else:
+        group_configs = OptimizerConfig.groups_from_torch(optimizer)
+        config = group_configs[0]
+        by_id = {
+            id(p): group_configs[i]
+            for i, group in enumerate(optimizer.param_groups)
+            for p in group["params"]
+        }
+        group_of = {
+            n: by_id[id(p)]
+            for n, p in model.named_parameters()
+            if id(p) in by_id and p.requires_grad
+        }
+        if all_params and not any(id(p) in by_id for p in model.parameters()):
+            raise CaptureUsageError(
+                "the optimizer holds none of the model's parameters (was it built for another "
+                "model, or a copy?): build it from model.parameters()"
+            )
     _check_tensors(example_inputs, "example input")
     target_list = _as_list(targets)
     _check_tensors(target_list, "target")
     int_ranges = dict(int_ranges or {})
+    _check_trainable(all_params, group_of)
 
-    all_params = {name: p.detach() for name, p in model.named_parameters()}
-    if isinstance(optimizer, torch.optim.Optimizer):
-        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        trainable = [n for n, p in model.named_parameters() if id(p) in held and p.requires_grad]
-    else:
-        trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    trainable = list(group_of)
+    graph, no_gradient = _trace_training_step(
+        model, example_inputs, target_list, loss_fn, trainable, group_of
+    )
+    if no_gradient:
+        # torch.optim skips a parameter whose .grad is None (no decay, no state): so do we.
+        trainable = [n for n in trainable if n not in no_gradient]
+        if not trainable:
+            raise CaptureUsageError(
+                "no parameter gets a gradient from the loss; a training step needs one"
+            )
+        graph, _ = _trace_training_step(
+            model, example_inputs, target_list, loss_fn, trainable, group_of
+        )
     frozen = [n for n in all_params if n not in set(trainable)]
     buffers = {name: b.detach() for name, b in model.named_buffers()}
     buffer_names = list(buffers)
-    state_names, state_values = _initial_state(config, {n: all_params[n] for n in trainable})
-    n_train, n_frozen, n_buf, n_state = (
-        len(trainable),
-        len(frozen),
-        len(buffer_names),
-        len(state_names),
+    param_configs = {n: group_of[n] for n in trainable}
+    state_names, state_values = _initial_state(param_configs, {n: all_params[n] for n in trainable})
+    n_train, n_frozen, n_inputs = len(trainable), len(frozen), len(example_inputs)
+    updated = _drop_unchanged_buffers(
+        graph,
+        buffer_names,
+        first_buffer_arg=n_train + n_frozen,
+        first_buffer_result=1 + n_train + len(state_names),
     )
-    n_inputs = len(example_inputs)
-    single_target = isinstance(targets, torch.Tensor)
-
-    def loss_of(
-        train_values: dict[str, torch.Tensor],
-        frozen_values: dict[str, torch.Tensor],
-        buffer_values: dict[str, torch.Tensor],
-        batch: Sequence[torch.Tensor],
-        target_values: Sequence[torch.Tensor],
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        # Buffers are arguments of the differentiated function so that the forward may update
-        # them in place (batch norm); the clones keep the arguments themselves unmutated.
-        buffer_values = {n: v.clone() for n, v in buffer_values.items()}
-        output = torch.func.functional_call(
-            model, ({**train_values, **frozen_values}, buffer_values), tuple(batch)
-        )
-        loss = loss_fn(output, *target_values)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise CaptureError("loss_fn must return a tensor with one element")
-        return loss.reshape(()), [buffer_values[n] for n in buffer_names]
-
-    def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        it = iter(args)
-        train_values = [next(it) for _ in range(n_train)]
-        frozen_values = [next(it) for _ in range(n_frozen)]
-        buffer_values = [next(it) for _ in range(n_buf)]
-        state = [next(it) for _ in range(n_state)]
-        batch = [next(it) for _ in range(n_inputs)]
-        target_values = list(it)
-        grads, (loss, new_buffers) = torch.func.grad_and_value(loss_of, has_aux=True)(
-            dict(zip(trainable, train_values, strict=True)),
-            dict(zip(frozen, frozen_values, strict=True)),
-            dict(zip(buffer_names, buffer_values, strict=True)),
-            batch,
-            target_values,
-        )
-        new_params, new_state = _update(config, train_values, [grads[n] for n in trainable], state)
-        return (loss, *new_params, *new_state, *new_buffers)
-
     example_args = [
         *(all_params[n] for n in trainable),
         *(all_params[n] for n in frozen),
@@ -539,14 +561,6 @@ def capture_training_step(
         *example_inputs,
         *target_list,
     ]
-    with _model_mode(model, train=True):
-        graph = _trace(step, example_args)
-    updated = _drop_unchanged_buffers(
-        graph,
-        buffer_names,
-        first_buffer_arg=n_train + n_frozen,
-        first_buffer_result=1 + n_train + n_state,
-    )
 
     specs: list[ValueSpec] = []
     specs += [_spec(n, "param", all_params[n], updated=True) for n in trainable]
@@ -559,6 +573,7 @@ def capture_training_step(
         dataclasses.replace(_spec(n, "state", v, updated=True), float_range=_state_range(n))
         for n, v in zip(state_names, state_values, strict=True)
     ]
+    single_target = isinstance(targets, torch.Tensor)
     batch_names = [f"input{i}" for i in range(n_inputs)]
     batch_names += ["target"] if single_target else [f"target{i}" for i in range(len(target_list))]
     kinds: list[ValueKind] = ["input"] * n_inputs + ["target"] * len(target_list)
@@ -582,8 +597,132 @@ def capture_training_step(
         parameter_names=trainable + frozen,
         buffer_names=buffer_names,
         state_names=state_names,
+        param_optimizers=param_configs,
     )
     return _finish(captured, start, progress, lower)
+
+
+def _check_trainable(
+    all_params: Mapping[str, torch.Tensor], group_of: Mapping[str, OptimizerConfig]
+) -> None:
+    """Refuse a training step that would update nothing."""
+    if group_of:
+        return
+    if not all_params:
+        raise CaptureUsageError(
+            "the model has no parameters, so a training step has nothing to update; for the "
+            "forward pass alone leave out loss_fn, targets and optimizer (plan(model, inputs))"
+        )
+    raise CaptureUsageError(
+        f"none of the model's {len(all_params)} parameters is trainable (requires_grad=True and "
+        "held by the optimizer), so a training step has nothing to update; unfreeze one, or for "
+        "the forward pass alone leave out loss_fn, targets and optimizer (plan(model, inputs))"
+    )
+
+
+def _trace_training_step(
+    model: nn.Module,
+    example_inputs: Sequence[torch.Tensor],
+    target_list: Sequence[torch.Tensor],
+    loss_fn: LossFn,
+    trainable: Sequence[str],
+    group_of: Mapping[str, OptimizerConfig],
+) -> tuple[torch.fx.GraphModule, set[str]]:
+    """Trace the step that updates ``trainable``; also returns the names of those that got no
+    gradient (torch would leave their ``.grad`` None)."""
+    all_params = {name: p.detach() for name, p in model.named_parameters()}
+    frozen = [n for n in all_params if n not in set(trainable)]
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+    buffer_names = list(buffers)
+    param_configs = [group_of[n] for n in trainable]
+    state_names, state_values = _initial_state(
+        dict(zip(trainable, param_configs, strict=True)), {n: all_params[n] for n in trainable}
+    )
+    n_train, n_frozen, n_buf, n_state = (
+        len(trainable),
+        len(frozen),
+        len(buffer_names),
+        len(state_names),
+    )
+    n_inputs = len(example_inputs)
+
+    def loss_of(
+        train_values: dict[str, torch.Tensor],
+        frozen_values: dict[str, torch.Tensor],
+        buffer_values: dict[str, torch.Tensor],
+        batch: Sequence[torch.Tensor],
+        target_values: Sequence[torch.Tensor],
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        # Buffers are arguments of the differentiated function so that the forward may update
+        # them in place (batch norm); the clones keep the arguments themselves unmutated.
+        buffer_values = {n: v.clone() for n, v in buffer_values.items()}
+        output = torch.func.functional_call(
+            model, ({**train_values, **frozen_values}, buffer_values), tuple(batch)
+        )
+        loss = loss_fn(output, *target_values)
+        _check_loss(loss)
+        return loss.reshape(()), [buffer_values[n] for n in buffer_names]
+
+    def step(*args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        it = iter(args)
+        train_values = [next(it) for _ in range(n_train)]
+        frozen_values = [next(it) for _ in range(n_frozen)]
+        buffer_values = [next(it) for _ in range(n_buf)]
+        state = [next(it) for _ in range(n_state)]
+        batch = [next(it) for _ in range(n_inputs)]
+        target_values = list(it)
+        grads, (loss, new_buffers) = torch.func.grad_and_value(loss_of, has_aux=True)(
+            dict(zip(trainable, train_values, strict=True)),
+            dict(zip(frozen, frozen_values, strict=True)),
+            dict(zip(buffer_names, buffer_values, strict=True)),
+            batch,
+            target_values,
+        )
+        new_params, new_state = _update(
+            param_configs, train_values, [grads[n] for n in trainable], state
+        )
+        # The loss out-param is f32 whatever precision loss_fn computed it in.
+        return (loss.to(torch.float32), *new_params, *new_state, *new_buffers)
+
+    example_args = [
+        *(all_params[n] for n in trainable),
+        *(all_params[n] for n in frozen),
+        *buffers.values(),
+        *state_values,
+        *example_inputs,
+        *target_list,
+    ]
+    with _model_mode(model, train=True), _recording_gradients() as has_gradient:
+        graph = _trace(step, example_args)
+    no_gradient: set[str] = set()
+    if len(has_gradient) == 1 and len(has_gradient[0]) == n_train:
+        no_gradient = {n for n, got in zip(trainable, has_gradient[0], strict=True) if not got}
+    return graph, no_gradient
+
+
+def _check_loss(loss: Any) -> None:
+    """The loss must be a floating-point scalar that depends on the trainable parameters."""
+    if not isinstance(loss, torch.Tensor):
+        raise CaptureUsageError(
+            f"loss_fn returned a {type(loss).__name__}; return a scalar torch.Tensor computed "
+            "from the model output"
+        )
+    if loss.numel() != 1:
+        raise CaptureUsageError(
+            f"loss_fn returned shape {list(loss.shape)}; return a scalar, e.g. .mean() or .sum() "
+            "of it"
+        )
+    if not loss.is_floating_point():
+        raise CaptureUsageError(
+            f"loss_fn returned a {loss.dtype} tensor; the loss must be floating point to be "
+            "differentiated (e.g. compute it from the float model output, not from a comparison)"
+        )
+    if not loss.requires_grad:
+        raise CaptureUsageError(
+            "loss_fn's result does not depend on any trainable parameter (no gradient flows "
+            "to it): compute it from the model output, without .detach(), torch.no_grad() or "
+            ".item()"
+        )
 
 
 def capture_inference(
@@ -704,7 +843,18 @@ def _model_mode(model: nn.Module, *, train: bool) -> Iterator[None]:
             module.training = mode
 
 
-_AUTOGRAD_GRAD = eager_transforms._autograd_grad
+# While a training step is traced: for each gradient computed, whether each input got one.
+_GRADIENT_RECORD: list[list[tuple[bool, ...]]] = []
+
+
+@contextlib.contextmanager
+def _recording_gradients() -> Iterator[list[tuple[bool, ...]]]:
+    record: list[tuple[bool, ...]] = []
+    _GRADIENT_RECORD.append(record)
+    try:
+        yield record
+    finally:
+        _GRADIENT_RECORD.remove(record)
 
 
 def _first_order_autograd_grad(
@@ -715,10 +865,31 @@ def _first_order_autograd_grad(
     create_graph: bool = True,
 ) -> tuple[torch.Tensor, ...]:
     """functorch's ``_autograd_grad`` (torch 2.13) without ``create_graph``: one level of
-    ``torch.func.grad``, never differentiated again."""
+    ``torch.func.grad``, never differentiated again. It also records which inputs got no
+    gradient (functorch gives them zeros; torch.optim would skip them)."""
     del create_graph
-    return _AUTOGRAD_GRAD(
-        outputs, inputs, grad_outputs, retain_graph=retain_graph, create_graph=False
+    if grad_outputs is None:
+        pairs = [(out, None) for out in outputs if out.requires_grad]
+    else:
+        pairs = [
+            (out, go) for out, go in zip(outputs, grad_outputs, strict=True) if out.requires_grad
+        ]
+    if not pairs:
+        grads: Sequence[torch.Tensor | None] = [None] * len(inputs)
+    else:
+        with torch._dynamo.compiled_autograd._disable():
+            grads = torch.autograd.grad(
+                [out for out, _ in pairs],
+                inputs,
+                None if grad_outputs is None else [go for _, go in pairs],
+                retain_graph=retain_graph,
+                create_graph=False,
+                allow_unused=True,
+            )
+    if _GRADIENT_RECORD:
+        _GRADIENT_RECORD[-1].append(tuple(g is not None for g in grads))
+    return tuple(
+        torch.zeros_like(inp) if g is None else g for g, inp in zip(grads, inputs, strict=True)
     )
 
 
@@ -911,6 +1082,7 @@ def _translate_trace_error(exc: Exception) -> CaptureError | None:
     from torch._subclasses.fake_tensor import (
         DataDependentOutputException,
         DynamicOutputShapeException,
+        FakeTensorDeviceMismatchError,
         UnsupportedOperatorException,
     )
     from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
@@ -932,6 +1104,12 @@ def _translate_trace_error(exc: Exception) -> CaptureError | None:
         return DynamicShapeError(
             f"{_op_name(exc.func)} produces a data-dependent shape{where}; the captured step "
             "needs static shapes: use static example inputs and shape-preserving ops"
+        )
+    if isinstance(exc, FakeTensorDeviceMismatchError):
+        devices = sorted({str(exc.common_device), str(exc.device)})
+        return CaptureUsageError(
+            f"{_op_name(exc.func)} mixes tensors on {' and '.join(devices)}{where}: put the model "
+            "and every example input and target on one device (the CPU)"
         )
     if isinstance(exc, UnsupportedOperatorException):
         return CaptureError(f"{_op_name(exc.func)} cannot be traced{where}")
@@ -1058,7 +1236,11 @@ def _spec(
 ) -> ValueSpec:
     dtype = _DTYPE_NAMES.get(tensor.dtype)
     if dtype is None:
-        raise CaptureError(f"unsupported dtype {tensor.dtype} for '{name}'")
+        supported = ", ".join(str(d).removeprefix("torch.") for d in _DTYPE_NAMES)
+        raise CaptureUsageError(
+            f"unsupported dtype {tensor.dtype} for '{name}' (supported: {supported}); convert "
+            "it, e.g. .to(torch.int64) or .float()"
+        )
     shape = tuple(int(d) for d in tensor.shape)
     return ValueSpec(name, kind, dtype, shape, int_range, updated=updated)
 
@@ -1068,58 +1250,76 @@ def _output(name: str, tensor: torch.Tensor, result: ResultKind) -> ValueSpec:
 
 
 def _initial_state(
-    config: OptimizerConfig, params: Mapping[str, torch.Tensor]
+    configs: Mapping[str, OptimizerConfig], params: Mapping[str, torch.Tensor]
 ) -> tuple[list[str], list[torch.Tensor]]:
+    """Fresh optimizer state of ``params``, each with its own (param group's) ``configs``."""
     names: list[str] = []
     values: list[torch.Tensor] = []
     for pname, p in params.items():
-        for sname in config.state_names(pname):
+        for sname in configs[pname].state_names(pname):
             names.append(sname)
             values.append(torch.zeros_like(p))
-    if config.has_step_counter:
+    if _has_step_counter(configs.values()):
         names.append("step")
         values.append(torch.zeros((), dtype=torch.float32))
     return names, values
 
 
+def _has_step_counter(configs: Iterable[OptimizerConfig]) -> bool:
+    return any(c.has_step_counter for c in configs)
+
+
 def _update(
-    config: OptimizerConfig,
+    configs: Sequence[OptimizerConfig],
     params: list[torch.Tensor],
     grads: list[torch.Tensor],
     state: list[torch.Tensor],
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """One optimizer step, out of place; mirrors torch.optim's single-tensor implementations."""
-    lr, wd = config.lr, config.weight_decay
+    """One optimizer step, out of place; mirrors torch.optim's single-tensor implementations.
+    ``configs`` has each parameter's hyper-parameters (its param group's); ``state`` is each
+    parameter's state in order, then ``step`` where any needs it."""
     new_params: list[torch.Tensor] = []
     new_state: list[torch.Tensor] = []
-    if config.kind == "sgd":
-        use_momentum = config.momentum > 0.0
-        first_step = state[-1] == 0.0 if config.has_step_counter else None
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if wd:
-                g = g + wd * p
-            if use_momentum:
+    if not configs:
+        return new_params, new_state
+    own_state = iter(state)
+    step = state[-1] if _has_step_counter(configs) else None
+    if configs[0].kind == "sgd":
+        first_step = step == 0.0 if step is not None else None
+        for config, p, g in zip(configs, params, grads, strict=True):
+            if config.weight_decay:
+                g = g + config.weight_decay * p
+            if config.momentum > 0.0:
+                buf = next(own_state)
                 # A zero-initialised buffer makes step one equal torch's "buf = grad" (dampening 0).
                 if first_step is None:
-                    buf = config.momentum * state[i] + g
+                    buf = config.momentum * buf + g
                 else:
                     buf = torch.where(
-                        first_step, g, config.momentum * state[i] + (1.0 - config.dampening) * g
+                        first_step, g, config.momentum * buf + (1.0 - config.dampening) * g
                     )
                 new_state.append(buf)
                 g = g + config.momentum * buf if config.nesterov else buf
-            new_params.append(p - lr * g)
-        if config.has_step_counter:
-            new_state.append(state[-1] + 1.0)
+            new_params.append(p - config.lr * g)
+        if step is not None:
+            new_state.append(step + 1.0)
         return new_params, new_state
 
-    beta1, beta2 = config.betas
-    step = state[-1] + 1.0
-    bias_correction1 = 1.0 - torch.pow(beta1, step)
-    bias_correction2_sqrt = torch.sqrt(1.0 - torch.pow(beta2, step))
-    step_size = lr / bias_correction1
-    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-        exp_avg, exp_avg_sq = state[2 * i], state[2 * i + 1]
+    assert step is not None
+    step = step + 1.0
+    # Bias corrections once per distinct (lr, betas), before the per-parameter updates.
+    corrections: dict[tuple[float, float, float], tuple[torch.Tensor, torch.Tensor]] = {}
+    for config in configs:
+        key = (config.lr, *config.betas)
+        if key not in corrections:
+            bias_correction1 = 1.0 - torch.pow(config.betas[0], step)
+            bias_correction2_sqrt = torch.sqrt(1.0 - torch.pow(config.betas[1], step))
+            corrections[key] = (config.lr / bias_correction1, bias_correction2_sqrt)
+    for config, p, g in zip(configs, params, grads, strict=True):
+        lr, wd = config.lr, config.weight_decay
+        beta1, beta2 = config.betas
+        step_size, bias_correction2_sqrt = corrections[(lr, beta1, beta2)]
+        exp_avg, exp_avg_sq = next(own_state), next(own_state)
         if config.kind == "adamw":
             p = p * (1.0 - lr * wd)
         elif wd:
