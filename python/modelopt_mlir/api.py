@@ -686,14 +686,17 @@ class PlanResult:
         from the given or the planned model, optimizer and batch."""
         optimizer = optimizer if optimizer is not None else self.optimizer
         state = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
-        return list(
-            self.captured.arguments_from(
-                model if model is not None else self.model,
-                state,
-                list(example_inputs) if example_inputs is not None else self.example_inputs,
-                targets if targets is not None else self.targets,
+        try:
+            return list(
+                self.captured.arguments_from(
+                    model if model is not None else self.model,
+                    state,
+                    list(example_inputs) if example_inputs is not None else self.example_inputs,
+                    targets if targets is not None else self.targets,
+                )
             )
-        )
+        except _capture_module.CaptureUsageError as error:
+            raise PlanError(str(error)) from error
 
     def run_cpu(
         self,

@@ -130,6 +130,20 @@ def test_integer_token_inputs_plan_inference_and_training() -> None:
     _checked(plan(model, (ids,), target, _mse, sgd, solver="greedy"))
 
 
+class _MaskAndCount(nn.Module):
+    def forward(self, mask: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return mask & (ids > 2), ids.sum()
+
+
+def test_bool_and_integer_inputs_plan_inference() -> None:
+    mask = torch.tensor([True, False, True, True])
+    ids = torch.tensor([1, 3, 5, 2])
+    result = _checked(plan(_MaskAndCount(), (mask, ids), solver="greedy"))
+    outputs = result.run_cpu()
+    assert torch.equal(outputs["output.0"], mask & (ids > 2))
+    assert int(outputs["output.1"]) == 11
+
+
 def test_unsupported_integer_dtype_is_refused() -> None:
     a = torch.arange(6, dtype=torch.uint8)
     with pytest.raises(PlanError, match="unsupported dtype torch.uint8 for 'input0'.*convert"):
@@ -300,3 +314,26 @@ def test_capture_names_mixed_devices() -> None:
         capture_training_step(
             model, [x.to("meta")], y, _mse, OptimizerConfig("sgd", lr=0.1), lower=False
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Neighbours: empty tensors, dtypes the CPU check cannot run
+
+
+def test_empty_batch_is_refused() -> None:
+    """torch-mlir's lowering kills the process (SIGFPE) on a zero-size argument."""
+    model = _TwoLayers()
+    x, y = _batch()
+    with pytest.raises(PlanError, match=r"example input 0 has shape \[0, 3\], no elements"):
+        plan(model, (x[:0],))
+    with pytest.raises(PlanError, match=r"target 0 has shape \[0, 2\], no elements"):
+        plan(model, (x,), y[:0], _mse, torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+def test_bfloat16_plans_but_refuses_the_cpu_run() -> None:
+    model = nn.Linear(3, 2).to(torch.bfloat16)
+    x, _ = _batch()
+    result = plan(model, (x.to(torch.bfloat16),), solver="greedy")
+    assert result.report.arena_bytes >= 0
+    with pytest.raises(PlanError, match="param 'weight' is bf16, which numpy .* does not have"):
+        result.verify_planned_vs_unplanned()

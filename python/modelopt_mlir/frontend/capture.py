@@ -361,6 +361,13 @@ class CapturedStep:
         buffers read from ``model``, optimizer state from a torch.optim instance (its per-parameter
         state; fresh zeros where it has none), a mapping by state name, or ``None`` (a fresh
         optimizer), then the batch; out-params as zero arrays."""
+        for spec in self.signature.args:
+            if spec.dtype not in _NUMPY_DTYPES:
+                raise CaptureUsageError(
+                    f"{spec.kind} '{spec.name}' is {spec.dtype}, which numpy (the CPU run) does "
+                    "not have: running or verifying this step needs float32, float16 or float64 "
+                    "tensors; the plan itself does not"
+                )
         params = dict(model.named_parameters())
         buffers = dict(model.named_buffers())
         state = _state_values(self, params, optimizer_state)
@@ -826,6 +833,12 @@ def _check_tensors(values: Sequence[Any], what: str) -> None:
     for i, value in enumerate(values):
         if not isinstance(value, torch.Tensor):
             raise CaptureError(f"{what} {i} is a {type(value).__name__}, not a torch.Tensor")
+        if value.numel() == 0:
+            # torch-mlir's lowering divides by a zero extent (the process dies of SIGFPE).
+            raise CaptureUsageError(
+                f"{what} {i} has shape {list(value.shape)}, no elements; give at least one "
+                "element in every dimension"
+            )
 
 
 @contextlib.contextmanager
