@@ -403,6 +403,12 @@ def plan(
     stderr is a terminal). ``compare_eager=True`` also measures PyTorch eager's peak for the
     same step with torch's MemTracker (on copies; one warm-up step first) and reports our
     whole-step footprint against it.
+
+    Each parameter is updated with its param group's hyper-parameters, as torch.optim does;
+    parameters that are frozen (``requires_grad=False``), not held by the optimizer or get no
+    gradient from the loss are arguments that the step leaves alone. What cannot be planned
+    raises a PlanError that says what to change: a loss that is not a differentiable scalar, no
+    trainable parameter, meta-device or empty tensors, an unsupported optimizer or dtype.
     """
     from torch_mlir import ir
 
