@@ -42,6 +42,9 @@ becomes its own linalg op writing a whole buffer; nothing is fused):
   gradient as ``x * c2 + c3`` then ``go * c1 + t``, so no full-size temporary outlives one step
   (the reference holds ``go * x`` and two full-size products at once);
 - BatchNorm in eval mode: ``x * scale + shift``, two full-size passes instead of four;
+- SiLU backward: the sigmoid recomputed over a flat view of the input, so that CSE does not
+  merge it with the forward's sigmoid and keep that full-size buffer alive from the forward to
+  the backward (eager saves only the input);
 - ``var``/``var_mean`` elsewhere: two passes in the input dtype instead of torch-mlir's float64.
 """
 
@@ -785,6 +788,22 @@ def native_group_norm_backward(
     return d_input, d_gamma, d_bias
 
 
+def silu_backward(grad_output: torch.Tensor, input: torch.Tensor) -> Any:
+    """``aten.silu_backward``: ``go * s * (1 + x * (1 - s))`` with ``s = sigmoid(x)``, as the
+    reference, but ``s`` computed over a flat view of ``x``. The forward computes
+    ``sigmoid(x)`` too, and CSE (after import) would otherwise merge the two, keeping the
+    forward's full-size sigmoid alive until the backward, one activation eager never saves.
+    Recomputing it costs one elementwise pass; the same values bit for bit."""
+    if input.dtype not in _OWN_DTYPES or grad_output.dtype != input.dtype:
+        return _reference(aten.silu_backward.default)(grad_output, input)
+    flat = aten.sigmoid.default(aten.view.default(input, [input.numel()]))
+    sigmoid = aten.view.default(flat, list(input.shape))
+    # go * s first: it is the sigmoid's second-to-last use, so 1 - s can overwrite it.
+    scaled = aten.mul.Tensor(grad_output, sigmoid)
+    slope = aten.add.Tensor(aten.mul.Tensor(input, aten.rsub.Scalar(sigmoid, 1)), 1)
+    return aten.mul.Tensor(scaled, slope)
+
+
 def native_batch_norm_no_training(
     input: torch.Tensor,
     weight: torch.Tensor | None,
@@ -885,6 +904,7 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.native_group_norm.default] = native_group_norm
     table[aten.native_group_norm_backward.default] = native_group_norm_backward
     table[aten._native_batch_norm_legit_no_training.default] = native_batch_norm_no_training
+    table[aten.silu_backward.default] = silu_backward
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
     return table
