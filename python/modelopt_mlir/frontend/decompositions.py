@@ -17,7 +17,8 @@ convolutions, which torch-mlir lowers well:
   summed over samples (:func:`_weight_grad_by_conv`): no activation copied whole;
 - depthwise weight gradient: one grouped convolution of ``X`` viewed ``[1, N*C, H, W]`` with
   ``dY`` viewed ``[N*C*m, 1, oh, ow]``, summed over samples
-  (:func:`_depthwise_weight_grad_by_conv`);
+  (:func:`_depthwise_weight_grad_by_conv`), computed before the input gradient so that ``X``,
+  read last there, is freed before the input gradient is allocated;
 - other grouped convolutions: one ungrouped convolution backward per group, concatenated.
 
 The rest keep the captured graph from holding buffers eager PyTorch never holds (every aten op
@@ -88,6 +89,12 @@ def grouped_convolution_backward(
     spatial = list(range(2, grad_output.dim()))
     grad_input = grad_weight = None
     if in_per_group == 1 and input.dim() == 4:
+        # The weight gradient first: it is the input's last use, so the input can be freed
+        # before the input gradient (as large) is allocated.
+        if output_mask[1]:
+            grad_weight = _depthwise_weight_grad_by_conv(
+                grad_output, input, weight, stride, padding, dilation, groups
+            )
         if output_mask[0]:
             grad_input = _input_grad_by_conv(
                 grad_output, input, weight, stride, padding, dilation, groups
@@ -96,10 +103,6 @@ def grouped_convolution_backward(
                 grad_input = _depthwise_input_grad(
                     grad_output, input, weight, stride, padding, dilation, groups
                 )
-        if output_mask[1]:
-            grad_weight = _depthwise_weight_grad_by_conv(
-                grad_output, input, weight, stride, padding, dilation, groups
-            )
     elif output_mask[0] or output_mask[1]:
         grad_inputs: list[torch.Tensor] = []
         grad_weights: list[torch.Tensor] = []
