@@ -46,6 +46,8 @@ becomes its own linalg op writing a whole buffer; nothing is fused):
 - SiLU backward: the sigmoid recomputed over a flat view of the input, so that CSE does not
   merge it with the forward's sigmoid and keep that full-size buffer alive from the forward to
   the backward (eager saves only the input);
+- exact GELU backward: left whole, one elementwise op in torch-mlir, instead of the
+  reference's ten full-size passes;
 - ``var``/``var_mean`` elsewhere: two passes in the input dtype instead of torch-mlir's float64.
 """
 
@@ -807,6 +809,17 @@ def silu_backward(grad_output: torch.Tensor, input: torch.Tensor) -> Any:
     return aten.mul.Tensor(scaled, slope)
 
 
+def gelu_backward(grad_output: torch.Tensor, input: torch.Tensor, approximate: str = "none") -> Any:
+    """``aten.gelu_backward`` (exact GELU, float32/float64) left whole (``NotImplemented``):
+    torch-mlir lowers it to one elementwise op reading ``go`` and ``x``, where the reference
+    decomposition makes about ten full-size passes and holds two full-size temporaries
+    (``cdf`` and ``pdf``) at once. The tanh approximation keeps the reference: torch-mlir's
+    fused op for it rounds about twice as far from eager (checked on a small conv net)."""
+    if approximate != "none" or input.dtype not in _OWN_DTYPES or grad_output.dtype != input.dtype:
+        return _reference(aten.gelu_backward.default)(grad_output, input, approximate=approximate)
+    return NotImplemented
+
+
 def native_batch_norm_no_training(
     input: torch.Tensor,
     weight: torch.Tensor | None,
@@ -908,6 +921,7 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.native_group_norm_backward.default] = native_group_norm_backward
     table[aten._native_batch_norm_legit_no_training.default] = native_batch_norm_no_training
     table[aten.silu_backward.default] = silu_backward
+    table[aten.gelu_backward.default] = gelu_backward
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
     return table
