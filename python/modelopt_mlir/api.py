@@ -638,22 +638,30 @@ class PlanResult:
         return self.captured.func_name
 
     def save(self, directory: str | Path, title: str | None = None) -> dict[str, Path]:
-        """Write ``planned.mlir``, ``plan.json`` (report + per-buffer plan) and ``timeline.png``."""
+        """Write ``planned.mlir``, ``unplanned.mlir`` (the IR the plan's op ids and locations
+        refer to), ``plan.json`` (a plan file, see :mod:`modelopt_mlir.plan_json`, with the
+        report and the signature as extra sections) and ``timeline.png``."""
+        from modelopt_mlir.plan_json import build_plan_json
         from modelopt_mlir.timeline import render_timeline
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         paths = {
             "mlir": directory / "planned.mlir",
+            "unplanned": directory / "unplanned.mlir",
             "json": directory / "plan.json",
             "png": directory / "timeline.png",
         }
         paths["mlir"].write_text(self.module_text)
-        payload = {
-            "report": self.report.to_json(),
-            "signature": self.captured.signature.to_json(),
-            "plan": self.function_report,
-        }
+        paths["unplanned"].write_text(self.unplanned_text)
+        payload = build_plan_json(
+            [self.function_report],
+            source=paths["unplanned"].name,
+            sections={
+                "report": self.report.to_json(),
+                "signature": self.captured.signature.to_json(),
+            },
+        )
         paths["json"].write_text(json.dumps(payload, indent=1) + "\n")
         render_timeline(
             self.function_report,
