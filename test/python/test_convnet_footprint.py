@@ -2,7 +2,7 @@
 GroupNorm with 3 groups, SiLU, adaptive average pooling and a linear head, trained with AdamW.
 Its whole-step footprint was 1.23x eager's peak: CSE merged the SiLU backward's sigmoid with the
 forward's, keeping a full-size sigmoid from the forward to the backward, and the depthwise
-backward computed the input gradient before the weight gradient, so the conv's input (the last
+backward computed the input gradient before the weight gradient, so the conv's input (the first
 SiLU's output) outlived the allocation of the input gradient. Now about 0.95x.
 
 The decompositions behind it (``silu_backward``, ``gelu_backward``) are checked against aten on
