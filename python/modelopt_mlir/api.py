@@ -46,8 +46,9 @@ class PlanError(ValueError):
 
 
 class PlanWarning(UserWarning):
-    """Planning succeeded with a caveat, e.g. a search stopped at the time limit (the report's
-    ``status`` is then "timeout")."""
+    """Planning succeeded with a caveat, e.g. a search stopped at its work limit (the report's
+    ``status`` is then "timeout"), or the clock's safety stop fired (the plan may then differ
+    between runs)."""
 
 
 class VerificationError(AssertionError):
@@ -120,7 +121,8 @@ class PlanReport:
     # and it is the chosen order's peak.
     order_lower_bound: int = 0
     # "optimal" (arena = bound over all orders), "feasible" (searches finished, gap left),
-    # "timeout" (a search ran out of its share of the time limit; the best plan found is used) or
+    # "timeout" (a search used up its work limit, set by the time limit; the best plan found is
+    # used) or
     # "heuristic" (greedy solver: no search, no bound over all orders).
     status: str = ""
     time_limit: float = 0.0  # seconds the solver was given
@@ -135,9 +137,9 @@ class PlanReport:
         """The status with what it means, as the text report prints it."""
         meaning = {
             "optimal": "the arena equals the bound over all orders",
-            "feasible": "searches finished within the time limit, gap left",
+            "feasible": "searches finished within their work limits, gap left",
             "timeout": (
-                f"a search ran out of its share of the {self.time_limit:g} s time limit; "
+                f"a search used up the work that the {self.time_limit:g} s time limit buys; "
                 "best plan found used"
             ),
             "heuristic": "greedy solver, no search: no bound over all orders",

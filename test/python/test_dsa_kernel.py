@@ -4,8 +4,6 @@ validator."""
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_offset_solver import padded_live, violations
@@ -15,13 +13,14 @@ from modelopt_mlir.solver.dsa_search import search_capacity
 from modelopt_mlir.solver.instances import tight_instance
 from modelopt_mlir.solver.offsets import IntervalArrays
 from modelopt_mlir.solver.problem import IntervalProblem
+from modelopt_mlir.solver.work import Budget
 
 
 def _check(problem: IntervalProblem, capacity: int) -> str:
     arrays = IntervalArrays.from_problem(problem)
-    deadline = time.perf_counter() + 60
-    compiled = search_capacity(arrays, capacity, deadline, compiled=True, guillotine=False)
-    reference = search_capacity(arrays, capacity, deadline, compiled=False, guillotine=False)
+    budget = Budget.for_seconds(60)
+    compiled = search_capacity(arrays, capacity, budget, compiled=True, guillotine=False)
+    reference = search_capacity(arrays, capacity, budget, compiled=False, guillotine=False)
     assert compiled.status == reference.status, (compiled.status, reference.status)
     for found in (compiled, reference):
         if found.status == "found":
@@ -50,7 +49,7 @@ def test_compiled_search_solves_tight_instances_at_capacity() -> None:
     for seed in range(4):
         problem = tight_instance(1000, 100, 100 + 15 * seed, seed)
         arrays = IntervalArrays.from_problem(problem)
-        found = search_capacity(arrays, 1000, time.perf_counter() + 30, guillotine=False)
+        found = search_capacity(arrays, 1000, Budget.for_seconds(30), guillotine=False)
         assert found.status in ("found", "limit")
         if found.status == "found":
             assert found.offsets is not None

@@ -3,8 +3,6 @@ generated tight instance is one), silent on pinwheels, and always checked by the
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,6 +14,7 @@ from modelopt_mlir.solver.guillotine import search_guillotine
 from modelopt_mlir.solver.instances import tight_instance
 from modelopt_mlir.solver.offsets import IntervalArrays
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
+from modelopt_mlir.solver.work import Budget
 
 
 def _guillotine(problem: IntervalProblem) -> dict[int, int] | None:
@@ -23,7 +22,7 @@ def _guillotine(problem: IntervalProblem) -> dict[int, int] | None:
     times = np.unique(np.concatenate([arrays.lower, arrays.upper]))
     first = np.searchsorted(times, arrays.lower).tolist()
     last = np.searchsorted(times, arrays.upper).tolist()
-    found, _ = search_guillotine(first, last, arrays.size.tolist(), time.perf_counter() + 60)
+    found, _ = search_guillotine(first, last, arrays.size.tolist(), Budget.for_seconds(60))
     if found is None:
         return None
     return dict(zip(arrays.ids.tolist(), found, strict=True))
@@ -74,7 +73,7 @@ def test_pinwheel_is_not_guillotine_and_the_general_search_takes_over() -> None:
     assert _guillotine(problem) is None
     arrays = IntervalArrays.from_problem(problem)
     assert _zero_slack(arrays, np.arange(5), 3)
-    result = search_capacity(arrays, 3, time.perf_counter() + 60)
+    result = search_capacity(arrays, 3, Budget.for_seconds(60))
     assert result.status == "found" and result.offsets is not None
     offsets = dict(zip(arrays.ids.tolist(), result.offsets.tolist(), strict=True))
     assert violations(problem, offsets, 3) == []
@@ -84,7 +83,7 @@ def test_a_misaligned_guillotine_plan_falls_back_to_the_general_search() -> None
     # Stacked largest-first the 2-byte buffer would sit at 3; only 0 keeps its alignment.
     problem = IntervalProblem((IntervalBuffer(0, 0, 1, 3), IntervalBuffer(1, 0, 1, 2, 2)))
     arrays = IntervalArrays.from_problem(problem)
-    result = search_capacity(arrays, 5, time.perf_counter() + 60)
+    result = search_capacity(arrays, 5, Budget.for_seconds(60))
     assert result.status == "found" and result.offsets is not None
     assert result.offsets.tolist() == [2, 0]
 
@@ -99,4 +98,4 @@ def test_zero_slack_only_at_max_live_everywhere() -> None:
 
 
 def test_nothing_to_place() -> None:
-    assert search_guillotine([], [], [], time.perf_counter() + 1) == ([], 0)
+    assert search_guillotine([], [], [], Budget.for_seconds(1)) == ([], 0)

@@ -4,8 +4,6 @@ validator."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -35,6 +33,7 @@ from modelopt_mlir.solver.offsets import (
     run_heuristics,
 )
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
+from modelopt_mlir.solver.work import Budget
 from modelopt_mlir.validate import check_plan
 
 
@@ -166,9 +165,9 @@ def test_capacity_below_max_live_is_infeasible() -> None:
 def test_search_proves_infeasible_without_the_bound_check() -> None:
     problem = tight_instance(width=60, horizon=8, count=14, seed=4)
     arrays = IntervalArrays.from_problem(problem)
-    deadline = time.perf_counter() + 10
-    assert search_capacity(arrays, 59, deadline).status == "infeasible"
-    found = search_capacity(arrays, 60, deadline)
+    budget = Budget.for_seconds(10)
+    assert search_capacity(arrays, 59, budget).status == "infeasible"
+    found = search_capacity(arrays, 60, budget)
     assert found.status == "found" and found.offsets is not None
     offsets = dict(zip(arrays.ids.tolist(), found.offsets.tolist(), strict=True))
     assert violations(problem, offsets, 60) == []
@@ -186,7 +185,7 @@ def test_ilp_minimises_and_decides() -> None:
         (0, 3, 2), (0, 1, 3), (2, 3, 3), (1, 2, 1), (1, 2, 2), (0, 3, 2), (0, 3, 2)
     )
     arrays = IntervalArrays.from_problem(problem)
-    heuristic = run_heuristics(arrays, time.perf_counter() + 1)[0]
+    heuristic = run_heuristics(arrays, Budget.for_seconds(1))[0]
     found = solve_ilp(arrays, 10, warm_offsets=heuristic.offsets)
     assert found.status == "optimal" and found.arena == 9 and found.offsets is not None
     offsets = dict(zip(arrays.ids.tolist(), found.offsets.tolist(), strict=True))
@@ -273,7 +272,7 @@ def test_capacity_answers_are_consistent(problem: IntervalProblem, extra: int) -
 @settings(max_examples=60, deadline=None)
 def test_ilp_is_never_worse_than_the_best_heuristic(problem: IntervalProblem) -> None:
     arrays = IntervalArrays.from_problem(problem)
-    heuristic = run_heuristics(arrays, time.perf_counter() + 1)[0]
+    heuristic = run_heuristics(arrays, Budget.for_seconds(1))[0]
     found = solve_ilp(arrays, 5, warm_offsets=heuristic.offsets)
     assert found.offsets is not None and found.arena is not None
     assert found.arena <= heuristic.arena
@@ -448,7 +447,7 @@ def test_solver_rejects_an_invalid_ilp_plan(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(
         offset_solver,
         "_search_components",
-        lambda arrays, best, bound, capacity, deadline: (best, bound, False),
+        lambda arrays, best, bound, capacity, budget: (best, bound, False),
     )
     monkeypatch.setattr(offset_solver, "run_heuristics", _worst_heuristic)
     calls: list[int] = []
@@ -467,7 +466,7 @@ def test_solver_rejects_an_invalid_ilp_plan(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _worst_heuristic(
-    arrays: IntervalArrays, deadline: float, target: int | None = None
+    arrays: IntervalArrays, budget: Budget | None = None, target: int | None = None
 ) -> list[HeuristicResult]:
     """Every buffer stacked on the ones before it: valid and far above the optimum."""
     order = np.arange(len(arrays))
@@ -501,7 +500,7 @@ def huge_problems(draw: st.DrawFn, max_count: int = 8) -> IntervalProblem:
 @settings(max_examples=50, deadline=None)
 def test_huge_and_tiny_sizes_give_valid_plans(problem: IntervalProblem, slack: int) -> None:
     arrays = IntervalArrays.from_problem(problem)
-    heuristic = run_heuristics(arrays, time.perf_counter() + 0.1)[0]
+    heuristic = run_heuristics(arrays, Budget.for_seconds(0.1))[0]
     free = solve_ilp(arrays, 1, warm_offsets=heuristic.offsets)
     assert free.status in ("optimal", "feasible")
     assert_ilp_valid(problem, free)

@@ -4,8 +4,6 @@ buffers, and the planner reaching max live through it."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +18,7 @@ from modelopt_mlir.solver.offsets import (
 from modelopt_mlir.solver.peak_window import peak_window_offsets
 from modelopt_mlir.solver.planner import plan_arena
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
+from modelopt_mlir.solver.work import Budget
 
 # A small training step: activations saved in forward and freed in backward in reverse order,
 # short temporaries, and four large short-lived buffers around the loss (steps 12-17). Every
@@ -67,7 +66,7 @@ def test_peak_first_reaches_max_live_where_best_fit_misses() -> None:
     problem = interval_problem(TRAINING_STEP)
     arrays = IntervalArrays.from_problem(problem)
     bound = padded_max_live(arrays)
-    best_fit = run_heuristics(arrays, time.perf_counter() + 10, target=bound)
+    best_fit = run_heuristics(arrays, Budget.for_seconds(10), target=bound)
     assert min(r.arena for r in best_fit) > bound
     plan = peak_window_offsets(problem, time_limit=5.0)
     assert plan is not None

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from networkx.algorithms.flow import boykov_kolmogorov
 
 from modelopt_mlir.solver.order import padded_sizes, step_memory
 from modelopt_mlir.solver.problem import ScheduleProblem
+from modelopt_mlir.solver.work import MIN_CUT_UNITS_PER_ARC, Budget, as_budget
 
 
 @dataclass(frozen=True)
@@ -127,17 +127,21 @@ def cut_bound_at(
 def cut_bound(
     problem: ScheduleProblem,
     order: Sequence[int] | None = None,
-    time_limit: float | None = None,
+    time_limit: float | Budget | None = None,
     floor: int = 0,
 ) -> tuple[int, int, bool]:
     """Max over units of ``cut_bound_at``: (bound, units cut, complete).
 
     A unit's cut value is at most the memory at its step in any valid order, so units are
     tried from the fullest step of ``order`` (program order by default) down, stopping once no
-    remaining step can beat the best bound so far. With a time limit the search may stop early
-    (complete=False); the value is still a valid bound.
+    remaining step can beat the best bound so far. With a limit (seconds or a work
+    :class:`Budget`; each cut costs work in proportion to its network) the search may stop
+    early (complete=False); the value is still a valid bound.
     """
-    start = time.perf_counter()
+    budget = None if time_limit is None else as_budget(time_limit)
+    cut_cost = MIN_CUT_UNITS_PER_ARC * (
+        problem.num_units + sum(len(users) for users in problem.users)
+    )
     n = problem.num_units
     if n == 0:
         return 0, 0, True
@@ -151,15 +155,19 @@ def cut_bound(
     for step in candidates:
         if memory[step] <= best:
             return best, computed, True
-        if time_limit is not None and time.perf_counter() - start > time_limit:
+        if budget is not None and computed and not budget.affords(cut_cost):
             return best, computed, False
         best = max(best, cut_bound_at(problem, order[step], ancestors, descendants, sizes))
         computed += 1
+        if budget is not None:
+            budget.spend(cut_cost)
     return best, computed, True
 
 
 def peak_lower_bound(
-    problem: ScheduleProblem, order: Sequence[int] | None = None, time_limit: float | None = None
+    problem: ScheduleProblem,
+    order: Sequence[int] | None = None,
+    time_limit: float | Budget | None = None,
 ) -> PeakBound:
     """The best of the op-local and cut bounds, and which one won."""
     local = op_local_bound(problem)

@@ -17,7 +17,6 @@ far faster; it cannot prove infeasibility, so this search follows when it finds 
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
 from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
+from modelopt_mlir.solver.work import COMPILED_NODE_UNITS, SEARCH_NODE_UNITS, Budget
 
 SearchStatus = Literal["found", "infeasible", "limit"]
 
@@ -56,7 +56,7 @@ def components(arrays: IntervalArrays) -> list[np.ndarray]:
 def search_capacity(
     arrays: IntervalArrays,
     capacity: int,
-    deadline: float,
+    budget: Budget,
     subset: np.ndarray | None = None,
     node_limit: int | None = None,
     restart_nodes: int = 2000,
@@ -64,7 +64,8 @@ def search_capacity(
     guillotine: bool = True,
 ) -> SearchResult:
     """Find offsets for the buffers in ``subset`` (default: all) within ``capacity``, or prove
-    none exist. Stops at ``deadline`` (perf_counter) or after ``node_limit`` nodes. The search
+    none exist. Stops when the work ``budget`` is spent (nodes are counted in it) or after
+    ``node_limit`` nodes. The search
     runs compiled (:mod:`dsa_kernel`) when numba is there, unless ``compiled`` says otherwise;
     on zero-slack parts the guillotine search runs first unless ``guillotine`` is False."""
     n_all = len(arrays)
@@ -78,34 +79,37 @@ def search_capacity(
         return SearchResult("infeasible", None, 0)
     if guillotine and _zero_slack(arrays, subset, capacity):
         # A perfect packing: first look for one made of straight cuts (finds, never refutes).
-        share = time.perf_counter() + GUILLOTINE_SHARE * (deadline - time.perf_counter())
-        found, steps = _search_guillotine(arrays, subset, capacity, share)
+        found, steps = _search_guillotine(arrays, subset, capacity, budget.share(GUILLOTINE_SHARE))
         if found is not None:
             offsets[subset] = found
             return SearchResult("found", offsets, steps)
     if compiled is None:
         compiled = _kernel_available()
     if compiled:
-        return _search_compiled(arrays, capacity, deadline, subset, node_limit, offsets)
+        return _search_compiled(arrays, capacity, budget, subset, node_limit, offsets)
     # Restarts with a shuffled branching order and growing node limits (Luby) cut the heavy
     # tail of a single search; failed states stay failed across restarts.
     failed: set[tuple[int, tuple[int, ...]]] = set()
     nodes = 0
     attempt = 0
     while True:
-        limit = restart_nodes * _luby(attempt + 1)
+        limit = min(restart_nodes * _luby(attempt + 1), budget.left // SEARCH_NODE_UNITS)
         if node_limit is not None:
             limit = min(limit, node_limit - nodes)
-        search = _Search(arrays, subset, capacity, deadline, limit, attempt, failed)
+        search = _Search(arrays, subset, capacity, budget, limit, attempt, failed)
         try:
             found = search.run()
             break
         except _Limit:
             nodes += search.nodes
+            budget.spend(search.nodes * SEARCH_NODE_UNITS)
             attempt += 1
-            if time.perf_counter() >= deadline or (node_limit is not None and nodes >= node_limit):
+            if budget.left < SEARCH_NODE_UNITS or budget.out_of_time():
+                return SearchResult("limit", None, nodes)
+            if node_limit is not None and nodes >= node_limit:
                 return SearchResult("limit", None, nodes)
     nodes += search.nodes
+    budget.spend(search.nodes * SEARCH_NODE_UNITS)
     if not found:
         return SearchResult("infeasible", None, nodes)
     for local, where in enumerate(search.position):
@@ -113,7 +117,7 @@ def search_capacity(
     return SearchResult("found", offsets, nodes)
 
 
-GUILLOTINE_SHARE = 0.5  # of the time left, for the guillotine search on zero-slack parts
+GUILLOTINE_SHARE = 0.5  # of the work left, for the guillotine search on zero-slack parts
 
 
 def _sections(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,15 +136,15 @@ def _zero_slack(arrays: IntervalArrays, subset: np.ndarray, capacity: int) -> bo
 
 
 def _search_guillotine(
-    arrays: IntervalArrays, subset: np.ndarray, capacity: int, deadline: float
+    arrays: IntervalArrays, subset: np.ndarray, capacity: int, budget: Budget
 ) -> tuple[np.ndarray | None, int]:
-    """Offsets for ``subset`` from :mod:`guillotine` (None if it found none by ``deadline``,
+    """Offsets for ``subset`` from :mod:`guillotine` (None if it found none within ``budget``,
     or if its plan is not valid, e.g. breaks an alignment), and the steps it took."""
     from modelopt_mlir.solver.guillotine import search_guillotine
 
     first, last = _sections(arrays, subset)
     found, steps = search_guillotine(
-        first.tolist(), last.tolist(), arrays.size[subset].tolist(), deadline
+        first.tolist(), last.tolist(), arrays.size[subset].tolist(), budget
     )
     if found is None:
         return None, steps
@@ -154,16 +158,12 @@ COMPILED_RESTART_NODES = 1_000
 _KERNEL_READY: bool | None = None
 
 
-_WARMUP_SECONDS = 0.0  # spent compiling in this process, not yet given back to a deadline
-
-
 def _kernel_available() -> bool:
     """Whether the compiled search can run. The first call compiles it (seconds; later
-    processes load numba's cache) on a tiny problem; the search that triggered it gets that
-    time added to its deadline, so results do not depend on whether the cache was warm."""
-    global _KERNEL_READY, _WARMUP_SECONDS
+    processes load numba's cache) on a tiny problem. Searches count nodes, not seconds, so
+    results do not depend on whether the cache was warm."""
+    global _KERNEL_READY
     if _KERNEL_READY is None:
-        began = time.perf_counter()
         try:
             from modelopt_mlir.solver import dsa_kernel
 
@@ -179,7 +179,6 @@ def _kernel_available() -> bool:
             _KERNEL_READY = True
         except ImportError:
             _KERNEL_READY = False
-        _WARMUP_SECONDS = time.perf_counter() - began
     return _KERNEL_READY
 
 
@@ -214,18 +213,15 @@ def _run_kernel(
 def _search_compiled(
     arrays: IntervalArrays,
     capacity: int,
-    deadline: float,
+    budget: Budget,
     subset: np.ndarray,
     node_limit: int | None,
     offsets: np.ndarray,
 ) -> SearchResult:
     """Luby restarts of the compiled search, sharing one table of failed states. Each run's
-    node budget is also capped by the time left at the measured node rate."""
-    global _WARMUP_SECONDS
+    nodes are capped by what the work budget has left."""
     from modelopt_mlir.solver import dsa_kernel
 
-    deadline += _WARMUP_SECONDS
-    _WARMUP_SECONDS = 0.0
     first, last = _sections(arrays, subset)
     prepared = dsa_kernel.Prepared(
         first.astype(np.int64),
@@ -236,22 +232,17 @@ def _search_compiled(
     table = dsa_kernel.new_table()
     position = np.zeros(len(subset), np.int64)
     nodes = 0
-    rate = 200_000.0  # nodes per second until measured
     attempt = 0
     while True:
-        left = deadline - time.perf_counter()
-        if left <= 0 or (node_limit is not None and nodes >= node_limit):
+        left = budget.left // COMPILED_NODE_UNITS
+        if left <= 0 or budget.out_of_time() or (node_limit is not None and nodes >= node_limit):
             return SearchResult("limit", None, nodes)
-        limit = COMPILED_RESTART_NODES * _luby(attempt + 1)
-        limit = min(limit, max(int(rate * left), 1000))
+        limit = min(COMPILED_RESTART_NODES * _luby(attempt + 1), left)
         if node_limit is not None:
             limit = min(limit, node_limit - nodes)
-        began = time.perf_counter()
         status, spent = _run_kernel(prepared, capacity, attempt, limit, position, table)
         nodes += spent
-        elapsed = time.perf_counter() - began
-        if elapsed > 0.01:
-            rate = spent / elapsed
+        budget.spend(spent * COMPILED_NODE_UNITS)
         if status == dsa_kernel.FOUND:
             offsets[subset] = position
             return SearchResult("found", offsets, nodes)
@@ -279,7 +270,7 @@ class _Search:
         arrays: IntervalArrays,
         subset: np.ndarray,
         capacity: int,
-        deadline: float,
+        budget: Budget,
         node_limit: int | None,
         seed: int,
         failed: set[tuple[int, tuple[int, ...]]],
@@ -287,7 +278,7 @@ class _Search:
         first, last = _sections(arrays, subset)
         sections = int(last.max())
         self.capacity = capacity
-        self.deadline = deadline
+        self.budget = budget
         self.node_limit = node_limit
         self.nodes = 0
         self.first = first.tolist()
@@ -347,7 +338,7 @@ class _Search:
 
     def _tick(self) -> None:
         self.nodes += 1
-        if self.nodes & 255 == 0 and time.perf_counter() >= self.deadline:
+        if self.nodes & 255 == 0 and self.budget.out_of_time():
             raise _Limit
         if self.node_limit is not None and self.nodes > self.node_limit:
             raise _Limit

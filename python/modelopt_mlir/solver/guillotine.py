@@ -31,10 +31,10 @@ first on zero-slack parts and then runs its general search.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator, Sequence
 
 from modelopt_mlir.solver.dsa_search import _luby
+from modelopt_mlir.solver.work import GUILLOTINE_STEP_UNITS, Budget
 
 PAIR_LISTING_MAX = 14  # buffers at a boundary up to which equal-sum pairs are listed
 
@@ -54,15 +54,15 @@ def search_guillotine(
     first: Sequence[int],
     last: Sequence[int],
     size: Sequence[int],
-    deadline: float,
+    budget: Budget,
 ) -> tuple[list[int] | None, int]:
     """Offsets for buffers alive over sections ``[first, last)`` whose sizes add up to the
-    same height at every section of their span, or None when no guillotine plan was found by
-    ``deadline`` (perf_counter). Also returns the number of search steps. The caller checks the
+    same height at every section of their span, or None when no guillotine plan was found
+    within the work ``budget`` (steps are spent from it). Also returns the number of steps. The caller checks the
     plan (:func:`dsa_search._search_guillotine` runs the exact offsets check on it)."""
     if not size:
         return [], 0
-    search = _Guillotine(list(first), list(last), list(size), deadline)
+    search = _Guillotine(list(first), list(last), list(size), budget)
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 8 * len(size) + 4 * (max(last, default=0) + 1) + 1000))
     plan = None
@@ -80,19 +80,21 @@ def search_guillotine(
         plan = None
     finally:
         sys.setrecursionlimit(old)
+        budget.spend(search.steps * GUILLOTINE_STEP_UNITS)
     if plan is None:
         return None, search.steps
     return [plan[b] for b in range(len(size))], search.steps
 
 
 class _Guillotine:
-    def __init__(self, first: list[int], last: list[int], size: list[int], deadline: float) -> None:
+    def __init__(self, first: list[int], last: list[int], size: list[int], budget: Budget) -> None:
         self.first, self.last, self.size = first, last, size
         horizon = max(last, default=0)
         # Time mirrored, for building strips from the end of a span.
         self.mirrored = ([horizon - t for t in last], [horizon - t for t in first])
         self.horizon = horizon
-        self.deadline = deadline
+        self.work = budget
+        self.max_steps = budget.left // GUILLOTINE_STEP_UNITS
         self.steps = 0
         self.budget = 0
         self.attempt = 0
@@ -100,7 +102,7 @@ class _Guillotine:
 
     def tick(self) -> None:
         self.steps += 1
-        if self.steps & 1023 == 0 and time.perf_counter() > self.deadline:
+        if self.steps > self.max_steps or (self.steps & 1023 == 0 and self.work.out_of_time()):
             raise _Limit
         if self.steps > self.budget:
             raise _Restart

@@ -31,8 +31,10 @@ from typing import Literal
 import numpy as np
 import pulp
 
+from modelopt_mlir.solver.highs import NodeLimitHiGHS
 from modelopt_mlir.solver.native_output import native_stdout_silenced
 from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.work import Budget, as_budget, highs_spent, highs_units
 
 IlpStatus = Literal["optimal", "feasible", "infeasible", "timeout"]
 
@@ -174,11 +176,13 @@ def _solver(time_limit: float, options: dict[str, float]) -> pulp.LpSolver:
     )
 
 
-class _WarmHiGHS(pulp.HiGHS):
+class _WarmHiGHS(NodeLimitHiGHS):
     """PuLP's HiGHS interface drops initial values; hand them to HiGHS before it runs. Keeps
     the dual bound HiGHS proved (``dual_bound``, in model units; None when unknown)."""
 
     dual_bound: float | None = None
+    nodes: int = 0
+    iterations: int = 0
 
     def callSolver(self, lp: pulp.LpProblem) -> None:
         try:
@@ -193,8 +197,11 @@ class _WarmHiGHS(pulp.HiGHS):
             pass
         super().callSolver(lp)
         try:
-            bound = float(lp.solverModel.getInfo().mip_dual_bound)
+            info = lp.solverModel.getInfo()
+            bound = float(info.mip_dual_bound)
             self.dual_bound = bound if math.isfinite(bound) else None
+            self.nodes = max(int(info.mip_node_count), 0)
+            self.iterations = max(int(info.simplex_iteration_count), 0)
         except Exception:  # noqa: BLE001 - no bound is a valid answer
             self.dual_bound = None
 
@@ -206,13 +213,16 @@ def _proven(dual_bound: float) -> int:
 
 def solve_ilp(
     arrays: IntervalArrays,
-    time_limit: float,
+    time_limit: float | Budget,
     warm_offsets: np.ndarray | None = None,
     capacity: int | None = None,
     lower_bound: int = 0,
 ) -> IlpResult:
-    """Minimise the arena (or, with ``capacity``, find any plan within it)."""
+    """Minimise the arena (or, with ``capacity``, find any plan within it), within the work
+    ``time_limit`` buys (seconds or a :class:`Budget`): HiGHS gets a node limit from it, so
+    the result does not depend on the machine's load; the clock is only a safety stop."""
     start = time.perf_counter()
+    budget = as_budget(time_limit)
     n = len(arrays)
     size_bytes = [int(s) for s in arrays.size.tolist()]
     align_bytes = [int(a) for a in arrays.alignment.tolist()]
@@ -271,12 +281,21 @@ def solve_ilp(
         for (i, j), z in below.items():
             z.setInitialValue(1 if (warm[i], i) < (warm[j], j) else 0)
         arena.setInitialValue(warm_arena // unit)
-    remaining = time_limit - (time.perf_counter() - start)
-    if remaining <= 0.05:
+    columns, rows = len(sized) + len(below) + 1, len(model.constraints)
+    root_units, node_units = highs_units(columns, rows)
+    max_nodes = (budget.left - root_units) // node_units
+    remaining = budget.seconds_left()
+    if max_nodes < 1 or remaining <= 0.05:
         return IlpResult("timeout", None, None, 0, time.perf_counter() - start)
-    solver = _solver(remaining, highs_options(big))
+    solver = _solver(remaining, {**highs_options(big), "mip_max_nodes": max_nodes})
     with native_stdout_silenced():
         model.solve(solver)
+    budget.spend(
+        highs_spent(
+            columns, rows, getattr(solver, "nodes", max_nodes), getattr(solver, "iterations", 0)
+        )
+    )
+    budget.out_of_time()  # records a safety stop that fired inside HiGHS, for the caller
     seconds = time.perf_counter() - start
     trusted = big <= TRUSTED_MAGNITUDE
     if model.status == pulp.constants.LpStatusInfeasible:

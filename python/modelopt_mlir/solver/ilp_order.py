@@ -26,11 +26,19 @@ import highspy
 import pulp
 
 from modelopt_mlir.solver.bounds import closures
+from modelopt_mlir.solver.highs import NodeLimitHiGHS
 from modelopt_mlir.solver.liveness import live_intervals
 from modelopt_mlir.solver.native_output import native_stdout_silenced
 from modelopt_mlir.solver.offsets import best_offsets
 from modelopt_mlir.solver.order import is_valid_order, padded_sizes, peak_of_order, step_memory
 from modelopt_mlir.solver.problem import IntervalProblem, ScheduleProblem
+from modelopt_mlir.solver.work import (
+    WORK_PER_SECOND,
+    Budget,
+    as_budget,
+    highs_spent,
+    highs_units,
+)
 from modelopt_mlir.validate import check_plan
 
 IlpStatus = Literal["optimal", "feasible", "timeout"]
@@ -39,6 +47,7 @@ IlpStatus = Literal["optimal", "feasible", "timeout"]
 FULL_MODEL_MAX_VARIABLES = 1_500
 JOINT_MAX_UNITS = 40
 JOINT_MAX_BUFFER_PAIRS = 1_500
+MIN_WINDOW_UNITS = WORK_PER_SECOND // 5  # less than this left: no window model is built
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class IlpOrderResult:
     windows: int = 0  # window models solved (decomposition only)
 
 
-class _WarmHiGHS(pulp.HiGHS):
+class _WarmHiGHS(NodeLimitHiGHS):
     """pulp.HiGHS that hands the variables' initial values to HiGHS as a starting solution.
 
     HiGHS (seen with 1.16) can return the starting solution unchanged while reporting a better
@@ -75,7 +84,6 @@ class _WarmHiGHS(pulp.HiGHS):
         if not self.warm_start:
             highs.run()
             return
-        began = time.perf_counter()
         variables = lp.variables()
         solution = highspy.HighsSolution()
         values = [0.0] * len(variables)
@@ -84,9 +92,11 @@ class _WarmHiGHS(pulp.HiGHS):
         solution.col_value = values
         solution.value_valid = True
         highs.setSolution(solution)
+        began = time.perf_counter()
         highs.run()
         left = (self.timeLimit or math.inf) - (time.perf_counter() - began)
         if _returned_worse_than_reported(highs) and left > 0.05:
+            # The same node limit again (a work limit, so the result does not depend on load).
             highs.clearSolver()
             highs.setOptionValue("presolve", "off")
             if math.isfinite(left):
@@ -114,17 +124,37 @@ class _Solved:
     has_solution: bool
 
 
-def _solve(model: pulp.LpProblem, time_limit: float, warm_start: bool) -> _Solved:
-    time_limit = max(time_limit, 0.05)
+def _solve(model: pulp.LpProblem, budget: Budget, warm_start: bool) -> _Solved:
+    """Solve within the work ``budget``: a HiGHS node limit from it (the clock is only a
+    safety stop), and spend the nodes HiGHS used."""
+    time_limit = max(budget.seconds_left(), 0.05)
+    columns, rows = len(model.variables()), len(model.constraints)
+    root_units, node_units = highs_units(columns, rows)
+    max_nodes = (budget.left - root_units) // node_units
+    if max_nodes < 1:  # not even the root and a node fit in the budget
+        return _Solved({}, 0.0, False, False)
     try:
         # The objective is integral in scaled units: an absolute gap under 1 proves optimality.
-        solver = _WarmHiGHS(warm_start, msg=False, timeLimit=time_limit, gapRel=0, gapAbs=0.99)
+        solver = _WarmHiGHS(
+            warm_start,
+            msg=False,
+            timeLimit=time_limit,
+            gapRel=0,
+            gapAbs=0.99,
+            mip_max_nodes=max_nodes,
+        )
         with native_stdout_silenced():
             model.solve(solver)
         highs = model.solverModel
         status = highs.getModelStatus()
         info = highs.getInfo()
         optimal = status == highspy.HighsModelStatus.kOptimal
+        budget.spend(
+            highs_spent(
+                columns, rows, max(int(info.mip_node_count), 0), int(info.simplex_iteration_count)
+            )
+        )
+        budget.out_of_time()  # records a safety stop that fired inside HiGHS
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
         bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else 0.0
         if optimal and not model.isMIP():
@@ -424,16 +454,16 @@ def _window_peak(window: _Window, local_order: Sequence[int]) -> int:
 
 
 def _solve_window(
-    window: _Window, upper: int, lower: int, deadline: float
+    window: _Window, upper: int, lower: int, budget: Budget
 ) -> tuple[list[int], int, int, bool]:
-    """Best local order found, its window peak, the proven bound, and whether it is optimal.
-    Model building counts against ``deadline`` (a perf_counter time)."""
+    """Best local order found, its window peak, the proven bound, and whether it is optimal,
+    within the work ``budget``."""
     scale = _scale([size for _, size, _, _, _ in window.buffers] + [window.constant])
     start_peak = _window_peak(window, window.start_order)
     upper = min(upper, start_peak)
     model = _OrderModel(window, scale, upper, min(lower, upper))
     model.set_start(window.start_order, start_peak, scale)
-    solved = _solve(model.model, deadline - time.perf_counter(), warm_start=True)
+    solved = _solve(model.model, budget, warm_start=True)
     bound = _scaled_bound(solved.bound, scale)
     if not solved.has_solution:
         return list(window.start_order), start_peak, bound, solved.optimal
@@ -452,13 +482,14 @@ def _locally_valid(window: _Window, local: Sequence[int]) -> bool:
 
 
 def full_order_ilp(
-    problem: ScheduleProblem, start: Sequence[int], time_limit: float, lower: int = 0
+    problem: ScheduleProblem, start: Sequence[int], time_limit: float | Budget, lower: int = 0
 ) -> IlpOrderResult:
-    """The whole-graph create/preserve ILP, warm-started from ``start``."""
-    deadline = time.perf_counter() + time_limit
+    """The whole-graph create/preserve ILP, warm-started from ``start``, within the work
+    ``time_limit`` buys (seconds or a :class:`Budget`)."""
+    budget = as_budget(time_limit)
     start_peak = peak_of_order(problem, start)
     window = _full_window(problem, start)
-    local, _, bound, optimal = _solve_window(window, start_peak, lower, deadline)
+    local, _, bound, optimal = _solve_window(window, start_peak, lower, budget)
     order = tuple(window.units[u] for u in local)
     peak = peak_of_order(problem, order)
     if peak > start_peak or not is_valid_order(problem, order):
@@ -476,7 +507,7 @@ def full_order_ilp(
 def window_order_ilp(
     problem: ScheduleProblem,
     start: Sequence[int],
-    time_limit: float,
+    time_limit: float | Budget,
     lower: int = 0,
     window_size: int = 12,
     max_window_size: int = 48,
@@ -487,9 +518,10 @@ def window_order_ilp(
     Memory outside a window does not depend on the order inside it (a buffer's first and last
     steps move only if they lie inside), so accepting a window whose own peak drops below the
     global peak never raises any other step. When every window around every peak step fails,
-    the windows grow by half, up to ``max_window_size``.
+    the windows grow by half, up to ``max_window_size``. Each window gets at most the work of
+    ``window_time`` seconds; the whole search the work ``time_limit`` buys.
     """
-    deadline = time.perf_counter() + time_limit
+    budget = as_budget(time_limit)
     order = list(start)
     n = len(order)
     memory = step_memory(problem, order)
@@ -500,7 +532,7 @@ def window_order_ilp(
     solved_windows = 0
     timed_out = False
     while peak > lower:
-        if time.perf_counter() >= deadline - 0.2:  # too little left to build a model
+        if budget.left < MIN_WINDOW_UNITS or budget.out_of_time():  # too little for a model
             timed_out = True
             break
         candidates = []
@@ -519,7 +551,7 @@ def window_order_ilp(
         tried.add((lo, k))
         window = _make_window(problem, order, lo, lo + k)
         local, window_peak, _, _ = _solve_window(
-            window, peak, lower, min(deadline, time.perf_counter() + window_time)
+            window, peak, lower, budget.units(int(window_time * WORK_PER_SECOND))
         )
         solved_windows += 1
         if window_peak < peak:
@@ -548,7 +580,7 @@ def window_order_ilp(
 
 
 def order_ilp(
-    problem: ScheduleProblem, start: Sequence[int], time_limit: float, lower: int = 0
+    problem: ScheduleProblem, start: Sequence[int], time_limit: float | Budget, lower: int = 0
 ) -> IlpOrderResult:
     """The whole-graph ILP when it is small enough to improve on in time, else windows."""
     window = _full_window(problem, start)
@@ -564,7 +596,9 @@ def joint_fits(problem: ScheduleProblem) -> bool:
     return problem.num_units <= JOINT_MAX_UNITS and live * (live - 1) // 2 <= JOINT_MAX_BUFFER_PAIRS
 
 
-def joint_ilp(problem: ScheduleProblem, start: Sequence[int], time_limit: float) -> IlpOrderResult:
+def joint_ilp(
+    problem: ScheduleProblem, start: Sequence[int], time_limit: float | Budget
+) -> IlpOrderResult:
     """MODeL's joint order + address ILP: minimise the arena, not just the peak.
 
     Offsets are in units of each buffer's alignment; buffers whose live windows can meet get a
@@ -572,7 +606,7 @@ def joint_ilp(problem: ScheduleProblem, start: Sequence[int], time_limit: float)
     and an above/below disjunction that binds only when it is 1. The warm start is ``start``
     with best-fit offsets; the result is never a larger arena than that.
     """
-    deadline = time.perf_counter() + time_limit
+    budget = as_budget(time_limit)
     start = tuple(start)
     start_offsets = best_offsets(IntervalProblem(live_intervals(problem, start)))
     start_peak = peak_of_order(problem, start)
@@ -629,7 +663,7 @@ def joint_ilp(problem: ScheduleProblem, start: Sequence[int], time_limit: float)
         offset_i = start_offsets.offsets[window.buffers[i][0]]
         offset_j = start_offsets.offsets[window.buffers[j][0]]
         below.setInitialValue(1 if offset_i < offset_j else 0)
-    solved = _solve(model.model, deadline - time.perf_counter(), warm_start=True)
+    solved = _solve(model.model, budget, warm_start=True)
     if not solved.has_solution:
         return fallback
     order = tuple(window.units[u] for u in model.local_order(solved.values))

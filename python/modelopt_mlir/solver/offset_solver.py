@@ -1,12 +1,12 @@
 """The offset solver: one entry point, anytime, never worse than the best heuristic.
 
-Phases, each within what is left of ``time_limit``:
+Phases, each within its share of the work that ``time_limit`` buys (:mod:`work`):
 1. best-fit in several orders (the first always runs) and a move pass on the best plan;
 2. per independent time section (component of the interval graph) that is above the target:
    the exact branch-and-bound of :mod:`dsa_search` at the target, bisecting the capacity when
    minimising; proofs of infeasibility raise the lower bound;
 3. small instances: the ILP of :mod:`ilp_offsets`, warm-started from the best plan;
-4. whatever time is left: squeaky-wheel local search over the best-fit order.
+4. whatever work is left: squeaky-wheel local search over the best-fit order.
 """
 
 from __future__ import annotations
@@ -32,16 +32,18 @@ from modelopt_mlir.solver.offsets import (
     squeaky_wheel,
 )
 from modelopt_mlir.solver.problem import IntervalProblem, OffsetPlan
+from modelopt_mlir.solver.work import Budget, as_budget, best_fit_estimate
 
 OffsetStatus = Literal["optimal", "feasible", "infeasible", "timeout"]
 
-HEURISTIC_SHARE = 0.4  # of the time limit, for best-fit orders beyond the first
+HEURISTIC_SHARE = 0.4  # of the work, for best-fit orders beyond the first
 SEARCH_MAX_BUFFERS = 600  # larger components are left to local search
 ILP_MAX_PAIRS = 1500  # binaries; HiGHS closes such models in seconds
 LOCAL_SEARCH_STARTS = 3  # best plan, then the next heuristics in turn
 SMALL_PART = 400  # buffers; the search gets most of the time on parts this small
 SMALL_PART_SHARE = 0.8
 LARGE_PART_SHARE = 0.25
+SEARCH_SHARE_BEFORE_ILP = 0.5  # of the work, for the search when the ILP phase follows
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,16 @@ class OffsetResult:
 
 
 def solve_offsets(
-    problem: IntervalProblem, time_limit: float = 10.0, capacity: int | None = None
+    problem: IntervalProblem, time_limit: float | Budget = 10.0, capacity: int | None = None
 ) -> OffsetResult:
     """Offsets for every buffer, each a multiple of its alignment; sizes are padded to their
     alignment. Without a capacity (``problem.capacity`` is used when ``capacity`` is None) the
-    arena is minimised until proven optimal or ``time_limit`` seconds pass; with one, the solver
-    stops at the first plan that fits."""
+    arena is minimised until proven optimal or the work ``time_limit`` buys (seconds, or a
+    :class:`Budget`) is spent; with one, the solver stops at the first plan that fits. The same
+    problem and limit give the same result on any load, unless the clock's safety stop fires
+    (``budget.clock_stopped``)."""
     start = time.perf_counter()
-    deadline = start + time_limit
+    budget = as_budget(time_limit)
     if capacity is None:
         capacity = problem.capacity
     arrays = IntervalArrays.from_problem(problem)
@@ -97,24 +101,26 @@ def solve_offsets(
     if capacity is not None and bound > capacity:
         return finish(None, bound, "infeasible")
     target = bound if capacity is None else capacity
-    heuristic_deadline = start + HEURISTIC_SHARE * time_limit
-    heuristics_start = time.perf_counter()
-    results = run_heuristics(arrays, heuristic_deadline, target)
-    one_pass = (time.perf_counter() - heuristics_start) / len(results)
+    results = run_heuristics(arrays, budget.share(HEURISTIC_SHARE), target)
     best = relocate_top(arrays, results[0])
     if best.arena <= target or best.arena <= bound:
         return finish(best, bound)
 
-    best, bound, proven_infeasible = _search_components(arrays, best, bound, capacity, deadline)
+    small = count_overlapping_pairs(arrays) <= ILP_MAX_PAIRS
+    # On small instances the ILP often settles what the search cannot: keep work for it.
+    search_budget = budget.share(SEARCH_SHARE_BEFORE_ILP) if small else budget
+    best, bound, proven_infeasible = _search_components(
+        arrays, best, bound, capacity, search_budget
+    )
     if proven_infeasible:
         return finish(None, bound, "infeasible")
     if best.arena <= bound or (capacity is not None and best.arena <= capacity):
         return finish(best, bound)
 
-    if count_overlapping_pairs(arrays) <= ILP_MAX_PAIRS and time.perf_counter() < deadline:
+    if small and not budget.exhausted():
         found = solve_ilp(
             arrays,
-            deadline - time.perf_counter(),
+            budget,
             warm_offsets=best.offsets,
             capacity=capacity,
             lower_bound=bound,
@@ -132,7 +138,7 @@ def solve_offsets(
         if best.arena <= bound or (capacity is not None and best.arena <= capacity):
             return finish(best, bound)
 
-    best = _local_search(arrays, [best, *results], target, deadline, one_pass)
+    best = _local_search(arrays, [best, *results], target, budget)
     return finish(best, bound)
 
 
@@ -140,20 +146,19 @@ def _local_search(
     arrays: IntervalArrays,
     starts: list[HeuristicResult],
     target: int,
-    deadline: float,
-    one_pass: float,
+    budget: Budget,
 ) -> HeuristicResult:
-    """Squeaky-wheel runs from the best plans in turn (each a quarter of the time left, long
-    enough for a few dozen best-fit passes), keeping the best plan."""
+    """Squeaky-wheel runs from the best plans in turn (each a quarter of the work left, or a
+    few dozen best-fit passes), keeping the best plan."""
     best = starts[0]
     round_index = 0
-    while best.arena > target and time.perf_counter() + one_pass < deadline:
+    one_pass = best_fit_estimate(len(arrays))
+    while best.arena > target and budget.affords(one_pass):
         start = starts[round_index % min(len(starts), LOCAL_SEARCH_STARTS)]
         if round_index % min(len(starts), LOCAL_SEARCH_STARTS) == 0:
             start = best
-        left = deadline - time.perf_counter()
-        slice_end = time.perf_counter() + max(left / 4, min(left, 30 * one_pass))
-        found = squeaky_wheel(arrays, start, target, min(slice_end, deadline), seed=round_index)
+        part = budget.units(max(budget.left // 4, min(budget.left, 30 * one_pass)))
+        found = squeaky_wheel(arrays, start, target, part, seed=round_index)
         if found.arena < best.arena:
             best = found
         round_index += 1
@@ -165,7 +170,7 @@ def _search_components(
     best: HeuristicResult,
     bound: int,
     capacity: int | None,
-    deadline: float,
+    budget: Budget,
 ) -> tuple[HeuristicResult, int, bool]:
     """Exact search per component above the target. Returns the improved plan, the raised
     lower bound and whether the capacity was proven infeasible."""
@@ -181,12 +186,11 @@ def _search_components(
         part = parts[i]
         # Large parts rarely close by search; keep most of their time for local search.
         fraction = SMALL_PART_SHARE if len(part) <= SMALL_PART else LARGE_PART_SHARE
-        share = fraction * (deadline - time.perf_counter()) / (len(pending) - position)
-        part_deadline = time.perf_counter() + max(share, 0.0)
+        share = budget.share(fraction / (len(pending) - position))
         low, high = target, part_arena[i]  # the part needs at least low; high is achieved
         trial = low  # the bound first: usually it is the optimum; then bisect
-        while low < high and time.perf_counter() < part_deadline:
-            result = search_capacity(arrays, trial, part_deadline, subset=part)
+        while low < high and not share.exhausted():
+            result = search_capacity(arrays, trial, share, subset=part)
             if result.status == "found" and result.offsets is not None:
                 offsets[part] = result.offsets[part]
                 high = int((result.offsets[part] + arrays.size[part]).max())

@@ -3,13 +3,13 @@ search over the order. The kernels work on numpy arrays so that 60k buffers take
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, OffsetPlan, align_up
+from modelopt_mlir.solver.work import Budget, best_fit_estimate, best_fit_units
 
 SortKey = Callable[[IntervalBuffer], tuple[int, ...]]
 
@@ -166,11 +166,31 @@ def best_fit_order(
     fixed: np.ndarray | None = None,
     fixed_offsets: np.ndarray | None = None,
     lowest: bool = False,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, int]:
     """Place buffers in ``order``, each in the smallest gap among the placed buffers it overlaps
     in time that fits it (lowest such gap on ties; the lowest gap that fits if ``lowest``), or
     on top of them. Buffers ``fixed`` (index array) are already placed at ``fixed_offsets`` and
-    stay there. Returns offsets (indexed like ``arrays``) and the arena size."""
+    stay there. Returns offsets (indexed like ``arrays``) and the arena size. The work done
+    (buffers scanned and sorted) is spent from ``budget``."""
+    if fixed is None or fixed_offsets is None:
+        fixed = np.zeros(0, dtype=np.int64)
+        fixed_offsets = np.zeros(0, dtype=np.int64)
+    offsets, arena, work = _best_fit(arrays, order, fixed, fixed_offsets, lowest)
+    if budget is not None:
+        budget.spend(best_fit_units(len(arrays), work))
+    return offsets, arena
+
+
+def _best_fit(
+    arrays: IntervalArrays,
+    order: np.ndarray,
+    fixed: np.ndarray,
+    fixed_offsets: np.ndarray,
+    lowest: bool,
+) -> tuple[np.ndarray, int, int]:
+    """:func:`best_fit_order`, also returning the work it counts: buffers scanned, and eight
+    per buffer sorted."""
     n = len(arrays)
     lower, upper, size, alignment = arrays.lower, arrays.upper, arrays.size, arrays.alignment
     offsets = np.zeros(n, dtype=np.int64)
@@ -180,7 +200,8 @@ def best_fit_order(
     placed_end = np.empty(n, dtype=np.int64)
     count = 0
     arena = 0
-    if fixed is not None and fixed_offsets is not None and len(fixed):
+    work = 0
+    if len(fixed):
         keep = size[fixed] > 0
         fixed, fixed_offsets = fixed[keep], fixed_offsets[keep]
         count = len(fixed)
@@ -200,6 +221,7 @@ def best_fit_order(
             continue
         lo, hi, align = lowers[i], uppers[i], aligns[i]
         hits = np.flatnonzero((placed_lower[:count] < hi) & (placed_upper[:count] > lo))
+        work += count + 8 * hits.size
         if hits.size == 0:
             offset = 0
         else:
@@ -226,7 +248,7 @@ def best_fit_order(
         placed_end[count] = offset + padded
         count += 1
         arena = max(arena, offset + padded)
-    return offsets, arena
+    return offsets, arena, work
 
 
 def best_fit(problem: IntervalProblem, key: str = "size") -> OffsetPlan:
@@ -269,17 +291,20 @@ class HeuristicResult:
 
 
 def run_heuristics(
-    arrays: IntervalArrays, deadline: float, target: int = 0
+    arrays: IntervalArrays, budget: Budget | None = None, target: int = 0
 ) -> list[HeuristicResult]:
-    """Best-fit in every heuristic order while time remains (the first always runs); stops early
-    once an arena reaches ``target``. Sorted by arena, best first."""
+    """Best-fit in every heuristic order while the work ``budget`` affords another pass (the
+    first always runs; no budget: the first only); stops early once an arena reaches
+    ``target``. Sorted by arena, best first."""
     results: list[HeuristicResult] = []
-    started = time.perf_counter()
+    cost = best_fit_estimate(len(arrays))  # the last pass's units, once one has run
     for name, order in heuristic_orders(arrays).items():
-        now = time.perf_counter()
-        if results and now + (now - started) / len(results) > deadline:
+        if results and (budget is None or not budget.affords(cost)):
             break
-        offsets, arena = best_fit_order(arrays, order)
+        used = budget.used if budget is not None else 0
+        offsets, arena = best_fit_order(arrays, order, budget=budget)
+        if budget is not None:
+            cost = budget.used - used
         results.append(HeuristicResult(offsets, arena, f"best-fit-{name}", order))
         if arena <= target:
             break
@@ -291,7 +316,7 @@ def squeaky_wheel(
     arrays: IntervalArrays,
     start: HeuristicResult,
     target: int,
-    deadline: float,
+    budget: Budget,
     seed: int = 0,
     fractions: Sequence[float] = (0.0, 0.0002, 0.0005, 0.001),
     restart_every: int = 0,
@@ -299,24 +324,23 @@ def squeaky_wheel(
     """Local search over the placement order: buffers that end above a cap (``target`` plus a
     random margin from ``fractions``, times ``target``; below the best arena) move to the front
     of the order, keeping their relative order, and best-fit runs again. Keeps the best plan;
-    stops at ``target`` or the deadline."""
+    stops at ``target`` or when ``budget`` affords no further pass."""
     rng = np.random.default_rng(seed)
     best = start
     order = start.order
     offsets = start.offsets
     arena = start.arena
     rounds = 0
-    started = time.perf_counter()
-    while best.arena > target:
-        now = time.perf_counter()
-        if now >= deadline or (rounds and now + (now - started) / rounds > deadline):
-            break  # the next pass would end past the deadline
+    cost = best_fit_estimate(len(arrays))  # the last pass's units, once one has run
+    while best.arena > target and budget.affords(cost):
+        used = budget.used
         margin = fractions[int(rng.integers(len(fractions)))]
         cap = min(target + int(target * margin), best.arena - 1)
         above = (offsets + arrays.size) > cap
         moved = above[order]
         order = np.concatenate([order[moved], order[~moved]])
-        offsets, arena = best_fit_order(arrays, order)
+        offsets, arena = best_fit_order(arrays, order, budget=budget)
+        cost = budget.used - used
         rounds += 1
         if arena < best.arena:
             best = HeuristicResult(offsets, arena, f"{start.algorithm}+squeaky-wheel", order)

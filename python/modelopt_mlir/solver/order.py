@@ -11,7 +11,6 @@ heuristic backwards is a second, different heuristic for free.
 from __future__ import annotations
 
 import heapq
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from modelopt_mlir.solver.liveness import live_intervals, max_live
 from modelopt_mlir.solver.problem import OrderPlan, ScheduleProblem, align_up
+from modelopt_mlir.solver.work import Budget
 
 
 def padded_sizes(problem: ScheduleProblem) -> list[int]:
@@ -330,26 +330,26 @@ def heuristic_orders(problem: ScheduleProblem) -> list[OrderPlan]:
 
 
 def candidate_orders(
-    problem: ScheduleProblem, reorder: bool = True, deadline: float | None = None
+    problem: ScheduleProblem, reorder: bool = True, budget: Budget | None = None
 ) -> tuple[list[OrderPlan], OrderPlan]:
     """Every heuristic order and its local refinement (:func:`refine_order`, each within a work
     limit), distinct orders by increasing peak (earliest listed on ties), and program order for
     reference. The lowest peak is not always the smallest arena: an order whose live intervals
     interleave badly can need more than its peak, so callers fit offsets to several.
-    ``deadline`` (``time.perf_counter()``) is a safety stop for the refinements only: below it
-    the result depends on the work limits alone."""
+    The refinements have their own fixed work limits; ``budget``'s clock is only a safety
+    stop: before it fires the result depends on the work limits alone."""
     baseline = program_order(problem)
     if not reorder:
         return [baseline], baseline
     plans = heuristic_orders(problem)
     refined = []
-    budget = REFINE_TOTAL_WORK
+    work_left = REFINE_TOTAL_WORK
     for plan in plans:
-        work = min(REFINE_WORK, budget)
+        work = min(REFINE_WORK, work_left)
         if work <= 0:
             break
-        refined.append(refine_order(problem, plan, work, deadline))
-        budget -= work
+        refined.append(refine_order(problem, plan, work, budget))
+        work_left -= work
     ranked = sorted(enumerate(plans + refined), key=lambda item: (item[1].peak, item[0]))
     distinct: dict[tuple[int, ...], OrderPlan] = {}
     for _, plan in ranked:
@@ -358,10 +358,10 @@ def candidate_orders(
 
 
 def best_order(
-    problem: ScheduleProblem, reorder: bool = True, deadline: float | None = None
+    problem: ScheduleProblem, reorder: bool = True, budget: Budget | None = None
 ) -> tuple[OrderPlan, OrderPlan]:
     """The lowest-peak order of :func:`candidate_orders`, and program order for reference."""
-    candidates, baseline = candidate_orders(problem, reorder, deadline)
+    candidates, baseline = candidate_orders(problem, reorder, budget)
     return candidates[0], baseline
 
 
@@ -401,9 +401,6 @@ class _Liveness:
 REFINE_WORK = 3_000_000  # per order refined
 REFINE_TOTAL_WORK = 40_000_000  # per problem: on large graphs the last orders go unrefined
 REFINE_CANDIDATES = 48
-# Callers with a time limit stop refining at this share of it (a safety stop: the work limits
-# end the refinement first on all but very large graphs).
-REFINE_TIME_SHARE = 0.25
 REFINE_GROUP = 64
 
 
@@ -427,7 +424,7 @@ def refine_order(
     problem: ScheduleProblem,
     plan: OrderPlan,
     work: int = REFINE_WORK,
-    deadline: float | None = None,
+    budget: Budget | None = None,
 ) -> OrderPlan:
     """Local search on an order's peak. At the first step where memory peaks, for each buffer
     live there (largest first): move the unit that starts it to just after that step, with the
@@ -435,8 +432,8 @@ def refine_order(
     move the unit that frees it to just before that step, with the units between that it
     depends on. A move is kept when it lowers the peak, or keeps it and lowers the number of
     steps at the peak; the search stops when no candidate move does, or at the work limit.
-    Deterministic: the same problem and order give the same result (``deadline``, a
-    ``time.perf_counter()`` value, is only a safety stop)."""
+    Deterministic: the same problem and order give the same result (``budget``'s clock is
+    only a safety stop)."""
     n = problem.num_units
     if n < 3:
         return plan
@@ -474,9 +471,7 @@ def refine_order(
                     moves.append((group, False))
         accepted = False
         for group, sink in moves:
-            if spent + live.work > work or (
-                deadline is not None and time.perf_counter() > deadline
-            ):
+            if spent + live.work > work or (budget is not None and budget.out_of_time()):
                 break
             members = set(group)
             rest = [unit for unit in order if unit not in members]

@@ -15,13 +15,14 @@ from modelopt_mlir.solver.graph import GraphProblem, to_schedule_problem
 from modelopt_mlir.solver.ilp_order import joint_fits, joint_ilp, order_ilp
 from modelopt_mlir.solver.liveness import live_intervals
 from modelopt_mlir.solver.offsets import best_offsets
-from modelopt_mlir.solver.order import REFINE_TIME_SHARE, best_order
+from modelopt_mlir.solver.order import best_order
 from modelopt_mlir.solver.problem import IntervalProblem, OrderPlan, ScheduleProblem
+from modelopt_mlir.solver.work import Budget, as_budget
 
 OrderStatus = Literal["optimal", "feasible", "timeout"]
 OrderMode = Literal["two-phase", "joint"]
 
-# Share of the time limit the cut bound may use before the ILP starts.
+# Share of the work the cut bound may use before the ILP starts.
 BOUND_TIME_SHARE = 0.2
 
 
@@ -69,12 +70,13 @@ ILP_EXACT_BYTES = 2**53
 
 def solve_order(
     problem: ScheduleProblem,
-    time_limit: float = 10.0,
+    time_limit: float | Budget = 10.0,
     mode: OrderMode = "two-phase",
     use_ilp: bool = True,
     initial: tuple[OrderPlan, OrderPlan] | None = None,
 ) -> OrderResult:
-    """The lowest-peak order found within ``time_limit`` seconds, with a proven lower bound.
+    """The lowest-peak order found with the work ``time_limit`` buys (seconds, or a work
+    :class:`Budget`; the clock is only a safety stop), with a proven lower bound.
 
     ``two-phase`` minimises the peak (offsets are chosen later, over the order's intervals);
     ``joint`` minimises the arena with order and offsets together (small graphs; larger ones
@@ -84,22 +86,21 @@ def solve_order(
     if mode not in ("two-phase", "joint"):
         raise ValueError(f"unknown mode '{mode}' (expected 'two-phase' or 'joint')")
     start = time.perf_counter()
-    deadline = start + max(time_limit, 0.0)
+    budget = as_budget(time_limit)
     if initial is None:
-        initial = best_order(problem, deadline=start + REFINE_TIME_SHARE * max(time_limit, 0.0))
+        initial = best_order(problem, budget=budget)
     best, baseline = initial
     # HiGHS works in doubles: beyond 2**53 bytes in all, sizes are no longer exact (and the
     # solver fails outright on some); the heuristics and the bounds stay exact.
     use_ilp = use_ilp and sum(problem.sizes) < ILP_EXACT_BYTES
     order, peak, algorithm = best.order, best.peak, best.algorithm
 
-    bound = peak_lower_bound(problem, order, time_limit=max(BOUND_TIME_SHARE * time_limit, 0.05))
+    bound = peak_lower_bound(problem, order, time_limit=budget.share(BOUND_TIME_SHARE))
     lower, bound_kind = bound.value, bound.kind
     timed_out = not bound.cut_complete
 
-    remaining = deadline - time.perf_counter()
-    if use_ilp and peak > lower and remaining > 0.1:
-        ilp = order_ilp(problem, order, remaining, lower)
+    if use_ilp and peak > lower and not budget.exhausted():
+        ilp = order_ilp(problem, order, budget, lower)
         if ilp.peak < peak:
             order, peak, algorithm = ilp.order, ilp.peak, f"{algorithm}+{ilp.algorithm}"
         if ilp.bound > lower:
@@ -110,10 +111,9 @@ def solve_order(
     offsets: dict[int, int] | None = None
     arena_size: int | None = None
     if mode == "joint":
-        remaining = deadline - time.perf_counter()
-        if use_ilp and joint_fits(problem) and remaining > 0.1:
+        if use_ilp and joint_fits(problem) and not budget.exhausted():
             # The joint status is about the arena: "optimal" means no smaller arena exists.
-            joint = joint_ilp(problem, order, remaining)
+            joint = joint_ilp(problem, order, budget)
             order, peak = joint.order, joint.peak
             offsets, arena_size, status = joint.offsets, joint.arena_size, joint.status
             algorithm = f"{algorithm}+{joint.algorithm}"

@@ -26,7 +26,6 @@ best-fit.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
@@ -39,12 +38,13 @@ from modelopt_mlir.solver.offsets import (
     run_heuristics,
 )
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, OffsetPlan, align_up
+from modelopt_mlir.solver.work import Budget, as_budget, best_fit_estimate
 
 # Window widths tried, as multiples of the largest buffer: sections with at least that much
 # free space can take any single buffer, so the window holds the sections where that fails.
 DELTA_FACTORS = (0.0, 0.5, 1.0, 2.0, 4.0)
 MAX_WINDOW_BUFFERS = 400  # buffers crossing into the window; beyond that the solver rarely closes
-WINDOW_SOLVE_SHARE = 0.8  # of the time left per window, for packing its inner buffers
+WINDOW_SOLVE_SHARE = 0.8  # of the work left per window, for packing its inner buffers
 FIRST_OUTSIDE_ORDERS = 2  # best-fit orders tried around each window before the next window
 
 
@@ -79,7 +79,11 @@ def _stack(arrays: IntervalArrays, members: np.ndarray, base: int = 0) -> tuple[
 
 
 def _pack_window(
-    arrays: IntervalArrays, inner: np.ndarray, window: tuple[int, int], capacity: int, limit: float
+    arrays: IntervalArrays,
+    inner: np.ndarray,
+    window: tuple[int, int],
+    capacity: int,
+    budget: Budget,
 ) -> np.ndarray | None:
     """Offsets (from 0) of ``inner`` on lifetimes clipped to ``window``, within ``capacity``:
     best-fit, then (few overlapping pairs) the ILP, then the offset solver with what is left."""
@@ -88,7 +92,6 @@ def _pack_window(
     from modelopt_mlir.solver.ilp_offsets import count_overlapping_pairs, solve_ilp
     from modelopt_mlir.solver.offset_solver import ILP_MAX_PAIRS, solve_offsets
 
-    deadline = time.perf_counter() + limit
     w0, w1 = window
     clipped = IntervalProblem(
         tuple(
@@ -104,19 +107,19 @@ def _pack_window(
     )
     window_arrays = IntervalArrays.from_problem(clipped)
     solved: np.ndarray | None = None
-    first = run_heuristics(window_arrays, deadline, target=capacity)[0]
+    first = run_heuristics(window_arrays, budget, target=capacity)[0]
     if first.arena <= capacity:
         return first.offsets
     if count_overlapping_pairs(window_arrays) <= ILP_MAX_PAIRS:
         # The window is small: an exact model usually settles it at once, where the search
         # can spend its time raising floors in steps of the smallest buffer.
-        ilp = solve_ilp(window_arrays, deadline - time.perf_counter(), capacity=capacity)
+        ilp = solve_ilp(window_arrays, budget, capacity=capacity)
         if ilp.offsets is not None and ilp.arena is not None and ilp.arena <= capacity:
             solved = ilp.offsets
         elif ilp.status == "infeasible":
             return None
-    if solved is None and time.perf_counter() < deadline:
-        found = solve_offsets(clipped, time_limit=deadline - time.perf_counter(), capacity=capacity)
+    if solved is None and not budget.exhausted():
+        found = solve_offsets(clipped, time_limit=budget, capacity=capacity)
         if found.plan is not None and found.plan.arena_size <= capacity:
             solved = np.array([found.plan.offsets[k] for k in range(len(inner))], dtype=np.int64)
     if solved is None:
@@ -130,12 +133,11 @@ def _pack_window(
     return offsets if arena <= capacity else None
 
 
-def peak_window_offsets(problem: IntervalProblem, time_limit: float) -> OffsetPlan | None:
+def peak_window_offsets(problem: IntervalProblem, time_limit: float | Budget) -> OffsetPlan | None:
     """The smallest arena found by building the peak first (see the module docstring), or
-    None when no window could be packed within the peak in time. Stops at the first plan of
-    max live bytes."""
-    start = time.perf_counter()
-    deadline = start + max(time_limit, 0.0)
+    None when no window could be packed within the peak with the work ``time_limit`` buys
+    (seconds or a :class:`Budget`). Stops at the first plan of max live bytes."""
+    budget = as_budget(time_limit)
     arrays = IntervalArrays.from_problem(problem)
     sized = arrays.size > 0
     if not sized.any():
@@ -153,7 +155,7 @@ def peak_window_offsets(problem: IntervalProblem, time_limit: float) -> OffsetPl
     packed_windows: list[tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]] = []
     windows = _windows(times, profile, peak, largest)
     for position, window in enumerate(windows):
-        if time.perf_counter() >= deadline:
+        if budget.exhausted():
             break
         w0, w1 = window
         touches = sized & (arrays.lower < w1) & (arrays.upper > w0)
@@ -170,8 +172,7 @@ def peak_window_offsets(problem: IntervalProblem, time_limit: float) -> OffsetPl
         capacity = peak - stack_top
         if capacity < 0:
             continue
-        left = deadline - time.perf_counter()
-        share = WINDOW_SOLVE_SHARE * left / (len(windows) - position)
+        share = budget.share(WINDOW_SOLVE_SHARE / (len(windows) - position))
         packed = _pack_window(arrays, inner, window, capacity, share)
         if packed is not None:
             fixed = np.concatenate([full, inner])
@@ -183,14 +184,14 @@ def peak_window_offsets(problem: IntervalProblem, time_limit: float) -> OffsetPl
                 packed_windows[-1:],
                 outside_orders[:FIRST_OUTSIDE_ORDERS],
                 peak,
-                deadline,
+                budget,
                 best,
             )
             if best[0] <= peak:
                 break
     if packed_windows and (best is None or best[0] > peak):
         best = _place_outside(
-            arrays, packed_windows, outside_orders[FIRST_OUTSIDE_ORDERS:], peak, deadline, best
+            arrays, packed_windows, outside_orders[FIRST_OUTSIDE_ORDERS:], peak, budget, best
         )
     if best is None:
         return None
@@ -202,16 +203,19 @@ def _place_outside(
     packed_windows: list[tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]],
     orders: list[tuple[str, np.ndarray]],
     peak: int,
-    deadline: float,
+    budget: Budget,
     best: tuple[int, np.ndarray, str] | None,
 ) -> tuple[int, np.ndarray, str]:
     """Best-fit the buffers outside each packed window, in each order (the first always runs),
     around the fixed ones; the best plan so far (arena, offsets, name). Stops at ``peak``."""
+    cost = best_fit_estimate(len(arrays))
     for (w0, w1), fixed, fixed_offsets, rest in packed_windows:
         for name, order in orders:
-            if best is not None and (best[0] <= peak or time.perf_counter() >= deadline):
+            if best is not None and (best[0] <= peak or not budget.affords(cost)):
                 return best
-            offsets, arena = best_fit_order(arrays, order[rest[order]], fixed, fixed_offsets)
+            offsets, arena = best_fit_order(
+                arrays, order[rest[order]], fixed, fixed_offsets, budget=budget
+            )
             if best is None or arena < best[0]:
                 best = (arena, offsets, f"peak-window({w1 - w0} steps)+best-fit-{name}")
     assert best is not None

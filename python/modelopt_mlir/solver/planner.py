@@ -1,8 +1,9 @@
 """From a schedule problem to a complete arena plan. Solvers plug in here.
 
-``greedy`` runs the order and offset heuristics. ``auto`` and ``ilp`` also search: the order
-solver (heuristics, lower bounds, the ILP for the remaining gap) gets half of the time limit,
-the offsets the rest: best-fit, then (when it misses the max live bytes) the peak-first
+``greedy`` runs the order and offset heuristics. ``auto`` and ``ilp`` also search, within the
+work the time limit buys (:mod:`work`: counted work, not seconds, so the same problem gets the
+same plan on any load; the clock is only a safety stop): the order solver (heuristics, lower
+bounds, the ILP for the remaining gap) gets half of the work, the offsets the rest: best-fit, then (when it misses the max live bytes) the peak-first
 construction of :mod:`peak_window`, then the offset solver (heuristics, search, ILP). Offsets
 are chosen for the best order and for program order, and the smaller arena wins, so the result
 is never worse than ``greedy`` or than program order packed by the same solver.
@@ -21,19 +22,19 @@ from modelopt_mlir.solver.offsets import (
     run_heuristics,
 )
 from modelopt_mlir.solver.order import (
-    REFINE_TIME_SHARE,
     candidate_orders,
     padded_sizes,
     peak_of_order,
 )
 from modelopt_mlir.solver.problem import ArenaPlan, IntervalProblem, OffsetPlan, ScheduleProblem
+from modelopt_mlir.solver.work import Budget
 
 SolverName = Literal["auto", "greedy", "ilp"]
 ModeName = Literal["two-phase", "joint"]
 ORDER_TIME_SHARE = 0.5
 # The lowest-peak orders offsets are fitted to (besides program order and the order solver's).
 CANDIDATE_ORDERS = 4
-# Of each order's offset time, for the peak-first construction (when best-fit misses the bound).
+# Of each order's offset work, for the peak-first construction (when best-fit misses the bound).
 WINDOW_TIME_SHARE = 0.25
 QUICK_TIME_SHARE = 0.1
 
@@ -68,28 +69,27 @@ def _candidate(
 def _first_fit_arena(problem: ScheduleProblem, order: tuple[int, ...]) -> int:
     """The arena of one best-fit pass over ``order`` (the offset solver only improves on it)."""
     arrays = IntervalArrays.from_problem(IntervalProblem(live_intervals(problem, order)))
-    return run_heuristics(arrays, deadline=0.0)[0].arena  # a past deadline: the first pass only
+    return run_heuristics(arrays)[0].arena  # no budget: the first pass only
 
 
-def _solve_offsets(intervals: IntervalProblem, time_limit: float) -> tuple[OffsetPlan, bool]:
-    """Offsets for one order and whether the search stopped at the time limit. When best-fit
-    misses the max live bytes, the peak-first construction gets WINDOW_TIME_SHARE of the time
+def _solve_offsets(intervals: IntervalProblem, budget: Budget) -> tuple[OffsetPlan, bool]:
+    """Offsets for one order and whether the search stopped at its work limit. When best-fit
+    misses the max live bytes, the peak-first construction gets WINDOW_TIME_SHARE of the work
     first (it either reaches that bound, and ends the search, or is kept as a candidate); the
     offset solver gets the rest."""
     from modelopt_mlir.solver.offset_solver import solve_offsets
     from modelopt_mlir.solver.peak_window import peak_window_offsets
 
-    start = time.perf_counter()
     arrays = IntervalArrays.from_problem(intervals)
     bound = padded_max_live(arrays)
     # The offset solver starts with the same best-fit passes: keep this first look short.
-    quick = run_heuristics(arrays, deadline=start + QUICK_TIME_SHARE * time_limit, target=bound)[0]
+    quick = run_heuristics(arrays, budget.share(QUICK_TIME_SHARE), target=bound)[0]
     if quick.arena <= bound:
         return arrays.plan(quick.offsets, quick.algorithm), False
-    window = peak_window_offsets(intervals, time_limit=WINDOW_TIME_SHARE * time_limit)
+    window = peak_window_offsets(intervals, time_limit=budget.share(WINDOW_TIME_SHARE))
     if window is not None and window.arena_size <= bound:
         return window, False
-    found = solve_offsets(intervals, time_limit=max(time_limit - (time.perf_counter() - start), 0))
+    found = solve_offsets(intervals, time_limit=budget)
     assert found.plan is not None  # no capacity given: there is always a plan
     if window is not None and window.arena_size < found.plan.arena_size:
         return window, found.status == "timeout"
@@ -102,17 +102,19 @@ def plan_arena(
     solver: SolverName = "auto",
     time_limit: float = 10.0,
     mode: ModeName = "two-phase",
+    deadline: float | None = None,
 ) -> ArenaPlan:
-    """The smallest arena found within ``time_limit`` seconds, with its bounds."""
+    """The smallest arena found with the work ``time_limit`` seconds buy, with its bounds.
+    The same problem and options give the same plan on any load unless the clock's safety
+    stop fired (``ArenaPlan.clock_stopped``): at ``deadline`` (a ``time.perf_counter()``
+    value), by default ``time_limit`` from now."""
     if solver not in ("auto", "greedy", "ilp"):
         raise ValueError(f"unknown solver '{solver}'")
     if mode not in ("two-phase", "joint"):
         raise ValueError(f"unknown mode '{mode}'")
     start = time.perf_counter()
-    deadline = start + max(time_limit, 0.0)
-    candidates, baseline = candidate_orders(
-        problem, reorder=reorder, deadline=start + REFINE_TIME_SHARE * max(time_limit, 0.0)
-    )
+    budget = Budget.for_seconds(time_limit, deadline)
+    candidates, baseline = candidate_orders(problem, reorder=reorder, budget=budget)
     chosen = candidates[0]
     orders = {plan.order: plan.algorithm for plan in candidates[:CANDIDATE_ORDERS]}
     orders.setdefault(baseline.order, baseline.algorithm)
@@ -125,7 +127,7 @@ def plan_arena(
 
         result = solve_order(
             problem,
-            time_limit=ORDER_TIME_SHARE * time_limit,
+            time_limit=budget.share(ORDER_TIME_SHARE),
             mode=mode,
             use_ilp=True,
             initial=(chosen, baseline),
@@ -145,7 +147,7 @@ def plan_arena(
     if solver != "greedy":
         # Lowest peak first: the peak bounds the arena from below, so that order is the most
         # promising, and an order whose peak is no less than an arena already found cannot win.
-        # Each order gets an equal share of the time left: what one leaves goes to the next.
+        # Each order gets an equal share of the work left: what one leaves goes to the next.
         peaks = {order: peak_of_order(problem, order) for order in orders}
         pending.sort(key=lambda item: peaks[item[0]])
         if len(pending) > 1:
@@ -163,8 +165,8 @@ def plan_arena(
         else:
             if plans and peaks[order] >= min(plan.arena_size for plan in plans):
                 continue
-            remaining = max(deadline - time.perf_counter(), 0.0) / (len(pending) - index)
-            offsets, out_of_time = _solve_offsets(intervals, remaining)
+            share = budget.share(1 / (len(pending) - index))
+            offsets, out_of_time = _solve_offsets(intervals, share)
             timed_out |= out_of_time
         plans.append(_candidate(problem, order, offsets, algorithm, baseline.peak))
 
@@ -184,4 +186,5 @@ def plan_arena(
         intervals=best.intervals,
         order_lower_bound=bound,
         status=status,
+        clock_stopped=budget.clock_stopped,
     )

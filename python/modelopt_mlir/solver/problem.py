@@ -99,8 +99,10 @@ class ArenaPlan:
     # A bound over every valid order (<= lower_bound, the max live bytes of this plan's order).
     order_lower_bound: int | None = None
     # "heuristic" (greedy), "optimal" (arena == best bound), "feasible", or "timeout" (the
-    # search stopped at the time limit with a gap left).
+    # search stopped at the work limit the time limit buys, with a gap left).
     status: str = "heuristic"
+    # The clock's safety stop fired before the work limit: this plan may differ between runs.
+    clock_stopped: bool = False
 
     @property
     def best_bound(self) -> int:
