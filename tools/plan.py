@@ -15,11 +15,13 @@ import csv
 import io
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelopt_mlir.solver.errors import ProblemFileError
+from modelopt_mlir.solver.work import Budget
 from modelopt_mlir.tools.files import (
     InputError,
     InvalidUtf8Error,
@@ -100,7 +102,7 @@ def run_offsets(args: argparse.Namespace) -> int:
     problem = parse_problem(text, name)
     _check_int64(problem, text, name)
     try:
-        result = solve_offsets(problem, time_limit=args.time_limit, capacity=args.capacity)
+        result = solve_offsets(problem, time_limit=_budget(args), capacity=args.capacity)
     except ArenaOverflowError as error:
         raise ProblemFileError(f"{name}: {error}") from error
     arena = result.plan.arena_size if result.plan else None
@@ -111,6 +113,7 @@ def run_offsets(args: argparse.Namespace) -> int:
         f"algorithm: {result.algorithm}  time: {result.seconds:.2f} s",
         file=sys.stderr,
     )
+    _warn_if_clock_stopped(result.clock_stopped, args)
     fits = result.plan is not None and (args.capacity is None or arena <= args.capacity)
     if not fits:
         if result.status == "infeasible":
@@ -156,7 +159,7 @@ def run_order(args: argparse.Namespace) -> int:
         raise ProblemFileError(f"{name}: invalid JSON: nested too deeply") from None
     graph = graph_from_json(data, name)
     _check_graph_sizes(graph, name)
-    result = solve_graph(graph, time_limit=args.time_limit)
+    result = solve_graph(graph, time_limit=_budget(args))
     print(
         f"ops: {len(graph.ops)}  tensors: {len(graph.tensors)}  peak: {result.peak}  "
         f"lower bound: {result.lower_bound} ({result.bound_kind})  "
@@ -164,6 +167,7 @@ def run_order(args: argparse.Namespace) -> int:
         f"status: {result.status}  time: {result.seconds:.2f} s",
         file=sys.stderr,
     )
+    _warn_if_clock_stopped(result.clock_stopped, args)
     output = {
         "order": list(result.order),
         "peak": result.peak,
@@ -174,14 +178,30 @@ def run_order(args: argparse.Namespace) -> int:
         "gap": result.gap,
         "status": result.status,
         "algorithm": result.algorithm,
-        "seconds": result.seconds,
     }
     _write(args.output, json.dumps(output, indent=2) + "\n")
     return 0
 
 
+def _budget(args: argparse.Namespace) -> Budget:
+    """The work ``--time-limit`` buys, with the clock's safety stop counted from the start of
+    the command (reading the input counts too)."""
+    return Budget.for_seconds(args.time_limit, deadline=args.started + args.time_limit)
+
+
+def _warn_if_clock_stopped(stopped: bool, args: argparse.Namespace) -> None:
+    if stopped:
+        print(
+            f"modelopt-plan: warning: the clock stopped the search at the time limit "
+            f"({args.time_limit:g} s) before its work limit; the result may differ between runs",
+            file=sys.stderr,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.perf_counter()
     args = _parser().parse_args(argv)
+    args.started = started
     try:
         unwritable = first_output_problem([(args.output, False)])
         if unwritable is not None:

@@ -56,6 +56,8 @@ class OffsetResult:
     status: OffsetStatus
     algorithm: str
     seconds: float
+    # The clock's safety stop fired before the work limit: the result may differ between runs.
+    clock_stopped: bool = False
 
     @property
     def gap(self) -> float:
@@ -91,12 +93,17 @@ def solve_offsets(
         if best is None or (capacity is not None and best.arena > capacity):
             proven = lower > (capacity if capacity is not None else lower)
             return OffsetResult(
-                None, lower, status or ("infeasible" if proven else "timeout"), "none", seconds
+                None,
+                lower,
+                status or ("infeasible" if proven else "timeout"),
+                "none",
+                seconds,
+                budget.clock_stopped,
             )
         plan = arrays.plan(best.offsets, best.algorithm)
         lower = min(lower, plan.arena_size)
         final = "optimal" if plan.arena_size <= lower else "feasible"
-        return OffsetResult(plan, lower, final, best.algorithm, seconds)
+        return OffsetResult(plan, lower, final, best.algorithm, seconds, budget.clock_stopped)
 
     if capacity is not None and bound > capacity:
         return finish(None, bound, "infeasible")

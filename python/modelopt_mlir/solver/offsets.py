@@ -176,7 +176,7 @@ def best_fit_order(
     if fixed is None or fixed_offsets is None:
         fixed = np.zeros(0, dtype=np.int64)
         fixed_offsets = np.zeros(0, dtype=np.int64)
-    offsets, arena, work = _best_fit(arrays, order, fixed, fixed_offsets, lowest)
+    offsets, arena, work = _best_fit(arrays, order, fixed, fixed_offsets, lowest, budget)
     if budget is not None:
         budget.spend(best_fit_units(len(arrays), work))
     return offsets, arena
@@ -188,9 +188,11 @@ def _best_fit(
     fixed: np.ndarray,
     fixed_offsets: np.ndarray,
     lowest: bool,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """:func:`best_fit_order`, also returning the work it counts: buffers scanned, and eight
-    per buffer sorted."""
+    per buffer sorted. If ``budget``'s safety stop fires during the pass, the buffers left go
+    on top of the arena (valid, and quick: a pass over the largest instances takes seconds)."""
     n = len(arrays)
     lower, upper, size, alignment = arrays.lower, arrays.upper, arrays.size, arrays.alignment
     offsets = np.zeros(n, dtype=np.int64)
@@ -215,9 +217,16 @@ def _best_fit(
     aligns = alignment.tolist()
     lowers = lower.tolist()
     uppers = upper.tolist()
-    for i in order.tolist():
+    late = False
+    for placed, i in enumerate(order.tolist()):
         padded = sizes[i]
         if padded == 0:
+            continue
+        if budget is not None and placed & 1023 == 1023 and not late:
+            late = budget.out_of_time()
+        if late:
+            offsets[i] = align_up(arena, aligns[i])
+            arena = int(offsets[i]) + padded
             continue
         lo, hi, align = lowers[i], uppers[i], aligns[i]
         hits = np.flatnonzero((placed_lower[:count] < hi) & (placed_upper[:count] > lo))

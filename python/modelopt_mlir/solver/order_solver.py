@@ -38,6 +38,7 @@ class OrderResult:
     program_order_peak: int = 0
     offsets: dict[int, int] | None = None  # joint mode only
     arena_size: int | None = None  # joint mode only
+    clock_stopped: bool = False  # the clock's safety stop fired: may differ between runs
 
     @property
     def gap(self) -> float:
@@ -57,6 +58,7 @@ class GraphOrderResult:
     algorithm: str
     seconds: float
     program_order_peak: int = 0
+    clock_stopped: bool = False
 
     @property
     def gap(self) -> float:
@@ -132,11 +134,12 @@ def solve_order(
         program_order_peak=baseline.peak,
         offsets=offsets,
         arena_size=arena_size,
+        clock_stopped=budget.clock_stopped,
     )
 
 
 def solve_graph(
-    graph: GraphProblem, time_limit: float = 10.0, use_ilp: bool = True
+    graph: GraphProblem, time_limit: float | Budget = 10.0, use_ilp: bool = True
 ) -> GraphOrderResult:
     """``solve_order`` on a named graph: the order as op names, peaks with pinned bytes."""
     problem, pinned_bytes, units = to_schedule_problem(graph)
@@ -151,4 +154,5 @@ def solve_graph(
         algorithm=result.algorithm,
         seconds=result.seconds,
         program_order_peak=result.program_order_peak + pinned_bytes,
+        clock_stopped=result.clock_stopped,
     )
