@@ -466,7 +466,10 @@ def test_solver_rejects_an_invalid_ilp_plan(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def _worst_heuristic(
-    arrays: IntervalArrays, budget: Budget | None = None, target: int | None = None
+    arrays: IntervalArrays,
+    budget: Budget | None = None,
+    target: int | None = None,
+    reserve: Budget | None = None,
 ) -> list[HeuristicResult]:
     """Every buffer stacked on the ones before it: valid and far above the optimum."""
     order = np.arange(len(arrays))

@@ -108,7 +108,7 @@ def solve_offsets(
     if capacity is not None and bound > capacity:
         return finish(None, bound, "infeasible")
     target = bound if capacity is None else capacity
-    results = run_heuristics(arrays, budget.share(HEURISTIC_SHARE), target)
+    results = run_heuristics(arrays, budget.share(HEURISTIC_SHARE), target, reserve=budget)
     best = relocate_top(arrays, results[0])
     if best.arena <= target or best.arena <= bound:
         return finish(best, bound)

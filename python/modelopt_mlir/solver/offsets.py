@@ -153,10 +153,10 @@ def heuristic_orders(arrays: IntervalArrays) -> dict[str, np.ndarray]:
     peak = max_load_over_lifetime(a)
     return {
         "load-size": _lexsort(-peak, -a.size, a.lower, a.ids),
+        "load-lifetime": _lexsort(-peak, -life, -a.size, a.ids),
         "size": _lexsort(-a.raw_size, a.lower, -a.upper, a.ids),
         "lifetime": _lexsort(-life, -a.raw_size, a.lower, a.ids),
         "area": _lexsort(-life * a.raw_size, -a.raw_size, a.lower, a.ids),
-        "load-lifetime": _lexsort(-peak, -life, -a.size, a.ids),
     }
 
 
@@ -300,15 +300,21 @@ class HeuristicResult:
 
 
 def run_heuristics(
-    arrays: IntervalArrays, budget: Budget | None = None, target: int = 0
+    arrays: IntervalArrays,
+    budget: Budget | None = None,
+    target: int = 0,
+    reserve: Budget | None = None,
 ) -> list[HeuristicResult]:
     """Best-fit in every heuristic order while the work ``budget`` affords another pass (the
-    first always runs; no budget: the first only); stops early once an arena reaches
-    ``target``. Sorted by arena, best first."""
+    first always runs; no budget: the first only; the second also when ``reserve``, the budget
+    that ``budget`` is a share of, affords it: on large instances one pass can fill the share,
+    and the second order is often far better, S_1 35.8% -> 0.26% above max live); stops early
+    once an arena reaches ``target``. Sorted by arena, best first."""
     results: list[HeuristicResult] = []
     cost = best_fit_estimate(len(arrays))  # the last pass's units, once one has run
     for name, order in heuristic_orders(arrays).items():
-        if results and (budget is None or not budget.affords(cost)):
+        room = reserve if len(results) == 1 and reserve is not None else budget
+        if results and (room is None or not room.affords(cost)):
             break
         used = budget.used if budget is not None else 0
         offsets, arena = best_fit_order(arrays, order, budget=budget)
