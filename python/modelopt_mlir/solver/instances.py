@@ -147,3 +147,158 @@ def tight_instance(width: int, horizon: int, count: int, seed: int = 0) -> Inter
 def problems_in(directory: str | Path) -> Iterable[tuple[str, IntervalProblem]]:
     for path in sorted(Path(directory).glob("*.csv")):
         yield path.stem, read_problem(path)
+
+
+HARD_WIDTH = 1 << 20  # bytes: the capacity of the hard families, as in published DSA sets
+HARD_GRAIN = 1 << 10  # bytes: every size and cut is a multiple of this
+
+
+def brick_instance(
+    count: int,
+    seed: int = 0,
+    width: int = HARD_WIDTH,
+    grain: int = HARD_GRAIN,
+    slack_percent: float = 0.0,
+    max_life: int = 30,
+    idle: float = 0.1,
+    shrink: float = 0.1,
+) -> IntervalProblem:
+    """A packing of a strip of ``width`` bytes built over time like a brick wall, then loosened;
+    not made of straight cuts.
+
+    Time runs from event to event. At each event the buffers ending there free their address
+    spans; adjacent free spans merge into runs, and each run is either cut at random points
+    (multiples of ``grain``, independent of the old boundaries, so new buffers straddle the
+    ones that ended) into 1-4 new buffers living 1..``max_life`` steps, or, with probability
+    ``idle``, left empty until a neighbour ends (so that it merges with it). No run idles
+    while the middle fifth of the buffers is made, so some step there is full: max live is
+    ``width`` and the wall is a plan at that capacity. Last, each buffer that does not cover
+    one chosen full step loses, with probability ``shrink``, a random part of its lifetime at
+    either end (the plan stays valid). ``capacity`` is max live plus ``slack_percent``."""
+    rng = random.Random(seed)
+    cells = width // grain
+    # Segments of the strip, by address: [first cell, end cell, end time, buffer or -1 (idle)].
+    segments: list[list[int]] = [[0, cells, 0, -1]]
+    pieces: list[tuple[int, int, int, int]] = []  # (first cell, end cell, lower, upper)
+    time = 0
+    while len(pieces) < count:
+        time = min(s[2] for s in segments)
+        runs: list[list[int]] = []  # merged free runs, each [first, end, left idx, right idx]
+        kept: list[list[int]] = []
+        for seg in segments:
+            if seg[2] <= time:
+                if runs and runs[-1][1] == seg[0] and (not kept or kept[-1][1] <= runs[-1][0]):
+                    runs[-1][1] = seg[1]
+                else:
+                    runs.append([seg[0], seg[1]])
+            else:
+                kept.append(seg)
+        middle = 0.4 * count <= len(pieces) <= 0.6 * count
+        for lo, hi in runs:
+            neighbours = [s[2] for s in kept if s[1] == lo or s[0] == hi]
+            if neighbours and not middle and rng.random() < idle:
+                kept.append([lo, hi, min(neighbours), -1])
+                continue
+            parts = min(rng.randint(1, 4), hi - lo, count - len(pieces))
+            if parts <= 0:
+                kept.append([lo, hi, time + max_life, -1])
+                continue
+            cuts = sorted(rng.sample(range(lo + 1, hi), parts - 1)) if parts > 1 else []
+            bounds = [lo, *cuts, hi]
+            for a, b in zip(bounds, bounds[1:], strict=False):
+                end = time + rng.randint(1, max_life)
+                pieces.append((a, b, time, end))
+                kept.append([a, b, end, len(pieces) - 1])
+        segments = sorted(kept)
+    horizon = max(p[3] for p in pieces)
+    load = [0] * horizon
+    for a, b, t0, t1 in pieces:
+        for t in range(t0, t1):
+            load[t] += b - a
+    full = [t for t in range(horizon) if load[t] == cells]
+    peak = full[len(full) // 2]
+    buffers = []
+    for i, (a, b, t0, t1) in enumerate(pieces):
+        if not t0 <= peak < t1 and t1 - t0 > 1 and rng.random() < shrink:
+            t0 = rng.randint(t0, t1 - 1)
+            t1 = rng.randint(t0 + 1, t1)
+        buffers.append((i, t0, t1, (b - a) * grain))
+    order = list(range(len(buffers)))
+    rng.shuffle(order)
+    capacity = width + int(width * slack_percent / 100)
+    return IntervalProblem(
+        tuple(IntervalBuffer(n, *buffers[i][1:]) for n, i in enumerate(order)), capacity=capacity
+    )
+
+
+def pinwheel_instance(
+    count: int,
+    seed: int = 0,
+    width: int = HARD_WIDTH,
+    grain: int = HARD_GRAIN,
+    horizon: int = 120,
+    pinwheel: float = 0.6,
+    slack_percent: float = 0.0,
+) -> IntervalProblem:
+    """Cut the ``width`` x ``horizon`` rectangle as :func:`tight_instance` does, but each split
+    is, with probability ``pinwheel`` where the piece is large enough, a pinwheel: four
+    rectangles turning around a fifth, which no straight cut separates. The pieces tile the
+    rectangle: max live is ``width`` at every step (zero slack everywhere)."""
+    rng = random.Random(seed)
+    cells = width // grain
+    pieces = [(0, cells, 0, horizon)]
+    while len(pieces) < count:
+        splittable = [i for i, (a0, a1, t0, t1) in enumerate(pieces) if a1 - a0 > 1 or t1 - t0 > 1]
+        weights = [
+            (pieces[i][1] - pieces[i][0]) * (pieces[i][3] - pieces[i][2]) for i in splittable
+        ]
+        a0, a1, t0, t1 = pieces.pop(rng.choices(splittable, weights)[0])
+        if a1 - a0 >= 3 and t1 - t0 >= 3 and count - len(pieces) >= 5 and rng.random() < pinwheel:
+            x1, x2 = sorted(rng.sample(range(a0 + 1, a1), 2))
+            y1, y2 = sorted(rng.sample(range(t0 + 1, t1), 2))
+            if rng.random() < 0.5:  # the other sense of rotation
+                pieces += [
+                    (a0, x2, t0, y1),
+                    (x2, a1, t0, y2),
+                    (x1, a1, y2, t1),
+                    (a0, x1, y1, t1),
+                    (x1, x2, y1, y2),
+                ]
+            else:
+                pieces += [
+                    (a0, x1, t0, y2),
+                    (x1, a1, t0, y1),
+                    (x2, a1, y1, t1),
+                    (a0, x2, y2, t1),
+                    (x1, x2, y1, y2),
+                ]
+        elif t1 - t0 > 1 and (a1 - a0 == 1 or rng.random() < 0.5):
+            cut = rng.randrange(t0 + 1, t1)
+            pieces += [(a0, a1, t0, cut), (a0, a1, cut, t1)]
+        else:
+            cut = rng.randrange(a0 + 1, a1)
+            pieces += [(a0, cut, t0, t1), (cut, a1, t0, t1)]
+    rng.shuffle(pieces)
+    capacity = width + int(width * slack_percent / 100)
+    buffers = tuple(
+        IntervalBuffer(i, t0, t1, (a1 - a0) * grain) for i, (a0, a1, t0, t1) in enumerate(pieces)
+    )
+    return IntervalProblem(buffers, capacity=capacity)
+
+
+def hard_instances(
+    total: int = 40, first_seed: int = 0, slack_percent: float = 0.0
+) -> list[tuple[str, IntervalProblem]]:
+    """The bench's hard family: ``total`` instances of 150-450 buffers, alternately brick walls
+    and pinwheel cuttings, seeds ``first_seed``...; at max live or ``slack_percent`` above."""
+    out = []
+    for index in range(total):
+        seed = first_seed + index
+        count = 150 + (300 * index) // max(total - 1, 1)
+        if index % 2 == 0:
+            problem = brick_instance(count, seed, slack_percent=slack_percent)
+            out.append((f"brick-{seed}-{count}", problem))
+        else:
+            problem = pinwheel_instance(count, seed, slack_percent=slack_percent)
+            out.append((f"pinwheel-{seed}-{count}", problem))
+    return out
