@@ -1,0 +1,277 @@
+"""Canonical branch-and-bound for offsets at a fixed capacity (after MiniMalloc, Moffitt,
+ASPLOS 2023; our own code).
+
+Every feasible plan can be pushed down until each buffer rests at 0 or on a buffer below it;
+listing such a plan's buffers by (offset, rank) gives a *canonical* sequence in which each
+buffer sits at its minimum feasible offset given those before it. The search enumerates only
+such sequences (see :mod:`canonical_kernel` for the branching, symmetry, dominance, section
+inference and hatless pruning), so it is complete: when it exhausts the tree, no plan exists.
+
+Restarts cycle over static preorders (size, area, lifetime width, the largest section total a
+buffer sees), round robin, with a node limit that doubles each round. Nodes are counted in the
+work budget (``node_units`` each, from the instance's size), never timed.
+
+:class:`ReferenceSearch` is the same search in plain Python, for the property tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modelopt_mlir.solver.dsa_search import SearchResult
+from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.work import Budget
+
+FIRST_ROUND_NODES = 2_000  # node limit of each preorder in the first round; doubles per round
+# Units of work per node: a node scans the unplaced buffers and the sections (a few ns each
+# compiled), about a microsecond per 300 of them on the reference machine, 2 at least.
+NODE_UNITS_MIN = 2
+NODE_SCAN_PER_UNIT = 300
+
+
+def node_units(buffers: int, sections: int) -> int:
+    return max(NODE_UNITS_MIN, (2 * buffers + sections) // NODE_SCAN_PER_UNIT)
+
+
+def sections_of(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each buffer's first and last (exclusive) section, sections being the spans between
+    consecutive interval end points of ``subset``."""
+    lower = arrays.lower[subset]
+    upper = arrays.upper[subset]
+    times = np.unique(np.concatenate([lower, upper]))
+    return np.searchsorted(times, lower).astype(np.int64), np.searchsorted(times, upper).astype(
+        np.int64
+    )
+
+
+def adjacency(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of the buffers each buffer meets in time (sweep over sorted starts)."""
+    n = len(first)
+    order = np.argsort(first, kind="stable")
+    pairs: list[tuple[int, int]] = []
+    for i, a in enumerate(order.tolist()):
+        end = int(last[a])
+        for b in order[i + 1 :].tolist():
+            if first[b] >= end:
+                break
+            pairs.append((a, b))
+    neighbours: list[list[int]] = [[] for _ in range(n)]
+    for a, b in pairs:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    ptr = np.zeros(n + 1, np.int64)
+    ptr[1:] = np.cumsum([len(x) for x in neighbours])
+    idx = np.array([b for x in neighbours for b in x], np.int64)
+    return ptr, idx
+
+
+def cover(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of the buffers live in each section."""
+    sections = int(last.max(initial=0))
+    lists: list[list[int]] = [[] for _ in range(sections)]
+    for b in range(len(first)):
+        for s in range(int(first[b]), int(last[b])):
+            lists[s].append(b)
+    ptr = np.zeros(sections + 1, np.int64)
+    ptr[1:] = np.cumsum([len(x) for x in lists])
+    return ptr, np.array([b for x in lists for b in x], np.int64)
+
+
+def preorders(first: np.ndarray, last: np.ndarray, size: np.ndarray) -> list[np.ndarray]:
+    """Ranks (0 = branched first on ties) of each buffer in the static preorders: size, area,
+    lifetime width, largest section total seen; ties by the others, then index."""
+    n = len(size)
+    width = last - first
+    area = width * size
+    totals = np.zeros(int(last.max(initial=0)) + 1, np.int64)
+    for b in range(n):
+        totals[first[b] : last[b]] += size[b]
+    seen = np.array([totals[first[b] : last[b]].max() for b in range(n)], np.int64)
+    index = np.arange(n)
+    keys = [
+        (index, -width, -size),
+        (index, -width, -area),
+        (index, -size, -width),
+        (index, -size, -seen),
+    ]
+    ranks = []
+    for key in keys:
+        order = np.lexsort(key)
+        rank = np.empty(n, np.int64)
+        rank[order] = index
+        ranks.append(rank)
+    return ranks
+
+
+def search_canonical(
+    arrays: IntervalArrays,
+    capacity: int,
+    budget: Budget,
+    subset: np.ndarray | None = None,
+    node_limit: int | None = None,
+    ranks: list[np.ndarray] | None = None,
+) -> SearchResult:
+    """Offsets for the buffers in ``subset`` (default: all sized ones) within ``capacity``,
+    "infeasible" when there are none, or "limit" when the budget or ``node_limit`` ran out.
+    Needs numba."""
+    from modelopt_mlir.solver import canonical_kernel
+
+    n_all = len(arrays)
+    offsets = np.zeros(n_all, dtype=np.int64)
+    if subset is None:
+        subset = np.arange(n_all)
+    subset = subset[arrays.size[subset] > 0]
+    if subset.size == 0:
+        return SearchResult("found", offsets, 0)
+    size = arrays.size[subset].astype(np.int64)
+    if int(size.max()) > capacity:
+        return SearchResult("infeasible", None, 0)
+    align = arrays.alignment[subset].astype(np.int64)
+    first, last = sections_of(arrays, subset)
+    ptr, idx = adjacency(first, last)
+    cover_ptr, cover_idx = cover(first, last)
+    units = node_units(len(subset), int(last.max()))
+    if ranks is None:
+        ranks = preorders(first, last, size)
+    position = np.zeros(len(subset), np.int64)
+    nodes = 0
+    round_index = 0
+    while True:
+        for rank in ranks:
+            left = budget.left // units
+            if node_limit is not None:
+                left = min(left, node_limit - nodes)
+            if left <= 0 or budget.out_of_time():
+                return SearchResult("limit", None, nodes)
+            limit = min(FIRST_ROUND_NODES << min(round_index, 40), left)
+            status, spent = canonical_kernel.search(
+                first,
+                last,
+                size,
+                align,
+                ptr,
+                idx,
+                cover_ptr,
+                cover_idx,
+                rank,
+                capacity,
+                limit,
+                position,
+            )
+            spent = min(int(spent), limit)
+            nodes += spent
+            budget.spend(spent * units)
+            if status == canonical_kernel.FOUND:
+                offsets[subset] = position
+                return SearchResult("found", offsets, nodes)
+            if status == canonical_kernel.INFEASIBLE:
+                return SearchResult("infeasible", None, nodes)
+        round_index += 1
+
+
+class ReferenceSearch:
+    """The canonical search in plain Python, recursive, one preorder, no node limit."""
+
+    def __init__(self, arrays: IntervalArrays, capacity: int, rank: Any = None) -> None:
+        subset = np.flatnonzero(arrays.size > 0)
+        self.subset = subset
+        first, last = sections_of(arrays, subset)
+        self.first = first.tolist()
+        self.last = last.tolist()
+        self.size = arrays.size[subset].tolist()
+        self.align = arrays.alignment[subset].tolist()
+        n = len(self.size)
+        self.n = n
+        self.capacity = capacity
+        self.rank = list(range(n)) if rank is None else list(rank)
+        self.meets = [
+            [e for e in range(n) if e != b and first[e] < last[b] and first[b] < last[e]]
+            for b in range(n)
+        ]
+        sections = int(last.max(initial=0))
+        self.floor = [0] * sections
+        self.remaining = [0] * sections
+        for b in range(n):
+            for s in range(self.first[b], self.last[b]):
+                self.remaining[s] += self.size[b]
+        self.covering = [
+            [b for b in range(n) if self.first[b] <= s < self.last[b]] for s in range(sections)
+        ]
+        self.minoff = [0] * n
+        self.placed = [False] * n
+        self.position = [0] * n
+        self.nodes = 0
+
+    def _at(self, b: int) -> int:
+        a = self.align[b]
+        return -(-self.minoff[b] // a) * a
+
+    def children(self, parent_offset: int, parent_rank: int) -> list[int]:
+        unplaced = [b for b in range(self.n) if not self.placed[b]]
+        height = min(self._at(b) + self.size[b] for b in unplaced)
+        found = [
+            b
+            for b in unplaced
+            if self._at(b) < height and (self._at(b), self.rank[b]) >= (parent_offset, parent_rank)
+        ]
+        return sorted(found, key=lambda b: (self._at(b), self.rank[b]))
+
+    def run(self) -> np.ndarray | None:
+        """Offsets indexed like the arrays (unsized buffers at 0), or None if infeasible."""
+        if self.n == 0 or self._solve(0, -1, -1):
+            offsets = np.zeros(len(self.subset) and int(self.subset.max()) + 1, np.int64)
+            offsets[self.subset] = self.position
+            return offsets
+        return None
+
+    def _sections_fit(self, x: int, r: int) -> bool:
+        """Section inference: everything unplaced in a section stacks above max(floor, x), and
+        one of its buffers must start low enough; (offset, rank) below (x, r) starts above x."""
+        for s, left in enumerate(self.remaining):
+            if left == 0:
+                continue
+            reach = self.capacity - left
+            if max(self.floor[s], x) > reach:
+                return False
+            starts = [
+                self._at(b) if (self._at(b), self.rank[b]) >= (x, r) else x + 1
+                for b in self.covering[s]
+                if not self.placed[b]
+            ]
+            if min(starts) > reach:
+                return False
+        return True
+
+    def _solve(self, depth: int, parent_offset: int, parent_rank: int) -> bool:
+        if depth == self.n:
+            return True
+        for c in self.children(parent_offset, parent_rank):
+            self.nodes += 1
+            x = self._at(c)
+            top = x + self.size[c]
+            self.placed[c] = True
+            self.position[c] = x
+            saved_minoff = list(self.minoff)
+            met = False
+            for e in self.meets[c]:
+                if not self.placed[e]:
+                    met = True
+                    self.minoff[e] = max(self.minoff[e], top)
+            span = range(self.first[c], self.last[c])
+            saved_floor = [self.floor[s] for s in span]
+            for s in span:
+                self.floor[s] = top
+                self.remaining[s] -= self.size[c]
+            ok = top <= self.capacity and self._sections_fit(x, self.rank[c])
+            if ok and self._solve(depth + 1, x, self.rank[c]):
+                return True
+            self.minoff = saved_minoff
+            for s, f in zip(span, saved_floor, strict=True):
+                self.floor[s] = f
+                self.remaining[s] += self.size[c]
+            self.placed[c] = False
+            if not met:
+                break
+        return False

@@ -1,0 +1,100 @@
+"""The canonical offsets search (compiled) against its Python reference and a brute force on
+tiny interval sets: plans found pass the independent validator, and every 'infeasible' is
+checked by trying all offsets."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_offset_solver import padded_live, violations
+from test_solver import interval_problems
+
+from modelopt_mlir.solver.canonical_search import ReferenceSearch, search_canonical
+from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
+from modelopt_mlir.solver.instances import (
+    brick_instance,
+    hard_instances,
+    pinwheel_instance,
+    tight_instance,
+)
+from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
+from modelopt_mlir.solver.problem import IntervalProblem
+from modelopt_mlir.solver.work import Budget
+
+
+def _brute_force(arrays: IntervalArrays, capacity: int) -> bool:
+    """Whether any offsets (multiples of each alignment) fit within ``capacity``."""
+    sized = np.flatnonzero(arrays.size > 0)
+    choices = [
+        range(0, capacity - int(arrays.size[b]) + 1, int(arrays.alignment[b])) for b in sized
+    ]
+    offsets = np.zeros(len(arrays), np.int64)
+    for pick in itertools.product(*choices):
+        offsets[sized] = pick
+        if offsets_are_valid(arrays, offsets, capacity):
+            return True
+    return False
+
+
+def _assert_plan(problem: IntervalProblem, offsets: np.ndarray, capacity: int) -> None:
+    arrays = IntervalArrays.from_problem(problem)
+    by_id = dict(zip(arrays.ids.tolist(), offsets.tolist(), strict=True))
+    assert violations(problem, by_id, capacity) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    interval_problems(max_count=6, steps=6, sizes=(1, 5), alignments=(1, 1, 2)),
+    st.integers(-1, 2),
+)
+def test_canonical_search_agrees_with_reference_and_brute_force(
+    problem: IntervalProblem, extra: int
+) -> None:
+    arrays = IntervalArrays.from_problem(problem)
+    capacity = padded_live(problem) + extra
+    compiled = search_canonical(arrays, capacity, Budget.for_seconds(60))
+    reference = ReferenceSearch(arrays, capacity).run()
+    assert compiled.status in ("found", "infeasible")
+    assert (compiled.status == "found") == (reference is not None)
+    if compiled.status == "found":
+        assert compiled.offsets is not None and reference is not None
+        _assert_plan(problem, compiled.offsets, capacity)
+        _assert_plan(problem, reference[: len(arrays)], capacity)
+    elif capacity - padded_live(problem) <= 1:
+        assert not _brute_force(arrays, capacity)
+
+
+@settings(max_examples=100, deadline=None)
+@given(interval_problems(max_count=10, steps=8, sizes=(1, 12), alignments=(1, 1, 2, 4)))
+def test_canonical_search_finds_what_reference_finds(problem: IntervalProblem) -> None:
+    arrays = IntervalArrays.from_problem(problem)
+    for capacity in (padded_live(problem), padded_live(problem) + 3):
+        compiled = search_canonical(arrays, capacity, Budget.for_seconds(60))
+        reference = ReferenceSearch(arrays, capacity).run()
+        assert (compiled.status == "found") == (reference is not None)
+        if compiled.offsets is not None:
+            _assert_plan(problem, compiled.offsets, capacity)
+
+
+def test_canonical_search_solves_small_tilings() -> None:
+    for seed in range(6):
+        problem = tight_instance(12, 8, 12, seed)
+        arrays = IntervalArrays.from_problem(problem)
+        found = search_canonical(arrays, 12, Budget.for_seconds(10))
+        assert found.status == "found" and found.offsets is not None
+        _assert_plan(problem, found.offsets, 12)
+        assert search_canonical(arrays, 11, Budget.for_seconds(10)).status == "infeasible"
+
+
+def test_hard_instances_are_tight_and_fixed() -> None:
+    for _, problem in hard_instances(6):
+        arrays = IntervalArrays.from_problem(problem)
+        assert int(load_profile(arrays).max()) == problem.capacity
+        assert 150 <= len(problem.buffers) <= 450
+    assert brick_instance(200, 3) == brick_instance(200, 3)
+    assert pinwheel_instance(200, 3) == pinwheel_instance(200, 3)
+    wider = brick_instance(200, 3, slack_percent=4)
+    assert wider.capacity == (1 << 20) + (1 << 20) * 4 // 100
