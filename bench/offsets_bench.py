@@ -1,7 +1,13 @@
-"""Offset solver benchmark: every instance in the DSA data folder and generated tight instances.
+"""Offset solver benchmark: every instance in the DSA data folder, generated tight (guillotine)
+instances, and generated hard (non-guillotine) ones.
 
 Ratios are against max live (the lower bound) and against plain best-fit by size, computed in
 this process. Run: .venv/bin/python bench/offsets_bench.py [--time-limit 50] [--tight 20]
+[--hard 40 --hard-slack 0] (hard: brick walls and pinwheel cuttings of 150-450 buffers,
+:func:`instances.hard_instances`; ``--hard-slack -1`` gives each instance 1-6% slack in turn).
+For each hard instance: best-fit's arena, the section search as it was before the canonical
+search (guillotine + section branch-and-bound), the canonical search alone, and solve_offsets
+at the capacity, each with the same work limit.
 """
 
 from __future__ import annotations
@@ -10,7 +16,12 @@ import argparse
 import time
 from pathlib import Path
 
-from modelopt_mlir.solver.instances import read_problem, tight_instance
+import numpy as np
+
+from modelopt_mlir.solver.canonical_search import search_canonical
+from modelopt_mlir.solver.dsa_search import search_capacity
+from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
+from modelopt_mlir.solver.instances import hard_instances, read_problem, tight_instance
 from modelopt_mlir.solver.offset_solver import solve_offsets
 from modelopt_mlir.solver.offsets import (
     IntervalArrays,
@@ -18,6 +29,7 @@ from modelopt_mlir.solver.offsets import (
     heuristic_orders,
     padded_max_live,
 )
+from modelopt_mlir.solver.work import Budget
 
 
 def main() -> None:
@@ -30,6 +42,15 @@ def main() -> None:
         "--tight-first-seed", type=int, default=0, help="seed of the first tight instance"
     )
     parser.add_argument("--only", default="", help="comma-separated instance names")
+    parser.add_argument("--hard", type=int, default=40, help="generated hard instances")
+    parser.add_argument("--hard-time-limit", type=float, default=10.0)
+    parser.add_argument("--hard-first-seed", type=int, default=0)
+    parser.add_argument(
+        "--hard-slack", type=float, default=0.0, help="percent above max live; -1: 1-6 in turn"
+    )
+    parser.add_argument(
+        "--hard-columns", default="search,canonical,solve", help="which solvers to run"
+    )
     args = parser.parse_args()
 
     print(
@@ -87,6 +108,65 @@ def main() -> None:
         print(
             f"solved at capacity: {solved}/{args.tight}; median {times[len(times) // 2]:.1f} s, "
             f"max {times[-1]:.1f} s"
+        )
+
+    if args.hard:
+        hard(args)
+
+
+def hard(args: argparse.Namespace) -> None:
+    columns = [c for c in args.hard_columns.split(",") if c]
+    print()
+    print(
+        f"{'hard (W=1 MiB)':<22}{'cap/ml':>8}{'bf/ml':>7}{'bf s':>6}"
+        + "".join(f"{c:>18}" for c in columns)
+    )
+    if args.hard_slack >= 0:
+        instances = hard_instances(args.hard, args.hard_first_seed, args.hard_slack)
+    else:  # 1-6% in turn
+        instances = [
+            hard_instances(args.hard, args.hard_first_seed, 1 + index % 6)[index]
+            for index in range(args.hard)
+        ]
+    results: dict[str, list[tuple[bool, float]]] = {c: [] for c in columns}
+    for name, problem in instances:
+        arrays = IntervalArrays.from_problem(problem)
+        live = padded_max_live(arrays)
+        capacity = int(problem.capacity or live)
+        start = time.perf_counter()
+        _, baseline = best_fit_order(arrays, heuristic_orders(arrays)["size"])
+        baseline_seconds = time.perf_counter() - start
+        row = f"{name:<22}{capacity / live:>8.3f}{baseline / live:>7.3f}{baseline_seconds:>6.2f}"
+        for column in columns:
+            start = time.perf_counter()
+            offsets = None
+            budget = Budget.for_seconds(args.hard_time_limit)
+            if column == "search":
+                found = search_capacity(arrays, capacity, budget, canonical=False)
+                status, offsets = found.status, found.offsets
+            elif column == "canonical":
+                found = search_canonical(arrays, capacity, budget)
+                status, offsets = found.status, found.offsets
+            else:
+                result = solve_offsets(problem, time_limit=budget, capacity=capacity)
+                status = result.status
+                if result.plan is not None:
+                    offsets = np.array([result.plan.offsets[i] for i in arrays.ids.tolist()])
+            seconds = time.perf_counter() - start
+            solved = offsets is not None and offsets_are_valid(arrays, offsets, capacity)
+            assert offsets is None or solved, f"{name}: {column} returned an invalid plan"
+            results[column].append((solved, seconds))
+            row += f"{status:>11}{seconds:>7.2f}"
+        print(row, flush=True)
+    for column in columns:
+        done = [s for ok, s in results[column] if ok]
+        times = sorted(s for _, s in results[column])
+        median = times[len(times) // 2] if times else 0.0
+        print(
+            f"{column}: solved {len(done)}/{len(instances)} at capacity "
+            f"(limit {args.hard_time_limit:g} s of work); median {median:.2f} s, "
+            f"max {max(times, default=0.0):.2f} s; solved ones max "
+            f"{max(done, default=0.0):.2f} s"
         )
 
 

@@ -12,6 +12,9 @@ fixed order; failed states (placed set + floors) are remembered.
 When the live bytes equal the capacity at every section, :mod:`guillotine` runs first with half
 the time: such instances are perfect packings, and those made of straight cuts are found there
 far faster; it cannot prove infeasibility, so this search follows when it finds nothing.
+Before it, when compiled, the canonical search of :mod:`canonical_search` (MiniMalloc's
+enumeration) gets half the work left: it solves non-guillotine packings with some slack that
+this one does not; it is complete, so its proofs of infeasibility stand.
 """
 
 from __future__ import annotations
@@ -62,12 +65,15 @@ def search_capacity(
     restart_nodes: int = 2000,
     compiled: bool | None = None,
     guillotine: bool = True,
+    canonical: bool = True,
 ) -> SearchResult:
     """Find offsets for the buffers in ``subset`` (default: all) within ``capacity``, or prove
     none exist. Stops when the work ``budget`` is spent (nodes are counted in it) or after
     ``node_limit`` nodes. The search
     runs compiled (:mod:`dsa_kernel`) when numba is there, unless ``compiled`` says otherwise;
-    on zero-slack parts the guillotine search runs first unless ``guillotine`` is False."""
+    on zero-slack parts the guillotine search runs first unless ``guillotine`` is False; then,
+    when compiled, the canonical search of :mod:`canonical_search` with part of the work
+    unless ``canonical`` is False."""
     n_all = len(arrays)
     offsets = np.zeros(n_all, dtype=np.int64)
     if subset is None:
@@ -86,7 +92,20 @@ def search_capacity(
     if compiled is None:
         compiled = _kernel_available()
     if compiled:
-        return _search_compiled(arrays, capacity, budget, subset, node_limit, offsets)
+        nodes = 0
+        if canonical:
+            from modelopt_mlir.solver.canonical_search import search_canonical
+
+            first_try = search_canonical(
+                arrays, capacity, budget.share(CANONICAL_SHARE), subset, node_limit
+            )
+            if first_try.status != "limit":
+                return first_try
+            nodes = first_try.nodes
+            if node_limit is not None:
+                node_limit = max(node_limit - nodes, 0)
+        found = _search_compiled(arrays, capacity, budget, subset, node_limit, offsets)
+        return SearchResult(found.status, found.offsets, found.nodes + nodes)
     # Restarts with a shuffled branching order and growing node limits (Luby) cut the heavy
     # tail of a single search; failed states stay failed across restarts.
     failed: set[tuple[int, tuple[int, ...]]] = set()
@@ -118,6 +137,7 @@ def search_capacity(
 
 
 GUILLOTINE_SHARE = 0.5  # of the work left, for the guillotine search on zero-slack parts
+CANONICAL_SHARE = 0.5  # of the work left then, for the canonical search
 
 
 def _sections(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,10 +196,21 @@ def _kernel_available() -> bool:
                 np.zeros(2, np.int64),
                 dsa_kernel.new_table(),
             )
+            _warm_canonical()
             _KERNEL_READY = True
         except ImportError:
             _KERNEL_READY = False
     return _KERNEL_READY
+
+
+def _warm_canonical() -> None:
+    """Compile (or load) the canonical search's kernel too, before any budget is read."""
+    from modelopt_mlir.solver.canonical_search import search_canonical
+    from modelopt_mlir.solver.offsets import IntervalArrays
+
+    one = np.ones(2, np.int64)
+    tiny = IntervalArrays(np.arange(2), np.zeros(2, np.int64), one, one, one, one)
+    search_canonical(tiny, 2, Budget.unlimited())
 
 
 def _run_kernel(
