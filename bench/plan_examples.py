@@ -6,8 +6,8 @@ Columns: arena buffers planned, their total size, the peak of program order, the
 best-fit planner (static-memory-planner-analysis) after the acceptance pipeline ("upstream bf")
 and after optimize-allocation-liveness as well ("upstream bf+live"), our arena, the peak of the
 order we chose (no arena for that order is smaller), the bound over all orders, the solver's
-status (optimal, feasible, timeout: stopped at the time limit; heuristic: greedy, nothing
-searched) and the gap to the bound over all orders, our arena over each upstream arena and over
+status (optimal, feasible, timeout: stopped at the work limit the time limit buys;
+heuristic: greedy, nothing searched, the bound being the bytes one op uses) and the gap to the bound over all orders, our arena over each upstream arena and over
 the program-order peak, and time. With --verify the planned IR is run on the CPU against the
 unplanned IR. ``bench/demo.py`` prints the same columns for the step it captures.
 """

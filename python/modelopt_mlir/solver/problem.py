@@ -96,7 +96,8 @@ class ArenaPlan:
     offset_algorithm: str
     solve_seconds: float
     intervals: tuple[IntervalBuffer, ...] = field(default=())
-    # A bound over every valid order (<= lower_bound, the max live bytes of this plan's order).
+    # A bound over every valid order (<= lower_bound, the max live bytes of this plan's order);
+    # under greedy the op-local one (the most bytes one unit uses).
     order_lower_bound: int | None = None
     # "heuristic" (greedy), "optimal" (arena == best bound), "feasible", or "timeout" (the
     # search stopped at the work limit the time limit buys, with a gap left).
