@@ -36,7 +36,7 @@ from pathlib import Path
 
 from torch_mlir import ir, passmanager
 
-from modelopt_mlir.ir_context import make_context
+from modelopt_mlir.ir_context import make_context, walk
 
 ALGORITHMS = ("trivial", "best-fit")
 
@@ -179,7 +179,10 @@ def _run(pipeline: str, op: ir.Operation, context: ir.Context) -> None:
 
 
 def _has_deallocs(root: ir.Operation) -> bool:
-    return any(op.name in ("memref.dealloc", "bufferization.dealloc") for op in _walk(root))
+    return any(
+        op.name in ("memref.dealloc", "bufferization.dealloc")
+        for op in walk(root, include_self=False)
+    )
 
 
 def _defined_functions(root: ir.Operation, func_name: str | None) -> list[ir.Operation]:
@@ -200,17 +203,9 @@ def _name(function: ir.Operation) -> str:
     return ir.StringAttr(function.attributes["sym_name"]).value
 
 
-def _walk(root: ir.Operation) -> Iterator[ir.Operation]:
-    for region in root.regions:
-        for block in region.blocks:
-            for op in block.operations:
-                yield op.operation
-                yield from _walk(op.operation)
-
-
 def _allocs_in(functions: list[ir.Operation]) -> Iterator[ir.Operation]:
     for function in functions:
-        yield from (op for op in _walk(function) if op.name == "memref.alloc")
+        yield from (op for op in walk(function, include_self=False) if op.name == "memref.alloc")
 
 
 def _refuse_crashing_element_types(functions: list[ir.Operation]) -> None:
@@ -225,7 +220,7 @@ def _refuse_crashing_element_types(functions: list[ir.Operation]) -> None:
 
 def _read_arena(function: ir.Operation) -> tuple[int, int, int, int]:
     """(arena bytes, arena alignment, buffers viewed from it, other allocs) after the analysis."""
-    allocs = [op for op in _walk(function) if op.name == "memref.alloc"]
+    allocs = [op for op in walk(function, include_self=False) if op.name == "memref.alloc"]
     arenas = [op for op in allocs if _PRE_EXISTING not in op.attributes]
     unplanned = len(allocs) - len(arenas)
     if not arenas:

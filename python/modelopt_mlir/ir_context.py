@@ -1,6 +1,9 @@
-"""One way to make an MLIR context that can read everything our pipeline produces."""
+"""MLIR utilities shared by analysis, passes, lowering and reports: one way to make a context
+that reads everything our pipeline produces, and one walk over nested ops."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from torch_mlir import ir, passmanager
 from torch_mlir.dialects import torch as torch_dialect
@@ -22,3 +25,13 @@ def make_context(allow_unregistered_dialects: bool = False) -> ir.Context:
             empty.operation
         )
     return context
+
+
+def walk(op: ir.Operation, include_self: bool = True) -> Iterator[ir.Operation]:
+    """``op`` (unless ``include_self`` is False) and every op nested in its regions, pre-order."""
+    if include_self:
+        yield op
+    for region in op.regions:
+        for block in region.blocks:
+            for nested in block.operations:
+                yield from walk(nested.operation)

@@ -267,6 +267,7 @@ def _classify(
     from torch_mlir import ir
 
     from modelopt_mlir.analysis.function import VIEW_LIKE_OPS, _effects, analyze_function
+    from modelopt_mlir.ir_context import walk
 
     func = None
     for op in module.body.operations:
@@ -289,13 +290,6 @@ def _classify(
         root[buffer.alloc.results[0]] = ("b", buffer.index)
     for position, kept in enumerate(analysis.left_alone):
         root[kept.op.results[0]] = ("x", position)
-
-    def walk(op: Any) -> Iterable[Any]:
-        yield op
-        for region in op.regions:
-            for block in region.blocks:
-                for nested in block.operations:
-                    yield from walk(nested.operation)
 
     units = analysis.units
     unit_of: dict[Any, int] = {}

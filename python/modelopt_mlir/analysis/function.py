@@ -16,11 +16,11 @@ Pure: MLIR in, plain data out. Nothing here mutates the IR.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from torch_mlir import ir
 
+from modelopt_mlir.ir_context import walk
 from modelopt_mlir.solver.problem import ScheduleProblem
 
 OTHER = -1  # the memory class of every memref that is neither an arena buffer nor noalias
@@ -168,15 +168,6 @@ def memref_bytes(memref_type: ir.MemRefType) -> int | None:
 
 def _dialect(op_name: str) -> str:
     return op_name.split(".", 1)[0]
-
-
-def walk(op: ir.Operation) -> Iterator[ir.Operation]:
-    """The op and every op nested in its regions, in pre-order."""
-    yield op
-    for region in op.regions:
-        for block in region.blocks:
-            for nested in block.operations:
-                yield from walk(nested.operation)
 
 
 def _is_memref(value: ir.Value) -> bool:

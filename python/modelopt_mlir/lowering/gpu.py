@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +36,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import gpu as gpu_d
 from torch_mlir.passmanager import PassManager
 
+from modelopt_mlir.ir_context import walk
 from modelopt_mlir.lowering.cpu import _register_torch_mlir_passes
 
 __all__ = [
@@ -182,15 +182,6 @@ def _functions(module: ir.Module) -> list[ir.Operation]:
     ]
 
 
-def _walk(op: ir.Operation) -> Iterator[ir.Operation]:
-    """Every op nested in `op` (not `op` itself), pre-order."""
-    for region in op.regions:
-        for block in region.blocks:
-            for child in block.operations:
-                yield child.operation
-                yield from _walk(child.operation)
-
-
 # --- 1. interchange: parallel dims first -------------------------------------------------
 
 
@@ -200,7 +191,7 @@ def _interchange_parallel_first(func: ir.Operation) -> int:
     Valid for any linalg.generic: each point of the parallel dims owns its output elements,
     and the reduction order for one point is unchanged."""
     changed = 0
-    for op in list(_walk(func)):
+    for op in list(walk(func, include_self=False)):
         if op.name != "linalg.generic":
             continue
         iterators = [str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])]
@@ -225,7 +216,7 @@ def _interchange_parallel_first(func: ir.Operation) -> int:
         op.attributes["iterator_types"] = ir.ArrayAttr.get(
             [ir.ArrayAttr(op.attributes["iterator_types"])[k] for k in order]
         )
-        for inner in _walk(op):
+        for inner in walk(op, include_self=False):
             if inner.name == "linalg.index":
                 dim = ir.IntegerAttr(inner.attributes["dim"]).value
                 inner.attributes["dim"] = ir.IntegerAttr.get(
@@ -240,7 +231,7 @@ def _interchange_parallel_first(func: ir.Operation) -> int:
 
 def _asserts_to_traps(func: ir.Operation) -> int:
     """cf.assert %ok -> scf.if !%ok { llvm.intr.trap }: same effect, and the GPU mapping accepts it."""
-    asserts = [op for op in _walk(func) if op.name == "cf.assert"]
+    asserts = [op for op in walk(func, include_self=False) if op.name == "cf.assert"]
     for op in asserts:
         with ir.InsertionPoint(op), op.location:
             condition = op.operands[0]
@@ -267,16 +258,20 @@ def _asserts_to_traps(func: ir.Operation) -> int:
 def _touches_memref(op: ir.Operation) -> bool:
     if any(isinstance(v.type, ir.MemRefType) for v in op.operands):
         return True
-    return any(_touches_memref(inner) for inner in _walk(op) if inner.name != "gpu.launch")
+    return any(
+        _touches_memref(inner)
+        for inner in walk(op, include_self=False)
+        if inner.name != "gpu.launch"
+    )
 
 
 def _contains_launch(op: ir.Operation) -> bool:
-    return any(inner.name == "gpu.launch" for inner in _walk(op))
+    return any(inner.name == "gpu.launch" for inner in walk(op, include_self=False))
 
 
 def _kernel_unsafe(op: ir.Operation) -> str | None:
     """Why `op` (with its regions) cannot run inside a kernel, or None."""
-    for inner in [op, *_walk(op)]:
+    for inner in [op, *walk(op, include_self=False)]:
         dialect = inner.name.split(".", 1)[0]
         if inner.name in ("func.call", "func.call_indirect"):
             return f"it calls a host function ('{inner.name}')"
@@ -350,7 +345,7 @@ def _wrap_group(group: list[ir.Operation], block: ir.Block, report: GpuLoweringR
     produced: set[ir.Value] = set()
     for op in group:
         depends = any(v in produced for v in op.operands) or any(
-            v in produced for inner in _walk(op) for v in inner.operands
+            v in produced for inner in walk(op, include_self=False) for v in inner.operands
         )
         if _classify(op) != "device" and not depends:
             continue
@@ -421,12 +416,12 @@ def _global_chain(value: ir.Value) -> list[ir.Operation] | None:
 
 
 def _sink_globals(func: ir.Operation) -> None:
-    launches = [op for op in _walk(func) if op.name == "gpu.launch"]
+    launches = [op for op in walk(func, include_self=False) if op.name == "gpu.launch"]
     for launch in launches:
         body = launch.regions[0].blocks[0]
         first = body.operations[0]
         cloned: dict[ir.Operation, ir.Operation] = {}
-        for inner in list(_walk(launch)):
+        for inner in list(walk(launch, include_self=False)):
             for index, operand in enumerate(list(inner.operands)):
                 if not isinstance(operand.type, ir.MemRefType):
                     continue
@@ -460,7 +455,7 @@ def _erase_dead_address_ops(func: ir.Operation) -> None:
     changed = True
     while changed:
         changed = False
-        for op in list(_walk(func)):
+        for op in list(walk(func, include_self=False)):
             if (op.name in _VIEW_OPS or op.name == "memref.get_global") and not any(
                 True for r in op.results for _ in r.uses
             ):
@@ -497,7 +492,7 @@ def _allocs_to_device(func: ir.Operation, report: GpuLoweringReport) -> None:
         _free_at_return(device, body)
         if not is_arena:
             report.extra_allocations.append(op_location(device))
-    for op in list(_walk(func)):
+    for op in list(walk(func, include_self=False)):
         if op.name == "memref.dealloc":
             source = op.operands[0].owner
             if not isinstance(source, ir.Block) and source.operation.name == "gpu.alloc":
@@ -564,7 +559,9 @@ def lower_to_gpu(
             _wrap_host_work(func.regions[0].blocks[0], report)
             _sink_globals(func)
             _allocs_to_device(func, report)
-            report.kernels = sum(1 for op in _walk(func) if op.name == "gpu.launch")
+            report.kernels = sum(
+                1 for op in walk(func, include_self=False) if op.name == "gpu.launch"
+            )
         _run(
             module,
             [p.format(chip=chip) for p in _KERNEL_PASSES],

@@ -1243,6 +1243,7 @@ def check_planned_ir(text: str) -> list[str]:
     same top-level op or between each other's first and last top-level users."""
     from torch_mlir import ir
 
+    from modelopt_mlir.ir_context import walk
     from modelopt_mlir.lowering.cpu import parse_module
 
     module = parse_module(text)
@@ -1284,7 +1285,7 @@ def check_planned_ir(text: str) -> list[str]:
         for step, o in enumerate(top):
             if o.name == "memref.view" and o.results[0] in ranges:
                 continue
-            for nested in _walk(o):
+            for nested in walk(o):
                 for operand in nested.operands:
                     if operand in root:
                         users[root[operand]].append(step)
@@ -1307,14 +1308,6 @@ def check_planned_ir(text: str) -> list[str]:
                             f"[{b[0]}, {b[1]}) live over steps {other_first}-{other_last} overlap"
                         )
     return problems
-
-
-def _walk(op) -> Iterator:  # noqa: ANN001
-    yield op
-    for region in op.regions:
-        for block in region.blocks:
-            for nested in block.operations:
-                yield from _walk(nested.operation)
 
 
 # --- shrinking and running many ---------------------------------------------------------------
