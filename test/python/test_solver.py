@@ -101,7 +101,9 @@ def schedule_problems(draw: st.DrawFn) -> ScheduleProblem:
 @given(schedule_problems(), st.booleans())
 @settings(max_examples=150, deadline=None)
 def test_plans_are_valid_and_bounded(problem: ScheduleProblem, reorder: bool) -> None:
-    plan = plan_arena(problem, reorder=reorder)
+    # A small time limit: the searches stop on counted work, so the plans do not depend on the
+    # machine, and 150 examples at the default 10 s took a third of the suite.
+    plan = plan_arena(problem, reorder=reorder, time_limit=0.5)
     assert check_plan(problem, plan.order, plan.offsets, plan.arena_size) == []
     assert plan.lower_bound == peak_of_order(problem, plan.order)
     assert plan.lower_bound <= plan.arena_size
