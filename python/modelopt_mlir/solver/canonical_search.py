@@ -8,7 +8,9 @@ such sequences (see :mod:`canonical_kernel` for the branching, symmetry, dominan
 inference and hatless pruning), so it is complete: when it exhausts the tree, no plan exists.
 
 Restarts cycle over static preorders (size, area, lifetime width, the largest section total a
-buffer sees), round robin, with a node limit that doubles each round. Nodes are counted in the
+buffer sees), round robin, with a node limit that doubles each round; when the capacity has
+slack, each preorder is also tried at max live (a plan there fits; the inference is far
+stronger without slack). Nodes are counted in the
 work budget (``node_units`` each, from the instance's size), never timed.
 
 :class:`ReferenceSearch` is the same search in plain Python, for the property tests.
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from modelopt_mlir.solver.dsa_search import SearchResult
-from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
 from modelopt_mlir.solver.work import Budget
 
 FIRST_ROUND_NODES = 2_000  # node limit of each preorder in the first round; doubles per round
@@ -136,38 +138,45 @@ def search_canonical(
     if ranks is None:
         ranks = preorders(first, last, size)
     position = np.zeros(len(subset), np.int64)
+    # Also aim at max live: a plan there fits the capacity too, and with no slack the section
+    # inference prunes far more. Dropped once proven impossible.
+    live = int(load_profile(arrays.take(subset)).max())
+    targets = [live, capacity] if live < capacity else [capacity]
     nodes = 0
     round_index = 0
     while True:
         for rank in ranks:
-            left = budget.left // units
-            if node_limit is not None:
-                left = min(left, node_limit - nodes)
-            if left <= 0 or budget.out_of_time():
-                return SearchResult("limit", None, nodes)
-            limit = min(FIRST_ROUND_NODES << min(round_index, 40), left)
-            status, spent = canonical_kernel.search(
-                first,
-                last,
-                size,
-                align,
-                ptr,
-                idx,
-                cover_ptr,
-                cover_idx,
-                rank,
-                capacity,
-                limit,
-                position,
-            )
-            spent = min(int(spent), limit)
-            nodes += spent
-            budget.spend(spent * units)
-            if status == canonical_kernel.FOUND:
-                offsets[subset] = position
-                return SearchResult("found", offsets, nodes)
-            if status == canonical_kernel.INFEASIBLE:
-                return SearchResult("infeasible", None, nodes)
+            for target in list(targets):
+                left = budget.left // units
+                if node_limit is not None:
+                    left = min(left, node_limit - nodes)
+                if left <= 0 or budget.out_of_time():
+                    return SearchResult("limit", None, nodes)
+                limit = min(FIRST_ROUND_NODES << min(round_index, 40), left)
+                status, spent = canonical_kernel.search(
+                    first,
+                    last,
+                    size,
+                    align,
+                    ptr,
+                    idx,
+                    cover_ptr,
+                    cover_idx,
+                    rank,
+                    target,
+                    limit,
+                    position,
+                )
+                spent = min(int(spent), limit)
+                nodes += spent
+                budget.spend(spent * units)
+                if status == canonical_kernel.FOUND:
+                    offsets[subset] = position
+                    return SearchResult("found", offsets, nodes)
+                if status == canonical_kernel.INFEASIBLE:
+                    if target == capacity:
+                        return SearchResult("infeasible", None, nodes)
+                    targets.remove(target)
         round_index += 1
 
 
