@@ -178,6 +178,13 @@ COMPILED_RESTART_NODES = 1_000
 _KERNEL_READY: bool | None = None
 
 
+def compile_kernels() -> bool:
+    """Compile the numba searches into numba's on-disk cache now (``make venv`` does, so that
+    the first planning run on a machine does not spend its time limit compiling); False when
+    numba is missing."""
+    return _kernel_available()
+
+
 def _kernel_available() -> bool:
     """Whether the compiled search can run. The first call compiles it (seconds; later
     processes load numba's cache) on a tiny problem. Searches count nodes, not seconds, so
