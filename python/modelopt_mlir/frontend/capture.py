@@ -1198,11 +1198,12 @@ def bufferize_step(
     (fold-transposes), updated state written into its own arguments, the signature recorded
     as argument attributes, then reuse-dying-inputs (after the annotation: updated arguments
     may hold intermediates of their own update)."""
-    from modelopt_mlir.frontend.bufferize import bufferize
+    from modelopt_mlir.frontend.bufferize import bufferize, fuse_elementwise
     from modelopt_mlir.passes.fold_transposes import fold_transposes
     from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
 
     fold_transposes(module)
+    fuse_elementwise(module)
     bufferize(module, updates=captured.updates)
     annotate_arguments(module, func_name or captured.func_name, captured.signature)
     with module.context:
