@@ -48,6 +48,9 @@ becomes its own linalg op writing a whole buffer; nothing is fused):
   the backward (eager saves only the input);
 - exact GELU backward: left whole, one elementwise op in torch-mlir, instead of the
   reference's ten full-size passes;
+- tanh GELU: PyTorch's reference formula, forward and backward (torch-mlir's forward uses
+  ``kBeta = 0.797724`` for ``sqrt(2 / pi)``, 5e-5 off eager); the elementwise fusion after
+  import makes each one op again;
 - ``var``/``var_mean`` elsewhere: two passes in the input dtype instead of torch-mlir's float64.
 """
 
@@ -809,12 +812,27 @@ def silu_backward(grad_output: torch.Tensor, input: torch.Tensor) -> Any:
     return aten.mul.Tensor(scaled, slope)
 
 
+def gelu(input: torch.Tensor, approximate: str = "none") -> Any:
+    """``aten.gelu``: the tanh approximation as PyTorch's reference,
+    ``0.5 * x * (1 + tanh(kBeta * (x + kKappa * x^3)))`` in aten ops (fused back into one
+    elementwise op after import). torch-mlir's own lowering uses ``kBeta = 0.797724`` where
+    ``sqrt(2 / pi) = 0.7978846``: outputs 5e-5 off eager's. Exact GELU is left whole."""
+    if approximate != "tanh" or input.dtype not in _OWN_DTYPES:
+        return NotImplemented
+    k_beta = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5
+    cube = aten.mul.Tensor(aten.mul.Tensor(input, input), input)
+    inner = aten.mul.Tensor(aten.add.Tensor(input, aten.mul.Tensor(cube, 0.044715)), k_beta)
+    half = aten.mul.Tensor(input, 0.5)
+    return aten.mul.Tensor(half, aten.add.Tensor(aten.tanh.default(inner), 1))
+
+
 def gelu_backward(grad_output: torch.Tensor, input: torch.Tensor, approximate: str = "none") -> Any:
     """``aten.gelu_backward`` (exact GELU, float32/float64) left whole (``NotImplemented``):
     torch-mlir lowers it to one elementwise op reading ``go`` and ``x``, where the reference
     decomposition makes about ten full-size passes and holds two full-size temporaries
-    (``cdf`` and ``pdf``) at once. The tanh approximation keeps the reference: torch-mlir's
-    fused op for it rounds about twice as far from eager (checked on a small conv net)."""
+    (``cdf`` and ``pdf``) at once. The tanh approximation keeps the reference, fused back into
+    one elementwise op after import: torch-mlir's own op for it computes part of it in float64
+    and rounds about twice as far from eager (checked on a small conv net)."""
     if approximate != "none" or input.dtype not in _OWN_DTYPES or grad_output.dtype != input.dtype:
         return _reference(aten.gelu_backward.default)(grad_output, input, approximate=approximate)
     return NotImplemented
@@ -921,6 +939,7 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.native_group_norm_backward.default] = native_group_norm_backward
     table[aten._native_batch_norm_legit_no_training.default] = native_batch_norm_no_training
     table[aten.silu_backward.default] = silu_backward
+    table[aten.gelu.default] = gelu
     table[aten.gelu_backward.default] = gelu_backward
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
