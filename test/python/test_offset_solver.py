@@ -560,3 +560,9 @@ def test_steps_and_ids_beyond_int64_are_refused_not_overflowed() -> None:
     for buffer in (IntervalBuffer(0, 0, 2**63, 8, 1), IntervalBuffer(2**64, 0, 1, 8, 1)):
         with pytest.raises(ArenaOverflowError, match="does not fit a signed 64-bit integer"):
             solve_offsets(IntervalProblem((buffer, IntervalBuffer(1, 0, 1, 8, 1))), 0.2)
+
+
+def test_an_empty_live_interval_is_refused_by_name() -> None:
+    problem = IntervalProblem((IntervalBuffer(7, 3, 3, 64, 1), IntervalBuffer(8, 0, 2, 64, 1)))
+    with pytest.raises(ValueError, match="buffer 7: lower 3 >= upper 3"):
+        solve_offsets(problem, time_limit=0.1)

@@ -78,7 +78,8 @@ def search_capacity(
     offsets = np.zeros(n_all, dtype=np.int64)
     if subset is None:
         subset = np.arange(n_all)
-    subset = subset[arrays.size[subset] > 0]
+    # Buffers without bytes or without a step of life take no space: any offset (0) fits.
+    subset = subset[(arrays.size[subset] > 0) & (arrays.upper[subset] > arrays.lower[subset])]
     if subset.size == 0:
         return SearchResult("found", offsets, 0)
     if int(arrays.size[subset].max()) > capacity:

@@ -70,6 +70,11 @@ class IntervalArrays:
                         f"buffer {b.id}: {name} {getattr(b, name)} does not fit a signed 64-bit "
                         "integer"
                     )
+            if b.lower >= b.upper:
+                raise ValueError(
+                    f"buffer {b.id}: lower {b.lower} >= upper {b.upper}; a live interval "
+                    "[lower, upper) needs at least one step"
+                )
         alignment = np.array([max(1, b.alignment) for b in bufs], dtype=np.int64)
         raw = np.array([b.size for b in bufs], dtype=np.int64)
         return IntervalArrays(
