@@ -169,16 +169,20 @@ def fuse_elementwise(module: ir.Module) -> ir.Module:
     return module
 
 
-def _generic_ops(module: ir.Module) -> list[ir.Operation]:
+def _ops(module: ir.Module, names: set[str]) -> list[ir.Operation]:
     ops: list[ir.Operation] = []
 
     def visit(op: ir.Operation) -> ir.WalkResult:
-        if op.name == "linalg.generic":
+        if op.name in names:
             ops.append(op)
         return ir.WalkResult.ADVANCE
 
     module.operation.walk(visit)
     return ops
+
+
+def _generic_ops(module: ir.Module) -> list[ir.Operation]:
+    return _ops(module, {"linalg.generic"})
 
 
 def _parallel(op: ir.Operation) -> bool:
@@ -288,9 +292,12 @@ def _clone_recomputable_producers(module: ir.Module) -> list[ir.Operation]:
 
 
 def _keep_all_but(module: ir.Module, fused: list[ir.Operation]) -> None:
-    """A keep op after every linalg.generic except those of ``fused``, reading its results."""
+    """A keep op after every linalg.generic but those of ``fused``, and after every reshape,
+    reading its results. Kept reshapes stay where they are: the pass would otherwise move them
+    across elementwise ops, and a collapse_shape left between an update and the argument it
+    is written back to costs a copy (eliminate-empty-tensors cannot see through it)."""
     skip = set(fused)
-    for op in _generic_ops(module):
+    for op in _ops(module, {"linalg.generic", "tensor.expand_shape", "tensor.collapse_shape"}):
         if op not in skip:
             ir.Operation.create(
                 _KEEP, operands=list(op.results), loc=op.location, ip=ir.InsertionPoint.after(op)
@@ -298,15 +305,7 @@ def _keep_all_but(module: ir.Module, fused: list[ir.Operation]) -> None:
 
 
 def _erase_keeps(module: ir.Module) -> None:
-    keeps: list[ir.Operation] = []
-
-    def visit(op: ir.Operation) -> ir.WalkResult:
-        if op.name == _KEEP:
-            keeps.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
-    for keep in keeps:
+    for keep in _ops(module, {_KEEP}):
         keep.erase()
 
 
