@@ -5,37 +5,34 @@
 #map1 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #map2 = affine_map<(d0) -> (d0)>
 #map3 = affine_map<(d0, d1, d2) -> (0, d1)>
-#map4 = affine_map<(d0, d1, d2, d3, d4) -> (d1, d2, 0, d4)>
-#map5 = affine_map<(d0, d1, d2, d3, d4) -> (d1, d2, d3, 0)>
-#map6 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>
-#map7 = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
-#map8 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
-#map9 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
-#map10 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
-#map11 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
-#map12 = affine_map<(d0, d1, d2) -> (d2)>
-#map13 = affine_map<(d0, d1) -> (d0, d1)>
-#map14 = affine_map<(d0, d1) -> (d1)>
+#map4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, 0, d3)>
+#map5 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, 0)>
+#map6 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#map7 = affine_map<(d0, d1, d2, d3) -> (d1, d2, d3)>
+#map8 = affine_map<(d0, d1, d2) -> (d0, d1, 0)>
+#map9 = affine_map<(d0, d1, d2) -> (d2)>
+#map10 = affine_map<(d0, d1) -> (d0, d1)>
+#map11 = affine_map<(d0, d1) -> (d1)>
+#map12 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+#map13 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
+#map14 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
 #map15 = affine_map<(d0, d1, d2, d3) -> (d0, 0, d2, d3)>
 #map16 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
-#map17 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, 0)>
-#map18 = affine_map<(d0, d1) -> (d0)>
-#map19 = affine_map<(d0, d1) -> (d0, 0)>
-#map20 = affine_map<(d0) -> ()>
-#map21 = affine_map<() -> ()>
+#map17 = affine_map<(d0, d1) -> (d0)>
+#map18 = affine_map<(d0, d1) -> (d0, 0)>
+#map19 = affine_map<(d0) -> ()>
+#map20 = affine_map<() -> ()>
+#map21 = affine_map<(d0) -> (d0, 0)>
 #map22 = affine_map<(d0, d1) -> ()>
-#map23 = affine_map<(d0) -> (d0, 0)>
-#map24 = affine_map<(d0, d1, d2, d3) -> (d2, d3, d0)>
-#map25 = affine_map<(d0, d1, d2, d3) -> (d2, d3, d1)>
-#map26 = affine_map<(d0, d1, d2, d3) -> (d0, d1)>
-#map27 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
-#map28 = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
-#map29 = affine_map<(d0, d1, d2) -> (d2, d0)>
-#map30 = affine_map<(d0, d1, d2) -> (d2, d1)>
-#map31 = affine_map<(d0, d1) -> (0, d1)>
-#map32 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d2)>
-#map33 = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d3, d4)>
-#map34 = affine_map<(d0, d1, d2) -> (0, d1, d2)>
+#map23 = affine_map<(d0, d1, d2) -> (d2, d0)>
+#map24 = affine_map<(d0, d1, d2) -> (d2, d1)>
+#map25 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#map26 = affine_map<(d0, d1, d2, d3) -> (d3, d2)>
+#map27 = affine_map<(d0, d1) -> (0, d1)>
+#map28 = affine_map<(d0, d1, d2, d3) -> (d0, d3, d1)>
+#map29 = affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>
+#map30 = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+#map31 = affine_map<(d0, d1, d2) -> (0, d1, d2)>
 module {
   memref.global "private" constant @__constant_128x64xf32 : memref<128x64xf32> = dense<0.000000e+00> {alignment = 64 : i64}
   memref.global "private" constant @__constant_64x64xf32 : memref<64x64xf32> = dense<0.000000e+00> {alignment = 64 : i64}
@@ -113,12 +110,12 @@ module {
     }
     %alloc_19 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
     linalg.generic {indexing_maps = [#map, #map3, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%arg85, %expand_shape : memref<2x16xi64>, memref<1x16xi64>) outs(%alloc_19 : memref<2x16x64xf32>) {
-    ^bb0(%in: i64, %in_377: i64, %out: f32):
+    ^bb0(%in: i64, %in_402: i64, %out: f32):
       %4 = linalg.index 2 : index
-      %5 = arith.index_cast %in_377 : i64 to index
+      %5 = arith.index_cast %in_402 : i64 to index
       %6 = arith.cmpi slt, %5, %c64 : index
       cf.assert %6, "index must be smaller than dim size"
-      %7 = arith.cmpi sge, %in_377, %c0_i64 : i64
+      %7 = arith.cmpi sge, %in_402, %c0_i64 : i64
       cf.assert %7, "index must be larger or equal to 0"
       %8 = memref.load %arg1[%5, %4] : memref<64x64xf32>
       %9 = arith.index_cast %in : i64 to index
@@ -132,232 +129,243 @@ module {
     }
     %expand_shape_20 = memref.expand_shape %alloc_17 [[0, 1, 2, 3]] output_shape [1, 1, 16, 1] : memref<16xi64> into memref<1x1x16x1xi64>
     %expand_shape_21 = memref.expand_shape %alloc_17 [[0, 1, 2, 3]] output_shape [1, 1, 1, 16] : memref<16xi64> into memref<1x1x1x16xi64>
-    %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<2x1x1x16x16xf32>
-    linalg.generic {indexing_maps = [#map4, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_21, %expand_shape_20 : memref<1x1x1x16xi64>, memref<1x1x16x1xi64>) outs(%alloc_22 : memref<2x1x1x16x16xf32>) {
-    ^bb0(%in: i64, %in_377: i64, %out: f32):
-      %4 = arith.cmpi sle, %in, %in_377 : i64
-      %5 = arith.select %4, %cst_0, %cst_16 : f32
-      linalg.yield %5 : f32
+    %alloc_22 = memref.alloc() {alignment = 64 : i64} : memref<1x1x16x16xi1>
+    linalg.generic {indexing_maps = [#map4, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_21, %expand_shape_20 : memref<1x1x1x16xi64>, memref<1x1x16x1xi64>) outs(%alloc_22 : memref<1x1x16x16xi1>) {
+    ^bb0(%in: i64, %in_402: i64, %out: i1):
+      %4 = arith.cmpi sle, %in, %in_402 : i64
+      linalg.yield %4 : i1
     }
-    %collapse_shape = memref.collapse_shape %alloc_22 [[0], [1, 2], [3], [4]] : memref<2x1x1x16x16xf32> into memref<2x1x16x16xf32>
-    %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_23 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_19 : memref<2x16x64xf32>) outs(%alloc_23 : memref<2x16x1xf32>) {
+    %collapse_shape = memref.collapse_shape %alloc_22 [[0, 1], [2], [3]] : memref<1x1x16x16xi1> into memref<1x16x16xi1>
+    %alloc_23 = memref.alloc() {alignment = 64 : i64} : memref<2x1x16x16xf32>
+    linalg.generic {indexing_maps = [#map7, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%collapse_shape : memref<1x16x16xi1>) outs(%alloc_23 : memref<2x1x16x16xf32>) {
+    ^bb0(%in: i1, %out: f32):
+      %4 = arith.select %in, %cst_0, %cst_16 : f32
+      linalg.yield %4 : f32
+    }
+    %alloc_24 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_24 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_19 : memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_24 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_19, %alloc_23 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in_377, %cst_3 : f32
+    %alloc_25 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_19, %alloc_24 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_25 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in_402, %cst_3 : f32
       %5 = arith.subf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_25 = memref.expand_shape %alloc_24 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
-    %expand_shape_26 = memref.expand_shape %alloc_24 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
-    %alloc_27 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_27 : memref<32x1x1xf32>)
-    %expand_shape_28 = memref.expand_shape %alloc_27 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_25, %expand_shape_26 : memref<2x16x1x64xf32>, memref<2x16x64x1xf32>) outs(%expand_shape_28 : memref<2x16x1x1xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      %5 = arith.addf %out, %4 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_28 : memref<2x16x1x1xf32>) outs(%expand_shape_28 : memref<2x16x1x1xf32>) {
+    %expand_shape_26 = memref.expand_shape %alloc_25 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
+    %collapse_shape_27 = memref.collapse_shape %expand_shape_26 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
+    %expand_shape_28 = memref.expand_shape %alloc_25 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
+    %collapse_shape_29 = memref.collapse_shape %expand_shape_28 [[0, 1], [2], [3]] : memref<2x16x64x1xf32> into memref<32x64x1xf32>
+    %alloc_30 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_30 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%collapse_shape_27, %collapse_shape_29 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_30 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_30 : memref<32x1x1xf32>) outs(%alloc_30 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.truncf %cst_13 : f64 to f32
-      %6 = arith.addf %4, %5 : f32
-      %7 = math.rsqrt %6 : f32
-      linalg.yield %7 : f32
-    }
-    %collapse_shape_29 = memref.collapse_shape %expand_shape_28 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %collapse_shape_29 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
       linalg.yield %4 : f32
     }
-    %alloc_30 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_30 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_31 = memref.expand_shape %alloc_30 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
+    %collapse_shape_32 = memref.collapse_shape %expand_shape_31 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_32 : memref<2x16x1xf32>) outs(%collapse_shape_32 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %4 = arith.truncf %cst_13 : f64 to f32
+      %5 = arith.addf %in, %4 : f32
+      %6 = math.rsqrt %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_25, %collapse_shape_32 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_25 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_30, %arg3 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_30 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_33 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_25, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_33 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_31 = memref.collapse_shape %alloc_30 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_32 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_32 : memref<32x192xf32>)
-    linalg.matmul ins(%collapse_shape_31, %arg4 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_32 : memref<32x192xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_32, %arg5 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_32 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_33, %arg3 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_33 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_33 = memref.expand_shape %alloc_32 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
-    %subview = memref.subview %expand_shape_33[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_34 = memref.subview %expand_shape_33[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_35 = memref.subview %expand_shape_33[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %expand_shape_36 = memref.expand_shape %subview_34 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
-    %expand_shape_37 = memref.expand_shape %subview_35 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
-    %alloc_38 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_37 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_38 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %expand_shape_39 = memref.expand_shape %subview [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
-    %alloc_40 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_39 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_40 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
-    linalg.transpose ins(%expand_shape_36 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_41 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
-    %alloc_42 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_42 : memref<4x16x16xf32>)
-    %expand_shape_43 = memref.expand_shape %alloc_42 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_40, %alloc_41 : memref<2x2x16x32xf32>, memref<2x2x32x16xf32>) outs(%expand_shape_43 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_34 = memref.collapse_shape %alloc_33 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_35 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_35 : memref<32x192xf32>)
+    linalg.matmul ins(%collapse_shape_34, %arg4 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_35 : memref<32x192xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_35, %arg5 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_35 : memref<32x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    %expand_shape_36 = memref.expand_shape %alloc_35 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
+    %subview = memref.subview %expand_shape_36[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_37 = memref.subview %expand_shape_36[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_38 = memref.subview %expand_shape_36[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %expand_shape_39 = memref.expand_shape %subview_37 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
+    %expand_shape_40 = memref.expand_shape %subview_38 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
+    %alloc_41 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_40 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_41 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %expand_shape_42 = memref.expand_shape %subview [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
+    %alloc_43 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_42 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_43 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %alloc_44 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
+    linalg.transpose ins(%expand_shape_39 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_44 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
+    %collapse_shape_45 = memref.collapse_shape %alloc_43 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %collapse_shape_46 = memref.collapse_shape %alloc_44 [[0, 1], [2], [3]] : memref<2x2x32x16xf32> into memref<4x32x16xf32>
+    %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_47 : memref<4x16x16xf32>)
+    %expand_shape_48 = memref.expand_shape %alloc_47 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map12, #map13, #map14], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_43, %alloc_44 : memref<2x2x16x32xf32>, memref<2x2x32x16xf32>) outs(%expand_shape_48 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map15, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_43, %collapse_shape : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_43 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map6, #map15, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_48, %alloc_23 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_48 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_12 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
-      %6 = arith.addf %5, %in_377 : f32
+      %6 = arith.addf %5, %in_402 : f32
       linalg.yield %6 : f32
     }
-    %alloc_44 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_44 : memref<2x2x16xi64>)
-    %alloc_45 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
-    linalg.fill ins(%cst_15 : f32) outs(%alloc_45 : memref<2x2x16xf32>)
-    linalg.generic {indexing_maps = [#map11, #map16, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_43 : memref<2x2x16x16xf32>) outs(%alloc_45, %alloc_44 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_377: i64):
+    %alloc_49 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_49 : memref<2x2x16xi64>)
+    %alloc_50 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
+    linalg.fill ins(%cst_15 : f32) outs(%alloc_50 : memref<2x2x16xf32>)
+    linalg.generic {indexing_maps = [#map6, #map16, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_48 : memref<2x2x16x16xf32>) outs(%alloc_50, %alloc_49 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_402: i64):
       %4 = linalg.index 3 : index
       %5 = arith.index_cast %4 : index to i64
       %6 = arith.maximumf %in, %out : f32
       %7 = arith.cmpf ogt, %in, %out : f32
-      %8 = arith.select %7, %5, %out_377 : i64
+      %8 = arith.select %7, %5, %out_402 : i64
       linalg.yield %6, %8 : f32, i64
     }
-    %expand_shape_46 = memref.expand_shape %alloc_45 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
-    linalg.generic {indexing_maps = [#map11, #map17, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_43, %expand_shape_46 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_43 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    %expand_shape_51 = memref.expand_shape %alloc_50 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_48, %expand_shape_51 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_48 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_43 : memref<2x2x16x16xf32>) outs(%expand_shape_43 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_48 : memref<2x2x16x16xf32>) outs(%expand_shape_48 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.exp %in : f32
       linalg.yield %4 : f32
     }
-    %alloc_47 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_47 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map17], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_43 : memref<2x2x16x16xf32>) outs(%alloc_47 : memref<2x2x16x1xf32>) {
+    %alloc_52 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_52 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_48 : memref<2x2x16x16xf32>) outs(%alloc_52 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map17, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_43, %alloc_47 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_43 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_48, %alloc_52 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_48 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_48 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_48 : memref<4x16x32xf32>)
-    %expand_shape_49 = memref.expand_shape %alloc_48 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_43, %alloc_38 : memref<2x2x16x16xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_49 : memref<2x2x16x32xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_53 = memref.collapse_shape %expand_shape_48 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %collapse_shape_54 = memref.collapse_shape %alloc_41 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_55 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_55 : memref<4x16x32xf32>)
+    %expand_shape_56 = memref.expand_shape %alloc_55 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    linalg.generic {indexing_maps = [#map12, #map13, #map14], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_48, %alloc_41 : memref<2x2x16x16xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_56 : memref<2x2x16x32xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_50 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_49 : memref<2x2x16x32xf32>) outs(%alloc_50 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_51 = memref.collapse_shape %alloc_50 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
-    %alloc_52 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_52 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_51, %arg6 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_52 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_52, %arg7 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_52 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_57 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_56 : memref<2x2x16x32xf32>) outs(%alloc_57 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_58 = memref.collapse_shape %alloc_57 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
+    %alloc_59 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_59 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_58, %arg6 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_59 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_59, %arg7 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_59 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_53 = memref.expand_shape %alloc_52 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_53, %alloc_19 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_53 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %expand_shape_60 = memref.expand_shape %alloc_59 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_60, %alloc_19 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_60 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_54 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_54 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_53 : memref<2x16x64xf32>) outs(%alloc_54 : memref<2x16x1xf32>) {
+    %alloc_61 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_61 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_60 : memref<2x16x64xf32>) outs(%alloc_61 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_55 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_53, %alloc_54 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_55 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in_377, %cst_3 : f32
+    %alloc_62 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_60, %alloc_61 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in_402, %cst_3 : f32
       %5 = arith.subf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_56 = memref.expand_shape %alloc_55 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
-    %expand_shape_57 = memref.expand_shape %alloc_55 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
-    %alloc_58 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_58 : memref<32x1x1xf32>)
-    %expand_shape_59 = memref.expand_shape %alloc_58 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_56, %expand_shape_57 : memref<2x16x1x64xf32>, memref<2x16x64x1xf32>) outs(%expand_shape_59 : memref<2x16x1x1xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      %5 = arith.addf %out, %4 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_59 : memref<2x16x1x1xf32>) outs(%expand_shape_59 : memref<2x16x1x1xf32>) {
+    %expand_shape_63 = memref.expand_shape %alloc_62 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
+    %collapse_shape_64 = memref.collapse_shape %expand_shape_63 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
+    %expand_shape_65 = memref.expand_shape %alloc_62 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
+    %collapse_shape_66 = memref.collapse_shape %expand_shape_65 [[0, 1], [2], [3]] : memref<2x16x64x1xf32> into memref<32x64x1xf32>
+    %alloc_67 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_67 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%collapse_shape_64, %collapse_shape_66 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_67 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_67 : memref<32x1x1xf32>) outs(%alloc_67 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.truncf %cst_13 : f64 to f32
-      %6 = arith.addf %4, %5 : f32
-      %7 = math.rsqrt %6 : f32
-      linalg.yield %7 : f32
-    }
-    %collapse_shape_60 = memref.collapse_shape %expand_shape_59 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_55, %collapse_shape_60 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_55 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
       linalg.yield %4 : f32
     }
-    %alloc_61 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_55, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_61 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_68 = memref.expand_shape %alloc_67 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
+    %collapse_shape_69 = memref.collapse_shape %expand_shape_68 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_69 : memref<2x16x1xf32>) outs(%collapse_shape_69 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %4 = arith.truncf %cst_13 : f64 to f32
+      %5 = arith.addf %in, %4 : f32
+      %6 = math.rsqrt %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %collapse_shape_69 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_61, %arg9 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_61 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_70 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_70 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_62 = memref.collapse_shape %alloc_61 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_63 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_63 : memref<32x256xf32>)
-    linalg.matmul ins(%collapse_shape_62, %arg10 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_63 : memref<32x256xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_63, %arg11 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_63 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_70, %arg9 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_70 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_64 = memref.expand_shape %alloc_63 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    %alloc_65 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_64 : memref<2x16x256xf32>) outs(%alloc_65 : memref<2x16x256xf32>) {
+    %collapse_shape_71 = memref.collapse_shape %alloc_70 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_72 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_72 : memref<32x256xf32>)
+    linalg.matmul ins(%collapse_shape_71, %arg10 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_72 : memref<32x256xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_72, %arg11 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_72 : memref<32x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    %expand_shape_73 = memref.expand_shape %alloc_72 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    %alloc_74 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_74 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.mulf %in, %cst_2 : f32
       linalg.yield %4 : f32
     }
-    %alloc_66 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_64 : memref<2x16x256xf32>) outs(%alloc_66 : memref<2x16x256xf32>) {
+    %alloc_75 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_75 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -368,8 +376,8 @@ module {
       %10 = math.tanh %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_67 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_64 : memref<2x16x256xf32>) outs(%alloc_67 : memref<2x16x256xf32>) {
+    %alloc_76 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_76 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -380,8 +388,8 @@ module {
       %10 = math.tanh %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_68 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_64 : memref<2x16x256xf32>) outs(%alloc_68 : memref<2x16x256xf32>) {
+    %alloc_77 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_77 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -393,8 +401,8 @@ module {
       %11 = arith.addf %10, %cst_14 : f32
       linalg.yield %11 : f32
     }
-    %alloc_69 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_64 : memref<2x16x256xf32>) outs(%alloc_69 : memref<2x16x256xf32>) {
+    %alloc_78 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_73 : memref<2x16x256xf32>) outs(%alloc_78 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -408,239 +416,245 @@ module {
       %13 = arith.mulf %12, %11 : f32
       linalg.yield %13 : f32
     }
-    %collapse_shape_70 = memref.collapse_shape %alloc_69 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %alloc_71 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_71 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_70, %arg12 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_71 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_71, %arg13 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_71 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %collapse_shape_79 = memref.collapse_shape %alloc_78 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %alloc_80 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_80 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_79, %arg12 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_80 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_80, %arg13 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_80 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_72 = memref.expand_shape %alloc_71 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_53, %expand_shape_72 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_53 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %expand_shape_81 = memref.expand_shape %alloc_80 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_60, %expand_shape_81 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_60 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_73 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_73 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_53 : memref<2x16x64xf32>) outs(%alloc_73 : memref<2x16x1xf32>) {
+    %alloc_82 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_82 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_60 : memref<2x16x64xf32>) outs(%alloc_82 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_74 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_53, %alloc_73 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_74 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in_377, %cst_3 : f32
+    %alloc_83 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_60, %alloc_82 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_83 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in_402, %cst_3 : f32
       %5 = arith.subf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_75 = memref.expand_shape %alloc_74 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
-    %expand_shape_76 = memref.expand_shape %alloc_74 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
-    %alloc_77 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_77 : memref<32x1x1xf32>)
-    %expand_shape_78 = memref.expand_shape %alloc_77 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_75, %expand_shape_76 : memref<2x16x1x64xf32>, memref<2x16x64x1xf32>) outs(%expand_shape_78 : memref<2x16x1x1xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      %5 = arith.addf %out, %4 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_78 : memref<2x16x1x1xf32>) outs(%expand_shape_78 : memref<2x16x1x1xf32>) {
+    %expand_shape_84 = memref.expand_shape %alloc_83 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
+    %collapse_shape_85 = memref.collapse_shape %expand_shape_84 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
+    %expand_shape_86 = memref.expand_shape %alloc_83 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
+    %collapse_shape_87 = memref.collapse_shape %expand_shape_86 [[0, 1], [2], [3]] : memref<2x16x64x1xf32> into memref<32x64x1xf32>
+    %alloc_88 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_88 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%collapse_shape_85, %collapse_shape_87 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_88 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_88 : memref<32x1x1xf32>) outs(%alloc_88 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.truncf %cst_13 : f64 to f32
-      %6 = arith.addf %4, %5 : f32
-      %7 = math.rsqrt %6 : f32
-      linalg.yield %7 : f32
-    }
-    %collapse_shape_79 = memref.collapse_shape %expand_shape_78 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %collapse_shape_79 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_74 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
       linalg.yield %4 : f32
     }
-    %alloc_80 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_80 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_89 = memref.expand_shape %alloc_88 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
+    %collapse_shape_90 = memref.collapse_shape %expand_shape_89 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_90 : memref<2x16x1xf32>) outs(%collapse_shape_90 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %4 = arith.truncf %cst_13 : f64 to f32
+      %5 = arith.addf %in, %4 : f32
+      %6 = math.rsqrt %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_83, %collapse_shape_90 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_83 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_80, %arg15 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_80 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_91 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_83, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_91 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_81 = memref.collapse_shape %alloc_80 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_82 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_82 : memref<32x192xf32>)
-    linalg.matmul ins(%collapse_shape_81, %arg16 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_82 : memref<32x192xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_82, %arg17 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_82 : memref<32x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_91, %arg15 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_91 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_83 = memref.expand_shape %alloc_82 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
-    %subview_84 = memref.subview %expand_shape_83[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_85 = memref.subview %expand_shape_83[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_86 = memref.subview %expand_shape_83[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %expand_shape_87 = memref.expand_shape %subview_85 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
-    %expand_shape_88 = memref.expand_shape %subview_86 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
-    %alloc_89 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_88 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_89 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %expand_shape_90 = memref.expand_shape %subview_84 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
-    %alloc_91 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_90 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_91 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %alloc_92 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
-    linalg.transpose ins(%expand_shape_87 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_92 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
-    %alloc_93 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_93 : memref<4x16x16xf32>)
-    %expand_shape_94 = memref.expand_shape %alloc_93 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_91, %alloc_92 : memref<2x2x16x32xf32>, memref<2x2x32x16xf32>) outs(%expand_shape_94 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_92 = memref.collapse_shape %alloc_91 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_93 = memref.alloc() {alignment = 64 : i64} : memref<32x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_93 : memref<32x192xf32>)
+    linalg.matmul ins(%collapse_shape_92, %arg16 : memref<32x64xf32>, memref<64x192xf32>) outs(%alloc_93 : memref<32x192xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_93, %arg17 : memref<32x192xf32>, memref<192xf32>) outs(%alloc_93 : memref<32x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    %expand_shape_94 = memref.expand_shape %alloc_93 [[0, 1], [2]] output_shape [2, 16, 192] : memref<32x192xf32> into memref<2x16x192xf32>
+    %subview_95 = memref.subview %expand_shape_94[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_96 = memref.subview %expand_shape_94[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_97 = memref.subview %expand_shape_94[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %expand_shape_98 = memref.expand_shape %subview_96 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>
+    %expand_shape_99 = memref.expand_shape %subview_97 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>
+    %alloc_100 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_99 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 128>>) outs(%alloc_100 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %expand_shape_101 = memref.expand_shape %subview_95 [[0], [1], [2, 3]] output_shape [2, 16, 2, 32] : memref<2x16x64xf32, strided<[3072, 192, 1]>> into memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>
+    %alloc_102 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_101 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1]>>) outs(%alloc_102 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %alloc_103 = memref.alloc() {alignment = 64 : i64} : memref<2x2x32x16xf32>
+    linalg.transpose ins(%expand_shape_98 : memref<2x16x2x32xf32, strided<[3072, 192, 32, 1], offset: 64>>) outs(%alloc_103 : memref<2x2x32x16xf32>) permutation = [0, 2, 3, 1] 
+    %collapse_shape_104 = memref.collapse_shape %alloc_102 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %collapse_shape_105 = memref.collapse_shape %alloc_103 [[0, 1], [2], [3]] : memref<2x2x32x16xf32> into memref<4x32x16xf32>
+    %alloc_106 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_106 : memref<4x16x16xf32>)
+    %expand_shape_107 = memref.expand_shape %alloc_106 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map12, #map13, #map14], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_102, %alloc_103 : memref<2x2x16x32xf32>, memref<2x2x32x16xf32>) outs(%expand_shape_107 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map15, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_94, %collapse_shape : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_94 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map6, #map15, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_107, %alloc_23 : memref<2x2x16x16xf32>, memref<2x1x16x16xf32>) outs(%expand_shape_107 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_12 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
-      %6 = arith.addf %5, %in_377 : f32
+      %6 = arith.addf %5, %in_402 : f32
       linalg.yield %6 : f32
     }
-    %alloc_95 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_95 : memref<2x2x16xi64>)
-    %alloc_96 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
-    linalg.fill ins(%cst_15 : f32) outs(%alloc_96 : memref<2x2x16xf32>)
-    linalg.generic {indexing_maps = [#map11, #map16, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_94 : memref<2x2x16x16xf32>) outs(%alloc_96, %alloc_95 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_377: i64):
+    %alloc_108 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_108 : memref<2x2x16xi64>)
+    %alloc_109 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16xf32>
+    linalg.fill ins(%cst_15 : f32) outs(%alloc_109 : memref<2x2x16xf32>)
+    linalg.generic {indexing_maps = [#map6, #map16, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_107 : memref<2x2x16x16xf32>) outs(%alloc_109, %alloc_108 : memref<2x2x16xf32>, memref<2x2x16xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_402: i64):
       %4 = linalg.index 3 : index
       %5 = arith.index_cast %4 : index to i64
       %6 = arith.maximumf %in, %out : f32
       %7 = arith.cmpf ogt, %in, %out : f32
-      %8 = arith.select %7, %5, %out_377 : i64
+      %8 = arith.select %7, %5, %out_402 : i64
       linalg.yield %6, %8 : f32, i64
     }
-    %expand_shape_97 = memref.expand_shape %alloc_96 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
-    linalg.generic {indexing_maps = [#map11, #map17, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_94, %expand_shape_97 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_94 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    %expand_shape_110 = memref.expand_shape %alloc_109 [[0], [1], [2, 3]] output_shape [2, 2, 16, 1] : memref<2x2x16xf32> into memref<2x2x16x1xf32>
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_107, %expand_shape_110 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_107 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_94 : memref<2x2x16x16xf32>) outs(%expand_shape_94 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_107 : memref<2x2x16x16xf32>) outs(%expand_shape_107 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.exp %in : f32
       linalg.yield %4 : f32
     }
-    %alloc_98 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_98 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map17], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_94 : memref<2x2x16x16xf32>) outs(%alloc_98 : memref<2x2x16x1xf32>) {
+    %alloc_111 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_111 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_107 : memref<2x2x16x16xf32>) outs(%alloc_111 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map17, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_94, %alloc_98 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_94 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_107, %alloc_111 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_107 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_99 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_99 : memref<4x16x32xf32>)
-    %expand_shape_100 = memref.expand_shape %alloc_99 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_94, %alloc_89 : memref<2x2x16x16xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_100 : memref<2x2x16x32xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_112 = memref.collapse_shape %expand_shape_107 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %collapse_shape_113 = memref.collapse_shape %alloc_100 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_114 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_114 : memref<4x16x32xf32>)
+    %expand_shape_115 = memref.expand_shape %alloc_114 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    linalg.generic {indexing_maps = [#map12, #map13, #map14], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_107, %alloc_100 : memref<2x2x16x16xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_115 : memref<2x2x16x32xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_101 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_100 : memref<2x2x16x32xf32>) outs(%alloc_101 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_102 = memref.collapse_shape %alloc_101 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
-    %alloc_103 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_103 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_102, %arg18 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_103 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_103, %arg19 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_103 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_116 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_115 : memref<2x2x16x32xf32>) outs(%alloc_116 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_117 = memref.collapse_shape %alloc_116 [[0, 1], [2, 3]] : memref<2x16x2x32xf32> into memref<32x64xf32>
+    %alloc_118 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_118 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_117, %arg18 : memref<32x64xf32>, memref<64x64xf32>) outs(%alloc_118 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_118, %arg19 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_118 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_104 = memref.expand_shape %alloc_103 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %expand_shape_53 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_104 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %expand_shape_119 = memref.expand_shape %alloc_118 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %expand_shape_60 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_119 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_105 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_105 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_104 : memref<2x16x64xf32>) outs(%alloc_105 : memref<2x16x1xf32>) {
+    %alloc_120 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_120 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_119 : memref<2x16x64xf32>) outs(%alloc_120 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_106 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %alloc_105 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_106 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in_377, %cst_3 : f32
+    %alloc_121 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %alloc_120 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in_402, %cst_3 : f32
       %5 = arith.subf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_107 = memref.expand_shape %alloc_106 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
-    %expand_shape_108 = memref.expand_shape %alloc_106 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
-    %alloc_109 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_109 : memref<32x1x1xf32>)
-    %expand_shape_110 = memref.expand_shape %alloc_109 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_107, %expand_shape_108 : memref<2x16x1x64xf32>, memref<2x16x64x1xf32>) outs(%expand_shape_110 : memref<2x16x1x1xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      %5 = arith.addf %out, %4 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_110 : memref<2x16x1x1xf32>) outs(%expand_shape_110 : memref<2x16x1x1xf32>) {
+    %expand_shape_122 = memref.expand_shape %alloc_121 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
+    %collapse_shape_123 = memref.collapse_shape %expand_shape_122 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
+    %expand_shape_124 = memref.expand_shape %alloc_121 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
+    %collapse_shape_125 = memref.collapse_shape %expand_shape_124 [[0, 1], [2], [3]] : memref<2x16x64x1xf32> into memref<32x64x1xf32>
+    %alloc_126 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_126 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%collapse_shape_123, %collapse_shape_125 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_126 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_126 : memref<32x1x1xf32>) outs(%alloc_126 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.truncf %cst_13 : f64 to f32
-      %6 = arith.addf %4, %5 : f32
-      %7 = math.rsqrt %6 : f32
-      linalg.yield %7 : f32
-    }
-    %collapse_shape_111 = memref.collapse_shape %expand_shape_110 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_106, %collapse_shape_111 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_106 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
       linalg.yield %4 : f32
     }
-    %alloc_112 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_106, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_112 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_127 = memref.expand_shape %alloc_126 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
+    %collapse_shape_128 = memref.collapse_shape %expand_shape_127 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_128 : memref<2x16x1xf32>) outs(%collapse_shape_128 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %4 = arith.truncf %cst_13 : f64 to f32
+      %5 = arith.addf %in, %4 : f32
+      %6 = math.rsqrt %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %collapse_shape_128 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_112, %arg21 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_112 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_129 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_129 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_113 = memref.collapse_shape %alloc_112 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %alloc_114 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_114 : memref<32x256xf32>)
-    linalg.matmul ins(%collapse_shape_113, %arg22 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_114 : memref<32x256xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_114, %arg23 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_114 : memref<32x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_129, %arg21 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_129 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_115 = memref.expand_shape %alloc_114 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
-    %alloc_116 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_115 : memref<2x16x256xf32>) outs(%alloc_116 : memref<2x16x256xf32>) {
+    %collapse_shape_130 = memref.collapse_shape %alloc_129 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %alloc_131 = memref.alloc() {alignment = 64 : i64} : memref<32x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_131 : memref<32x256xf32>)
+    linalg.matmul ins(%collapse_shape_130, %arg22 : memref<32x64xf32>, memref<64x256xf32>) outs(%alloc_131 : memref<32x256xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_131, %arg23 : memref<32x256xf32>, memref<256xf32>) outs(%alloc_131 : memref<32x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    %expand_shape_132 = memref.expand_shape %alloc_131 [[0, 1], [2]] output_shape [2, 16, 256] : memref<32x256xf32> into memref<2x16x256xf32>
+    %alloc_133 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_133 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.mulf %in, %cst_2 : f32
       linalg.yield %4 : f32
     }
-    %alloc_117 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_115 : memref<2x16x256xf32>) outs(%alloc_117 : memref<2x16x256xf32>) {
+    %alloc_134 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_134 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -651,8 +665,8 @@ module {
       %10 = math.tanh %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_118 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_115 : memref<2x16x256xf32>) outs(%alloc_118 : memref<2x16x256xf32>) {
+    %alloc_135 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_135 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -663,8 +677,8 @@ module {
       %10 = math.tanh %9 : f32
       linalg.yield %10 : f32
     }
-    %alloc_119 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_115 : memref<2x16x256xf32>) outs(%alloc_119 : memref<2x16x256xf32>) {
+    %alloc_136 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_136 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -676,8 +690,8 @@ module {
       %11 = arith.addf %10, %cst_14 : f32
       linalg.yield %11 : f32
     }
-    %alloc_120 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_115 : memref<2x16x256xf32>) outs(%alloc_120 : memref<2x16x256xf32>) {
+    %alloc_137 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_132 : memref<2x16x256xf32>) outs(%alloc_137 : memref<2x16x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.fpowi %in, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
@@ -691,135 +705,137 @@ module {
       %13 = arith.mulf %12, %11 : f32
       linalg.yield %13 : f32
     }
-    %collapse_shape_121 = memref.collapse_shape %alloc_120 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %alloc_122 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_122 : memref<32x64xf32>)
-    linalg.matmul ins(%collapse_shape_121, %arg24 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_122 : memref<32x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map14, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_122, %arg25 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_122 : memref<32x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %collapse_shape_138 = memref.collapse_shape %alloc_137 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %alloc_139 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_139 : memref<32x64xf32>)
+    linalg.matmul ins(%collapse_shape_138, %arg24 : memref<32x256xf32>, memref<256x64xf32>) outs(%alloc_139 : memref<32x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map11, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_139, %arg25 : memref<32x64xf32>, memref<64xf32>) outs(%alloc_139 : memref<32x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_123 = memref.expand_shape %alloc_122 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %expand_shape_123 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_104 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %expand_shape_140 = memref.expand_shape %alloc_139 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %expand_shape_140 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_119 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_124 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_124 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_104 : memref<2x16x64xf32>) outs(%alloc_124 : memref<2x16x1xf32>) {
+    %alloc_141 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_141 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%expand_shape_119 : memref<2x16x64xf32>) outs(%alloc_141 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %alloc_124 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_104 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in_377, %cst_3 : f32
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %alloc_141 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_119 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in_402, %cst_3 : f32
       %5 = arith.subf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %expand_shape_125 = memref.expand_shape %expand_shape_104 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
-    %expand_shape_126 = memref.expand_shape %expand_shape_104 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
-    %alloc_127 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_127 : memref<32x1x1xf32>)
-    %expand_shape_128 = memref.expand_shape %alloc_127 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
-    linalg.generic {indexing_maps = [#map8, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_125, %expand_shape_126 : memref<2x16x1x64xf32>, memref<2x16x64x1xf32>) outs(%expand_shape_128 : memref<2x16x1x1xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      %5 = arith.addf %out, %4 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_128 : memref<2x16x1x1xf32>) outs(%expand_shape_128 : memref<2x16x1x1xf32>) {
+    %expand_shape_142 = memref.expand_shape %expand_shape_119 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
+    %collapse_shape_143 = memref.collapse_shape %expand_shape_142 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
+    %expand_shape_144 = memref.expand_shape %expand_shape_119 [[0], [1], [2, 3]] output_shape [2, 16, 64, 1] : memref<2x16x64xf32> into memref<2x16x64x1xf32>
+    %collapse_shape_145 = memref.collapse_shape %expand_shape_144 [[0, 1], [2], [3]] : memref<2x16x64x1xf32> into memref<32x64x1xf32>
+    %alloc_146 = memref.alloc() {alignment = 64 : i64} : memref<32x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_146 : memref<32x1x1xf32>)
+    linalg.batch_matmul ins(%collapse_shape_143, %collapse_shape_145 : memref<32x1x64xf32>, memref<32x64x1xf32>) outs(%alloc_146 : memref<32x1x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_146 : memref<32x1x1xf32>) outs(%alloc_146 : memref<32x1x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.truncf %cst_13 : f64 to f32
-      %6 = arith.addf %4, %5 : f32
-      %7 = math.rsqrt %6 : f32
-      linalg.yield %7 : f32
-    }
-    %collapse_shape_129 = memref.collapse_shape %expand_shape_128 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %collapse_shape_129 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_104 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
       linalg.yield %4 : f32
     }
-    %alloc_130 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_130 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_147 = memref.expand_shape %alloc_146 [[0, 1], [2], [3]] output_shape [2, 16, 1, 1] : memref<32x1x1xf32> into memref<2x16x1x1xf32>
+    %collapse_shape_148 = memref.collapse_shape %expand_shape_147 [[0], [1], [2, 3]] : memref<2x16x1x1xf32> into memref<2x16x1xf32>
+    linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_148 : memref<2x16x1xf32>) outs(%collapse_shape_148 : memref<2x16x1xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %4 = arith.truncf %cst_13 : f64 to f32
+      %5 = arith.addf %in, %4 : f32
+      %6 = math.rsqrt %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %collapse_shape_148 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%expand_shape_119 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_130, %arg27 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_130 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    %alloc_149 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_149 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_131 = memref.expand_shape %alloc_130 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_132 = memref.collapse_shape %expand_shape_131 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
-    %expand_shape_133 = memref.expand_shape %arg0 [[0], [1, 2, 3]] output_shape [128, 64, 1, 1] : memref<128x64xf32> into memref<128x64x1x1xf32>
-    %alloc_134 = memref.alloc() {alignment = 64 : i64} : memref<32x128x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_134 : memref<32x128x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_132, %expand_shape_133 : memref<32x64x1x1xf32>, memref<128x64x1x1xf32>) outs(%alloc_134 : memref<32x128x1x1xf32>)
-    %expand_shape_135 = memref.expand_shape %alloc_134 [[0, 1], [2], [3], [4]] output_shape [2, 16, 128, 1, 1] : memref<32x128x1x1xf32> into memref<2x16x128x1x1xf32>
-    %collapse_shape_136 = memref.collapse_shape %expand_shape_135 [[0], [1], [2, 3, 4]] : memref<2x16x128x1x1xf32> into memref<2x16x128xf32>
-    %subview_137 = memref.subview %collapse_shape_136[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
-    %alloc_138 = memref.alloc() {alignment = 64 : i64} : memref<2x15x128xf32>
-    memref.copy %subview_137, %alloc_138 : memref<2x15x128xf32, strided<[2048, 128, 1]>> to memref<2x15x128xf32>
-    %collapse_shape_139 = memref.collapse_shape %alloc_138 [[0, 1], [2]] : memref<2x15x128xf32> into memref<30x128xf32>
-    %subview_140 = memref.subview %arg86[0, 1] [2, 15] [1, 1] : memref<2x16xi64> to memref<2x15xi64, strided<[16, 1], offset: 1>>
-    %alloc_141 = memref.alloc() {alignment = 64 : i64} : memref<2x15xi64>
-    memref.copy %subview_140, %alloc_141 : memref<2x15xi64, strided<[16, 1], offset: 1>> to memref<2x15xi64>
-    %collapse_shape_142 = memref.collapse_shape %alloc_141 [[0, 1]] : memref<2x15xi64> into memref<30xi64>
-    %alloc_143 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_143 : memref<30xi64>)
-    %alloc_144 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
-    linalg.fill ins(%cst_15 : f32) outs(%alloc_144 : memref<30xf32>)
-    linalg.generic {indexing_maps = [#map13, #map18, #map18], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_139 : memref<30x128xf32>) outs(%alloc_144, %alloc_143 : memref<30xf32>, memref<30xi64>) {
-    ^bb0(%in: f32, %out: f32, %out_377: i64):
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_149, %arg27 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_149 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    %collapse_shape_150 = memref.collapse_shape %alloc_149 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_151 = memref.expand_shape %alloc_149 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_152 = memref.collapse_shape %expand_shape_151 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
+    %expand_shape_153 = memref.expand_shape %arg0 [[0], [1, 2, 3]] output_shape [128, 64, 1, 1] : memref<128x64xf32> into memref<128x64x1x1xf32>
+    %alloc_154 = memref.alloc() {alignment = 64 : i64} : memref<32x128x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_154 : memref<32x128x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_152, %expand_shape_153 : memref<32x64x1x1xf32>, memref<128x64x1x1xf32>) outs(%alloc_154 : memref<32x128x1x1xf32>)
+    %expand_shape_155 = memref.expand_shape %alloc_154 [[0, 1], [2], [3], [4]] output_shape [2, 16, 128, 1, 1] : memref<32x128x1x1xf32> into memref<2x16x128x1x1xf32>
+    %collapse_shape_156 = memref.collapse_shape %expand_shape_155 [[0], [1], [2, 3, 4]] : memref<2x16x128x1x1xf32> into memref<2x16x128xf32>
+    %subview_157 = memref.subview %collapse_shape_156[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
+    %alloc_158 = memref.alloc() {alignment = 64 : i64} : memref<2x15x128xf32>
+    memref.copy %subview_157, %alloc_158 : memref<2x15x128xf32, strided<[2048, 128, 1]>> to memref<2x15x128xf32>
+    %collapse_shape_159 = memref.collapse_shape %alloc_158 [[0, 1], [2]] : memref<2x15x128xf32> into memref<30x128xf32>
+    %subview_160 = memref.subview %arg86[0, 1] [2, 15] [1, 1] : memref<2x16xi64> to memref<2x15xi64, strided<[16, 1], offset: 1>>
+    %alloc_161 = memref.alloc() {alignment = 64 : i64} : memref<2x15xi64>
+    memref.copy %subview_160, %alloc_161 : memref<2x15xi64, strided<[16, 1], offset: 1>> to memref<2x15xi64>
+    %collapse_shape_162 = memref.collapse_shape %alloc_161 [[0, 1]] : memref<2x15xi64> into memref<30xi64>
+    %alloc_163 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_163 : memref<30xi64>)
+    %alloc_164 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
+    linalg.fill ins(%cst_15 : f32) outs(%alloc_164 : memref<30xf32>)
+    linalg.generic {indexing_maps = [#map10, #map17, #map17], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_159 : memref<30x128xf32>) outs(%alloc_164, %alloc_163 : memref<30xf32>, memref<30xi64>) {
+    ^bb0(%in: f32, %out: f32, %out_402: i64):
       %4 = linalg.index 1 : index
       %5 = arith.index_cast %4 : index to i64
       %6 = arith.maximumf %in, %out : f32
       %7 = arith.cmpf ogt, %in, %out : f32
-      %8 = arith.select %7, %5, %out_377 : i64
+      %8 = arith.select %7, %5, %out_402 : i64
       linalg.yield %6, %8 : f32, i64
     }
-    %expand_shape_145 = memref.expand_shape %alloc_144 [[0, 1]] output_shape [30, 1] : memref<30xf32> into memref<30x1xf32>
-    linalg.generic {indexing_maps = [#map13, #map19, #map13], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_139, %expand_shape_145 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_139 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    %expand_shape_165 = memref.expand_shape %alloc_164 [[0, 1]] output_shape [30, 1] : memref<30xf32> into memref<30x1xf32>
+    linalg.generic {indexing_maps = [#map10, #map18, #map10], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_159, %expand_shape_165 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_159 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_146 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_146 : memref<30x1xf32>)
-    linalg.generic {indexing_maps = [#map13, #map19], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_139 : memref<30x128xf32>) outs(%alloc_146 : memref<30x1xf32>) {
+    %alloc_166 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_166 : memref<30x1xf32>)
+    linalg.generic {indexing_maps = [#map10, #map18], iterator_types = ["parallel", "reduction"]} ins(%collapse_shape_159 : memref<30x128xf32>) outs(%alloc_166 : memref<30x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = math.exp %in : f32
       %5 = arith.addf %4, %out : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map19, #map13], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_139, %alloc_146 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_139 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.log %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map18, #map10], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_159, %alloc_166 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_159 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.log %in_402 : f32
       %5 = arith.subf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_147 = memref.alloc() {alignment = 64 : i64} : memref<30xi1>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_142 : memref<30xi64>) outs(%alloc_147 : memref<30xi1>) {
+    %alloc_167 = memref.alloc() {alignment = 64 : i64} : memref<30xi1>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_162 : memref<30xi64>) outs(%alloc_167 : memref<30xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi ne, %in, %c-100_i64 : i64
       linalg.yield %4 : i1
     }
-    %alloc_148 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
-    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_142 : memref<30xi64>) outs(%alloc_148 : memref<30xi64>) {
+    %alloc_168 = memref.alloc() {alignment = 64 : i64} : memref<30xi64>
+    linalg.generic {indexing_maps = [#map2, #map2], iterator_types = ["parallel"]} ins(%collapse_shape_162 : memref<30xi64>) outs(%alloc_168 : memref<30xi64>) {
     ^bb0(%in: i64, %out: i64):
       %4 = arith.cmpi ne, %in, %c-100_i64 : i64
       %5 = arith.select %4, %in, %c0_i64 : i64
       linalg.yield %5 : i64
     }
-    %expand_shape_149 = memref.expand_shape %alloc_148 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
-    %alloc_150 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_149 : memref<30x1xi64>) outs(%alloc_150 : memref<30x1xf32>) {
+    %expand_shape_169 = memref.expand_shape %alloc_168 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
+    %alloc_170 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_169 : memref<30x1xi64>) outs(%alloc_170 : memref<30x1xf32>) {
     ^bb0(%in: i64, %out: f32):
       %4 = linalg.index 0 : index
       %5 = arith.index_cast %in : i64 to index
@@ -827,224 +843,225 @@ module {
       cf.assert %6, "index must be smaller than dim size"
       %7 = arith.cmpi sge, %in, %c0_i64 : i64
       cf.assert %7, "index must be larger or equal to 0"
-      %8 = memref.load %collapse_shape_139[%4, %5] : memref<30x128xf32>
+      %8 = memref.load %collapse_shape_159[%4, %5] : memref<30x128xf32>
       linalg.yield %8 : f32
     }
-    %expand_shape_151 = memref.expand_shape %alloc_147 [[0, 1]] output_shape [30, 1] : memref<30xi1> into memref<30x1xi1>
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_151, %alloc_150 : memref<30x1xi1>, memref<30x1xf32>) outs(%alloc_150 : memref<30x1xf32>) {
-    ^bb0(%in: i1, %in_377: f32, %out: f32):
-      %4 = arith.negf %in_377 : f32
+    %collapse_shape_171 = memref.collapse_shape %alloc_170 [[0, 1]] : memref<30x1xf32> into memref<30xf32>
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%alloc_167, %collapse_shape_171 : memref<30xi1>, memref<30xf32>) outs(%collapse_shape_171 : memref<30xf32>) {
+    ^bb0(%in: i1, %in_402: f32, %out: f32):
+      %4 = arith.negf %in_402 : f32
       %5 = arith.select %in, %4, %cst_0 : f32
       linalg.yield %5 : f32
     }
-    %alloc_152 = memref.alloc() {alignment = 64 : i64} : memref<i64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_152 : memref<i64>)
-    linalg.generic {indexing_maps = [#map2, #map20], iterator_types = ["reduction"]} ins(%alloc_147 : memref<30xi1>) outs(%alloc_152 : memref<i64>) {
+    %alloc_172 = memref.alloc() {alignment = 64 : i64} : memref<i64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_172 : memref<i64>)
+    linalg.generic {indexing_maps = [#map2, #map19], iterator_types = ["reduction"]} ins(%alloc_167 : memref<30xi1>) outs(%alloc_172 : memref<i64>) {
     ^bb0(%in: i1, %out: i64):
       %4 = arith.extui %in : i1 to i64
       %5 = arith.addi %4, %out : i64
       linalg.yield %5 : i64
     }
-    %alloc_153 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map21, #map21], iterator_types = []} ins(%alloc_152 : memref<i64>) outs(%alloc_153 : memref<f32>) {
+    %alloc_173 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map20, #map20], iterator_types = []} ins(%alloc_172 : memref<i64>) outs(%alloc_173 : memref<f32>) {
     ^bb0(%in: i64, %out: f32):
       %4 = arith.sitofp %in : i64 to f32
       linalg.yield %4 : f32
     }
-    %alloc_154 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_154 : memref<f32>)
-    linalg.generic {indexing_maps = [#map13, #map22], iterator_types = ["reduction", "reduction"]} ins(%alloc_150 : memref<30x1xf32>) outs(%alloc_154 : memref<f32>) {
+    %alloc_174 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_174 : memref<f32>)
+    linalg.generic {indexing_maps = [#map2, #map19], iterator_types = ["reduction"]} ins(%collapse_shape_171 : memref<30xf32>) outs(%alloc_174 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map21, #map21, #map21], iterator_types = []} ins(%alloc_154, %alloc_153 : memref<f32>, memref<f32>) outs(%arg87 : memref<f32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.divf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map20, #map20, #map20], iterator_types = []} ins(%alloc_174, %alloc_173 : memref<f32>, memref<f32>) outs(%arg87 : memref<f32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.divf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_155 = memref.expand_shape %collapse_shape_142 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
-    %alloc_156 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_155 : memref<30x1xi64>) outs(%alloc_156 : memref<30x1xi1>) {
+    %expand_shape_175 = memref.expand_shape %collapse_shape_162 [[0, 1]] output_shape [30, 1] : memref<30xi64> into memref<30x1xi64>
+    %alloc_176 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_175 : memref<30x1xi64>) outs(%alloc_176 : memref<30x1xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi ne, %in, %c-100_i64 : i64
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_155 : memref<30x1xi64>) outs(%expand_shape_155 : memref<30x1xi64>) {
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape_175 : memref<30x1xi64>) outs(%expand_shape_175 : memref<30x1xi64>) {
     ^bb0(%in: i64, %out: i64):
       %4 = arith.cmpi ne, %in, %c-100_i64 : i64
       %5 = arith.select %4, %in, %c0_i64 : i64
       linalg.yield %5 : i64
     }
-    %alloc_157 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi64>
-    %alloc_158 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
-    %alloc_159 = memref.alloc() {alignment = 64 : i64} : memref<30x2xi64>
-    linalg.fill ins(%c0_i64 : i64) outs(%alloc_159 : memref<30x2xi64>)
-    %subview_160 = memref.subview %alloc_159[0, 0] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1]>>
-    linalg.generic {indexing_maps = [#map23, #map23, #map2], iterator_types = ["parallel"]} outs(%subview_160, %alloc_157, %alloc_158 : memref<30x1xi64, strided<[2, 1]>>, memref<30x1xi64>, memref<30xf32>) {
-    ^bb0(%out: i64, %out_377: i64, %out_378: f32):
+    %alloc_177 = memref.alloc() {alignment = 64 : i64} : memref<30x1xi64>
+    %alloc_178 = memref.alloc() {alignment = 64 : i64} : memref<30xf32>
+    %alloc_179 = memref.alloc() {alignment = 64 : i64} : memref<30x2xi64>
+    linalg.fill ins(%c0_i64 : i64) outs(%alloc_179 : memref<30x2xi64>)
+    %subview_180 = memref.subview %alloc_179[0, 0] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1]>>
+    linalg.generic {indexing_maps = [#map21, #map21, #map2], iterator_types = ["parallel"]} outs(%subview_180, %alloc_177, %alloc_178 : memref<30x1xi64, strided<[2, 1]>>, memref<30x1xi64>, memref<30xf32>) {
+    ^bb0(%out: i64, %out_402: i64, %out_403: f32):
       %4 = linalg.index 0 : index
       %5 = arith.remsi %4, %c30 : index
-      %6 = memref.load %expand_shape_155[%5, %c0] : memref<30x1xi64>
+      %6 = memref.load %expand_shape_175[%5, %c0] : memref<30x1xi64>
       %7 = arith.index_cast %5 : index to i64
       linalg.yield %7, %6, %cst : i64, i64, f32
     }
-    memref.copy %subview_160, %subview_160 : memref<30x1xi64, strided<[2, 1]>> to memref<30x1xi64, strided<[2, 1]>>
-    %subview_161 = memref.subview %alloc_159[0, 1] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
-    memref.copy %alloc_157, %subview_161 : memref<30x1xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
-    %alloc_162 = memref.alloc() : memref<30x128xf32>
-    memref.copy %0, %alloc_162 : memref<30x128xf32> to memref<30x128xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0, 1>} unique_indices(false) ins(%alloc_158, %alloc_159 : memref<30xf32>, memref<30x2xi64>) outs(%alloc_162 : memref<30x128xf32>) {
+    memref.copy %subview_180, %subview_180 : memref<30x1xi64, strided<[2, 1]>> to memref<30x1xi64, strided<[2, 1]>>
+    %subview_181 = memref.subview %alloc_179[0, 1] [30, 1] [1, 1] : memref<30x2xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
+    memref.copy %alloc_177, %subview_181 : memref<30x1xi64> to memref<30x1xi64, strided<[2, 1], offset: 1>>
+    %alloc_182 = memref.alloc() : memref<30x128xf32>
+    memref.copy %0, %alloc_182 : memref<30x128xf32> to memref<30x128xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0, 1>} unique_indices(false) ins(%alloc_178, %alloc_179 : memref<30xf32>, memref<30x2xi64>) outs(%alloc_182 : memref<30x128xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       tm_tensor.yield %arg88 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map19, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_162, %alloc_156, %alloc_153 : memref<30x128xf32>, memref<30x1xi1>, memref<f32>) outs(%alloc_162 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_377: i1, %in_378: f32, %out: f32):
-      %4 = arith.divf %cst_14, %in_378 : f32
-      %5 = arith.select %in_377, %4, %cst_0 : f32
+    linalg.generic {indexing_maps = [#map10, #map18, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_182, %alloc_176, %alloc_173 : memref<30x128xf32>, memref<30x1xi1>, memref<f32>) outs(%alloc_182 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_402: i1, %in_403: f32, %out: f32):
+      %4 = arith.divf %cst_14, %in_403 : f32
+      %5 = arith.select %in_402, %4, %cst_0 : f32
       %6 = arith.mulf %in, %5 : f32
       linalg.yield %6 : f32
     }
-    %alloc_163 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_163 : memref<30x1xf32>)
-    linalg.generic {indexing_maps = [#map13, #map19], iterator_types = ["parallel", "reduction"]} ins(%alloc_162 : memref<30x128xf32>) outs(%alloc_163 : memref<30x1xf32>) {
+    %alloc_183 = memref.alloc() {alignment = 64 : i64} : memref<30x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_183 : memref<30x1xf32>)
+    linalg.generic {indexing_maps = [#map10, #map18], iterator_types = ["parallel", "reduction"]} ins(%alloc_182 : memref<30x128xf32>) outs(%alloc_183 : memref<30x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map19, #map13], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_139, %alloc_163 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_139 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map10, #map18, #map10], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_159, %alloc_183 : memref<30x128xf32>, memref<30x1xf32>) outs(%collapse_shape_159 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = math.exp %in : f32
-      %5 = arith.mulf %4, %in_377 : f32
+      %5 = arith.mulf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_162, %collapse_shape_139 : memref<30x128xf32>, memref<30x128xf32>) outs(%alloc_162 : memref<30x128xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_182, %collapse_shape_159 : memref<30x128xf32>, memref<30x128xf32>) outs(%alloc_182 : memref<30x128xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %expand_shape_164 = memref.expand_shape %alloc_162 [[0, 1], [2]] output_shape [2, 15, 128] : memref<30x128xf32> into memref<2x15x128xf32>
-    %alloc_165 = memref.alloc() {alignment = 64 : i64} : memref<2x16x128xf32>
-    memref.copy %1, %alloc_165 : memref<2x16x128xf32> to memref<2x16x128xf32>
-    %subview_166 = memref.subview %alloc_165[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
-    memref.copy %expand_shape_164, %subview_166 : memref<2x15x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
-    %alloc_167 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_167 : memref<128x64xf32>)
-    linalg.generic {indexing_maps = [#map24, #map25, #map26], iterator_types = ["parallel", "parallel", "reduction", "reduction"]} ins(%alloc_165, %alloc_130 : memref<2x16x128xf32>, memref<2x16x64xf32>) outs(%alloc_167 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_184 = memref.expand_shape %alloc_182 [[0, 1], [2]] output_shape [2, 15, 128] : memref<30x128xf32> into memref<2x15x128xf32>
+    %alloc_185 = memref.alloc() {alignment = 64 : i64} : memref<2x16x128xf32>
+    memref.copy %1, %alloc_185 : memref<2x16x128xf32> to memref<2x16x128xf32>
+    %subview_186 = memref.subview %alloc_185[0, 0, 0] [2, 15, 128] [1, 1, 1] : memref<2x16x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
+    memref.copy %expand_shape_184, %subview_186 : memref<2x15x128xf32> to memref<2x15x128xf32, strided<[2048, 128, 1]>>
+    %collapse_shape_187 = memref.collapse_shape %alloc_185 [[0, 1], [2]] : memref<2x16x128xf32> into memref<32x128xf32>
+    %alloc_188 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_188 : memref<128x64xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_187, %collapse_shape_150 : memref<32x128xf32>, memref<32x64xf32>) outs(%alloc_188 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_168 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_168 : memref<32x64xf32>)
-    %expand_shape_169 = memref.expand_shape %alloc_168 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map27, #map28, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_165, %arg0 : memref<2x16x128xf32>, memref<128x64xf32>) outs(%expand_shape_169 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_189 = memref.alloc() {alignment = 64 : i64} : memref<32x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_189 : memref<32x64xf32>)
+    %expand_shape_190 = memref.expand_shape %alloc_189 [[0, 1], [2]] output_shape [2, 16, 64] : memref<32x64xf32> into memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map25, #map26, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%alloc_185, %arg0 : memref<2x16x128xf32>, memref<128x64xf32>) outs(%expand_shape_190 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_170 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_169, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_191 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_190, %arg26 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_171 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_171 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_170 : memref<2x16x64xf32>) outs(%alloc_171 : memref<2x16x1xf32>) {
+    %alloc_192 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_192 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_191 : memref<2x16x64xf32>) outs(%alloc_192 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_172 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %expand_shape_104 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_172 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_193 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %expand_shape_119 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_193 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_173 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_173 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_172 : memref<2x16x64xf32>) outs(%alloc_173 : memref<2x16x1xf32>) {
+    %alloc_194 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_194 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_193 : memref<2x16x64xf32>) outs(%alloc_194 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_174 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_104, %alloc_173 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_174 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_195 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_119, %alloc_194 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_195 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %alloc_171 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %alloc_192 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.mulf %in, %cst_3 : f32
-      %5 = arith.subf %4, %in_377 : f32
+      %5 = arith.subf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %alloc_174 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %alloc_195 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_129, %alloc_170 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_148, %alloc_191 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.mulf %4, %in_377 : f32
+      %5 = arith.mulf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_169, %expand_shape_104 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_104 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_190, %expand_shape_119 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%expand_shape_119 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_175 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_175 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_104 : memref<2x16x64xf32>) outs(%alloc_175 : memref<64xf32>) {
+    %alloc_196 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_196 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_119 : memref<2x16x64xf32>) outs(%alloc_196 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_176 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_176 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_169 : memref<2x16x64xf32>) outs(%alloc_176 : memref<64xf32>) {
+    %alloc_197 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_197 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%expand_shape_190 : memref<2x16x64xf32>) outs(%alloc_197 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_177 = memref.collapse_shape %alloc_170 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_178 = memref.expand_shape %alloc_170 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_179 = memref.collapse_shape %expand_shape_178 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
-    %expand_shape_180 = memref.expand_shape %arg24 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_181 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_181 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_179, %expand_shape_180 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_181 : memref<32x256x1x1xf32>)
-    %alloc_182 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_182 : memref<256x64xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_121, %collapse_shape_177 : memref<32x256xf32>, memref<32x64xf32>) outs(%alloc_182 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_198 = memref.collapse_shape %alloc_191 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_199 = memref.expand_shape %alloc_191 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_200 = memref.collapse_shape %expand_shape_199 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
+    %expand_shape_201 = memref.expand_shape %arg24 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_202 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_202 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_200, %expand_shape_201 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_202 : memref<32x256x1x1xf32>)
+    %alloc_203 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_203 : memref<256x64xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_138, %collapse_shape_198 : memref<32x256xf32>, memref<32x64xf32>) outs(%alloc_203 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_183 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_183 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_177 : memref<32x64xf32>) outs(%alloc_183 : memref<1x64xf32>) {
+    %alloc_204 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_204 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_198 : memref<32x64xf32>) outs(%alloc_204 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_184 = memref.collapse_shape %alloc_183 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_185 = memref.expand_shape %alloc_181 [[0, 1], [2], [3], [4]] output_shape [2, 16, 256, 1, 1] : memref<32x256x1x1xf32> into memref<2x16x256x1x1xf32>
-    %collapse_shape_186 = memref.collapse_shape %expand_shape_185 [[0], [1], [2, 3, 4]] : memref<2x16x256x1x1xf32> into memref<2x16x256xf32>
-    %alloc_187 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_186, %expand_shape_115 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_187 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.fpowi %in_377, %c3_i64 : f32, i64
+    %collapse_shape_205 = memref.collapse_shape %alloc_204 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_206 = memref.expand_shape %alloc_202 [[0, 1], [2], [3], [4]] output_shape [2, 16, 256, 1, 1] : memref<32x256x1x1xf32> into memref<2x16x256x1x1xf32>
+    %collapse_shape_207 = memref.collapse_shape %expand_shape_206 [[0], [1], [2, 3, 4]] : memref<2x16x256x1x1xf32> into memref<2x16x256xf32>
+    %alloc_208 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_207, %expand_shape_132 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_208 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.fpowi %in_402, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
       %6 = arith.mulf %4, %5 : f32
-      %7 = arith.addf %in_377, %6 : f32
+      %7 = arith.addf %in_402, %6 : f32
       %8 = arith.truncf %cst_10 : f64 to f32
       %9 = arith.mulf %7, %8 : f32
       %10 = math.tanh %9 : f32
@@ -1052,14 +1069,14 @@ module {
       %12 = arith.mulf %in, %11 : f32
       linalg.yield %12 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_186, %expand_shape_115 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_186 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %cst_2 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_207, %expand_shape_132 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_207 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %cst_2 : f32
       %5 = arith.mulf %in, %4 : f32
-      %6 = math.fpowi %in_377, %c3_i64 : f32, i64
+      %6 = math.fpowi %in_402, %c3_i64 : f32, i64
       %7 = arith.truncf %cst_11 : f64 to f32
       %8 = arith.mulf %6, %7 : f32
-      %9 = arith.addf %in_377, %8 : f32
+      %9 = arith.addf %in_402, %8 : f32
       %10 = arith.truncf %cst_10 : f64 to f32
       %11 = arith.mulf %9, %10 : f32
       %12 = math.tanh %11 : f32
@@ -1067,354 +1084,356 @@ module {
       %14 = arith.subf %cst_14, %13 : f32
       %15 = arith.mulf %5, %14 : f32
       %16 = arith.mulf %15, %10 : f32
-      %17 = math.fpowi %in_377, %c2_i64 : f32, i64
+      %17 = math.fpowi %in_402, %c2_i64 : f32, i64
       %18 = arith.mulf %17, %cst_1 : f32
       %19 = arith.mulf %16, %7 : f32
       %20 = arith.mulf %19, %18 : f32
       %21 = arith.addf %16, %20 : f32
       linalg.yield %21 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_186, %alloc_187 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_186 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %cst_2 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_207, %alloc_208 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_207 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %cst_2 : f32
       %5 = arith.addf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %collapse_shape_188 = memref.collapse_shape %collapse_shape_186 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_189 = memref.expand_shape %collapse_shape_186 [[0], [1], [2, 3, 4]] output_shape [2, 16, 256, 1, 1] : memref<2x16x256xf32> into memref<2x16x256x1x1xf32>
-    %collapse_shape_190 = memref.collapse_shape %expand_shape_189 [[0, 1], [2], [3], [4]] : memref<2x16x256x1x1xf32> into memref<32x256x1x1xf32>
-    %expand_shape_191 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_192 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_192 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_190, %expand_shape_191 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_192 : memref<32x64x1x1xf32>)
-    %alloc_193 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_193 : memref<64x256xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_113, %collapse_shape_188 : memref<32x64xf32>, memref<32x256xf32>) outs(%alloc_193 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_209 = memref.collapse_shape %collapse_shape_207 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_210 = memref.expand_shape %collapse_shape_207 [[0], [1], [2, 3, 4]] output_shape [2, 16, 256, 1, 1] : memref<2x16x256xf32> into memref<2x16x256x1x1xf32>
+    %collapse_shape_211 = memref.collapse_shape %expand_shape_210 [[0, 1], [2], [3], [4]] : memref<2x16x256x1x1xf32> into memref<32x256x1x1xf32>
+    %expand_shape_212 = memref.expand_shape %arg22 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_213 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_213 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_211, %expand_shape_212 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_213 : memref<32x64x1x1xf32>)
+    %alloc_214 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_214 : memref<64x256xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_130, %collapse_shape_209 : memref<32x64xf32>, memref<32x256xf32>) outs(%alloc_214 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_194 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_194 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_188 : memref<32x256xf32>) outs(%alloc_194 : memref<1x256xf32>) {
+    %alloc_215 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_215 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_209 : memref<32x256xf32>) outs(%alloc_215 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_195 = memref.collapse_shape %alloc_194 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_196 = memref.expand_shape %alloc_192 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_197 = memref.collapse_shape %expand_shape_196 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
-    %alloc_198 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_197, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_198 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_216 = memref.collapse_shape %alloc_215 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_217 = memref.expand_shape %alloc_213 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_218 = memref.collapse_shape %expand_shape_217 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
+    %alloc_219 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_218, %arg20 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_219 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_199 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_199 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_198 : memref<2x16x64xf32>) outs(%alloc_199 : memref<2x16x1xf32>) {
+    %alloc_220 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_220 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_219 : memref<2x16x64xf32>) outs(%alloc_220 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_200 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_198, %alloc_106 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_200 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_221 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_219, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_221 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_201 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_201 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_200 : memref<2x16x64xf32>) outs(%alloc_201 : memref<2x16x1xf32>) {
+    %alloc_222 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_222 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_221 : memref<2x16x64xf32>) outs(%alloc_222 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_202 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_106, %alloc_201 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_202 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_223 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_121, %alloc_222 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_223 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_198, %alloc_199 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_198 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_219, %alloc_220 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_219 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.mulf %in, %cst_3 : f32
-      %5 = arith.subf %4, %in_377 : f32
+      %5 = arith.subf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_198, %alloc_202 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_198 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_219, %alloc_223 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_219 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_111, %alloc_198 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_198 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_128, %alloc_219 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_219 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.mulf %4, %in_377 : f32
+      %5 = arith.mulf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_197, %alloc_106 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_106 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_218, %alloc_121 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_121 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_203 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_203 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_106 : memref<2x16x64xf32>) outs(%alloc_203 : memref<64xf32>) {
+    %alloc_224 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_224 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_121 : memref<2x16x64xf32>) outs(%alloc_224 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_204 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_204 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_197 : memref<2x16x64xf32>) outs(%alloc_204 : memref<64xf32>) {
+    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_225 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_218 : memref<2x16x64xf32>) outs(%alloc_225 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %alloc_198 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %alloc_219 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_205 = memref.collapse_shape %alloc_170 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_206 = memref.expand_shape %alloc_170 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_207 = memref.collapse_shape %expand_shape_206 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
-    %expand_shape_208 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_209 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_209 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_207, %expand_shape_208 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_209 : memref<32x64x1x1xf32>)
-    %collapse_shape_210 = memref.collapse_shape %alloc_209 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_211 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_211 : memref<64x64xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_102, %collapse_shape_205 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_211 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_226 = memref.collapse_shape %alloc_191 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_227 = memref.expand_shape %alloc_191 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_228 = memref.collapse_shape %expand_shape_227 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
+    %expand_shape_229 = memref.expand_shape %arg18 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_230 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_230 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_228, %expand_shape_229 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_230 : memref<32x64x1x1xf32>)
+    %collapse_shape_231 = memref.collapse_shape %alloc_230 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_232 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_232 : memref<64x64xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_117, %collapse_shape_226 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_232 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_212 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_212 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_205 : memref<32x64xf32>) outs(%alloc_212 : memref<1x64xf32>) {
+    %alloc_233 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_233 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_226 : memref<32x64xf32>) outs(%alloc_233 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_213 = memref.collapse_shape %alloc_212 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_214 = memref.expand_shape %collapse_shape_210 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_215 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_214 : memref<2x16x2x32xf32>) outs(%alloc_215 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %alloc_216 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_216 : memref<4x16x32xf32>)
-    %expand_shape_217 = memref.expand_shape %alloc_216 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    linalg.generic {indexing_maps = [#map32, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_94, %alloc_215 : memref<2x2x16x16xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_217 : memref<2x2x16x32xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_234 = memref.collapse_shape %alloc_233 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_235 = memref.expand_shape %collapse_shape_231 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_236 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_235 : memref<2x16x2x32xf32>) outs(%alloc_236 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_237 = memref.collapse_shape %alloc_236 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_238 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_238 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map28, #map29, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_112, %collapse_shape_237 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_238 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_218 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_218 : memref<4x16x16xf32>)
-    %expand_shape_219 = memref.expand_shape %alloc_218 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map8, #map33, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_215, %alloc_89 : memref<2x2x16x32xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_219 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_239 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_239 : memref<4x16x16xf32>)
+    linalg.generic {indexing_maps = [#map25, #map30, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_237, %collapse_shape_113 : memref<4x16x32xf32>, memref<4x16x32xf32>) outs(%alloc_239 : memref<4x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_219, %expand_shape_94 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_219 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_240 = memref.expand_shape %alloc_238 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_241 = memref.expand_shape %alloc_239 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_241, %expand_shape_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_241 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_220 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_220 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map17], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_219 : memref<2x2x16x16xf32>) outs(%alloc_220 : memref<2x2x16x1xf32>) {
+    %alloc_242 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_242 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_241 : memref<2x2x16x16xf32>) outs(%alloc_242 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map17, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_94, %alloc_220 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_94 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_107, %alloc_242 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_107 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_219, %expand_shape_94 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_219 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_241, %expand_shape_107 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_241 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_219 : memref<2x2x16x16xf32>) outs(%expand_shape_219 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_241 : memref<2x2x16x16xf32>) outs(%expand_shape_241 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_12 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_221 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_221 : memref<4x32x16xf32>)
-    %expand_shape_222 = memref.expand_shape %alloc_221 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    linalg.generic {indexing_maps = [#map32, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_91, %expand_shape_219 : memref<2x2x16x32xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_222 : memref<2x2x32x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_243 = memref.collapse_shape %expand_shape_241 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_244 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_244 : memref<4x32x16xf32>)
+    linalg.generic {indexing_maps = [#map28, #map29, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_104, %collapse_shape_243 : memref<4x16x32xf32>, memref<4x16x16xf32>) outs(%alloc_244 : memref<4x32x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_223 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_223 : memref<4x16x32xf32>)
-    %expand_shape_224 = memref.expand_shape %alloc_223 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    linalg.generic {indexing_maps = [#map8, #map33, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_219, %alloc_92 : memref<2x2x16x16xf32>, memref<2x2x32x16xf32>) outs(%expand_shape_224 : memref<2x2x16x32xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_245 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_245 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map25, #map30, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_243, %collapse_shape_105 : memref<4x16x16xf32>, memref<4x32x16xf32>) outs(%alloc_245 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_225 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_224 : memref<2x2x16x32xf32>) outs(%alloc_225 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_226 = memref.collapse_shape %alloc_225 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_227 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_217 : memref<2x2x16x32xf32>) outs(%alloc_227 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_228 = memref.collapse_shape %alloc_227 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_229 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_222 : memref<2x2x32x16xf32>) outs(%alloc_229 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_230 = memref.collapse_shape %alloc_229 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_231 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_232 = memref.subview %alloc_231[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_226, %subview_232 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_233 = memref.subview %alloc_231[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_230, %subview_233 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_234 = memref.subview %alloc_231[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_228, %subview_234 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_235 = memref.collapse_shape %alloc_231 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_236 = memref.expand_shape %alloc_231 [[0], [1], [2, 3, 4]] output_shape [2, 16, 192, 1, 1] : memref<2x16x192xf32> into memref<2x16x192x1x1xf32>
-    %collapse_shape_237 = memref.collapse_shape %expand_shape_236 [[0, 1], [2], [3], [4]] : memref<2x16x192x1x1xf32> into memref<32x192x1x1xf32>
-    %expand_shape_238 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_239 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_239 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_237, %expand_shape_238 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_239 : memref<32x64x1x1xf32>)
-    %alloc_240 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_240 : memref<64x192xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_81, %collapse_shape_235 : memref<32x64xf32>, memref<32x192xf32>) outs(%alloc_240 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_246 = memref.expand_shape %alloc_244 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_247 = memref.expand_shape %alloc_245 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_248 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_247 : memref<2x2x16x32xf32>) outs(%alloc_248 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_249 = memref.collapse_shape %alloc_248 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_240 : memref<2x2x16x32xf32>) outs(%alloc_250 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_251 = memref.collapse_shape %alloc_250 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_252 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_246 : memref<2x2x32x16xf32>) outs(%alloc_252 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_253 = memref.collapse_shape %alloc_252 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_254 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_255 = memref.subview %alloc_254[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_249, %subview_255 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_256 = memref.subview %alloc_254[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_253, %subview_256 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_257 = memref.subview %alloc_254[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_251, %subview_257 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_258 = memref.collapse_shape %alloc_254 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_259 = memref.expand_shape %alloc_254 [[0], [1], [2, 3, 4]] output_shape [2, 16, 192, 1, 1] : memref<2x16x192xf32> into memref<2x16x192x1x1xf32>
+    %collapse_shape_260 = memref.collapse_shape %expand_shape_259 [[0, 1], [2], [3], [4]] : memref<2x16x192x1x1xf32> into memref<32x192x1x1xf32>
+    %expand_shape_261 = memref.expand_shape %arg16 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_262 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_260, %expand_shape_261 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_262 : memref<32x64x1x1xf32>)
+    %alloc_263 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_263 : memref<64x192xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_92, %collapse_shape_258 : memref<32x64xf32>, memref<32x192xf32>) outs(%alloc_263 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_241 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_241 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_235 : memref<32x192xf32>) outs(%alloc_241 : memref<1x192xf32>) {
+    %alloc_264 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_264 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_258 : memref<32x192xf32>) outs(%alloc_264 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_242 = memref.collapse_shape %alloc_241 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_243 = memref.expand_shape %alloc_239 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_244 = memref.collapse_shape %expand_shape_243 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
-    %alloc_245 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_244, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_245 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_265 = memref.collapse_shape %alloc_264 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_266 = memref.expand_shape %alloc_262 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_267 = memref.collapse_shape %expand_shape_266 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
+    %alloc_268 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_267, %arg14 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_268 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_246 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_246 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_245 : memref<2x16x64xf32>) outs(%alloc_246 : memref<2x16x1xf32>) {
+    %alloc_269 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_269 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_268 : memref<2x16x64xf32>) outs(%alloc_269 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_247 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_245, %alloc_74 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_247 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_270 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_268, %alloc_83 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_270 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_248 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_248 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_247 : memref<2x16x64xf32>) outs(%alloc_248 : memref<2x16x1xf32>) {
+    %alloc_271 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_271 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_270 : memref<2x16x64xf32>) outs(%alloc_271 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_249 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_74, %alloc_248 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_249 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_272 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_83, %alloc_271 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_272 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_245, %alloc_246 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_245 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_268, %alloc_269 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_268 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.mulf %in, %cst_3 : f32
-      %5 = arith.subf %4, %in_377 : f32
+      %5 = arith.subf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_245, %alloc_249 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_245 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_268, %alloc_272 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_268 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_79, %alloc_245 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_245 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_90, %alloc_268 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_268 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.mulf %4, %in_377 : f32
+      %5 = arith.mulf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_244, %alloc_74 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_74 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_267, %alloc_83 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_83 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_250 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_250 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_74 : memref<2x16x64xf32>) outs(%alloc_250 : memref<64xf32>) {
+    %alloc_273 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_273 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_83 : memref<2x16x64xf32>) outs(%alloc_273 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_251 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_251 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_244 : memref<2x16x64xf32>) outs(%alloc_251 : memref<64xf32>) {
+    %alloc_274 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_274 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_267 : memref<2x16x64xf32>) outs(%alloc_274 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %alloc_245 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %alloc_268 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_252 = memref.collapse_shape %alloc_170 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_253 = memref.expand_shape %alloc_170 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_254 = memref.collapse_shape %expand_shape_253 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
-    %expand_shape_255 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
-    %alloc_256 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_256 : memref<32x256x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_254, %expand_shape_255 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_256 : memref<32x256x1x1xf32>)
-    %alloc_257 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_257 : memref<256x64xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_70, %collapse_shape_252 : memref<32x256xf32>, memref<32x64xf32>) outs(%alloc_257 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_275 = memref.collapse_shape %alloc_191 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_276 = memref.expand_shape %alloc_191 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_277 = memref.collapse_shape %expand_shape_276 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
+    %expand_shape_278 = memref.expand_shape %arg12 [[0], [1, 2, 3]] output_shape [256, 64, 1, 1] : memref<256x64xf32> into memref<256x64x1x1xf32>
+    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<32x256x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_279 : memref<32x256x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_277, %expand_shape_278 : memref<32x64x1x1xf32>, memref<256x64x1x1xf32>) outs(%alloc_279 : memref<32x256x1x1xf32>)
+    %alloc_280 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_280 : memref<256x64xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_79, %collapse_shape_275 : memref<32x256xf32>, memref<32x64xf32>) outs(%alloc_280 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_258 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_258 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_252 : memref<32x64xf32>) outs(%alloc_258 : memref<1x64xf32>) {
+    %alloc_281 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_281 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_275 : memref<32x64xf32>) outs(%alloc_281 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_259 = memref.collapse_shape %alloc_258 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_260 = memref.expand_shape %alloc_256 [[0, 1], [2], [3], [4]] output_shape [2, 16, 256, 1, 1] : memref<32x256x1x1xf32> into memref<2x16x256x1x1xf32>
-    %collapse_shape_261 = memref.collapse_shape %expand_shape_260 [[0], [1], [2, 3, 4]] : memref<2x16x256x1x1xf32> into memref<2x16x256xf32>
-    %alloc_262 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_261, %expand_shape_64 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_262 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.fpowi %in_377, %c3_i64 : f32, i64
+    %collapse_shape_282 = memref.collapse_shape %alloc_281 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_283 = memref.expand_shape %alloc_279 [[0, 1], [2], [3], [4]] output_shape [2, 16, 256, 1, 1] : memref<32x256x1x1xf32> into memref<2x16x256x1x1xf32>
+    %collapse_shape_284 = memref.collapse_shape %expand_shape_283 [[0], [1], [2, 3, 4]] : memref<2x16x256x1x1xf32> into memref<2x16x256xf32>
+    %alloc_285 = memref.alloc() {alignment = 64 : i64} : memref<2x16x256xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_284, %expand_shape_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%alloc_285 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.fpowi %in_402, %c3_i64 : f32, i64
       %5 = arith.truncf %cst_11 : f64 to f32
       %6 = arith.mulf %4, %5 : f32
-      %7 = arith.addf %in_377, %6 : f32
+      %7 = arith.addf %in_402, %6 : f32
       %8 = arith.truncf %cst_10 : f64 to f32
       %9 = arith.mulf %7, %8 : f32
       %10 = math.tanh %9 : f32
@@ -1422,14 +1441,14 @@ module {
       %12 = arith.mulf %in, %11 : f32
       linalg.yield %12 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_261, %expand_shape_64 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_261 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %cst_2 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_284, %expand_shape_73 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_284 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %cst_2 : f32
       %5 = arith.mulf %in, %4 : f32
-      %6 = math.fpowi %in_377, %c3_i64 : f32, i64
+      %6 = math.fpowi %in_402, %c3_i64 : f32, i64
       %7 = arith.truncf %cst_11 : f64 to f32
       %8 = arith.mulf %6, %7 : f32
-      %9 = arith.addf %in_377, %8 : f32
+      %9 = arith.addf %in_402, %8 : f32
       %10 = arith.truncf %cst_10 : f64 to f32
       %11 = arith.mulf %9, %10 : f32
       %12 = math.tanh %11 : f32
@@ -1437,452 +1456,454 @@ module {
       %14 = arith.subf %cst_14, %13 : f32
       %15 = arith.mulf %5, %14 : f32
       %16 = arith.mulf %15, %10 : f32
-      %17 = math.fpowi %in_377, %c2_i64 : f32, i64
+      %17 = math.fpowi %in_402, %c2_i64 : f32, i64
       %18 = arith.mulf %17, %cst_1 : f32
       %19 = arith.mulf %16, %7 : f32
       %20 = arith.mulf %19, %18 : f32
       %21 = arith.addf %16, %20 : f32
       linalg.yield %21 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_261, %alloc_262 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_261 : memref<2x16x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %cst_2 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_284, %alloc_285 : memref<2x16x256xf32>, memref<2x16x256xf32>) outs(%collapse_shape_284 : memref<2x16x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %cst_2 : f32
       %5 = arith.addf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %collapse_shape_263 = memref.collapse_shape %collapse_shape_261 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
-    %expand_shape_264 = memref.expand_shape %collapse_shape_261 [[0], [1], [2, 3, 4]] output_shape [2, 16, 256, 1, 1] : memref<2x16x256xf32> into memref<2x16x256x1x1xf32>
-    %collapse_shape_265 = memref.collapse_shape %expand_shape_264 [[0, 1], [2], [3], [4]] : memref<2x16x256x1x1xf32> into memref<32x256x1x1xf32>
-    %expand_shape_266 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
-    %alloc_267 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_267 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_265, %expand_shape_266 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_267 : memref<32x64x1x1xf32>)
-    %alloc_268 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_268 : memref<64x256xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_62, %collapse_shape_263 : memref<32x64xf32>, memref<32x256xf32>) outs(%alloc_268 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_286 = memref.collapse_shape %collapse_shape_284 [[0, 1], [2]] : memref<2x16x256xf32> into memref<32x256xf32>
+    %expand_shape_287 = memref.expand_shape %collapse_shape_284 [[0], [1], [2, 3, 4]] output_shape [2, 16, 256, 1, 1] : memref<2x16x256xf32> into memref<2x16x256x1x1xf32>
+    %collapse_shape_288 = memref.collapse_shape %expand_shape_287 [[0, 1], [2], [3], [4]] : memref<2x16x256x1x1xf32> into memref<32x256x1x1xf32>
+    %expand_shape_289 = memref.expand_shape %arg10 [[0], [1, 2, 3]] output_shape [64, 256, 1, 1] : memref<64x256xf32> into memref<64x256x1x1xf32>
+    %alloc_290 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_290 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_288, %expand_shape_289 : memref<32x256x1x1xf32>, memref<64x256x1x1xf32>) outs(%alloc_290 : memref<32x64x1x1xf32>)
+    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_291 : memref<64x256xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_71, %collapse_shape_286 : memref<32x64xf32>, memref<32x256xf32>) outs(%alloc_291 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_269 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_269 : memref<1x256xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_263 : memref<32x256xf32>) outs(%alloc_269 : memref<1x256xf32>) {
+    %alloc_292 = memref.alloc() {alignment = 64 : i64} : memref<1x256xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_292 : memref<1x256xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_286 : memref<32x256xf32>) outs(%alloc_292 : memref<1x256xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_270 = memref.collapse_shape %alloc_269 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
-    %expand_shape_271 = memref.expand_shape %alloc_267 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_272 = memref.collapse_shape %expand_shape_271 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
-    %alloc_273 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_272, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_273 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_293 = memref.collapse_shape %alloc_292 [[0, 1]] : memref<1x256xf32> into memref<256xf32>
+    %expand_shape_294 = memref.expand_shape %alloc_290 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_295 = memref.collapse_shape %expand_shape_294 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
+    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_295, %arg8 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_296 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_274 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_274 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_273 : memref<2x16x64xf32>) outs(%alloc_274 : memref<2x16x1xf32>) {
+    %alloc_297 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_297 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_296 : memref<2x16x64xf32>) outs(%alloc_297 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_275 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_273, %alloc_55 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_275 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_298 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_296, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_298 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_276 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_276 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_275 : memref<2x16x64xf32>) outs(%alloc_276 : memref<2x16x1xf32>) {
+    %alloc_299 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_299 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_298 : memref<2x16x64xf32>) outs(%alloc_299 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_277 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_55, %alloc_276 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_277 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_300 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_62, %alloc_299 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_300 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_273, %alloc_274 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_273 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_296, %alloc_297 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_296 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.mulf %in, %cst_3 : f32
-      %5 = arith.subf %4, %in_377 : f32
+      %5 = arith.subf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_273, %alloc_277 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_273 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_296, %alloc_300 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_296 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_60, %alloc_273 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_273 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_69, %alloc_296 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_296 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.mulf %4, %in_377 : f32
+      %5 = arith.mulf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_272, %alloc_55 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_55 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_295, %alloc_62 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_62 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_278 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_278 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_55 : memref<2x16x64xf32>) outs(%alloc_278 : memref<64xf32>) {
+    %alloc_301 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_301 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_62 : memref<2x16x64xf32>) outs(%alloc_301 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_279 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_279 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_272 : memref<2x16x64xf32>) outs(%alloc_279 : memref<64xf32>) {
+    %alloc_302 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_302 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_295 : memref<2x16x64xf32>) outs(%alloc_302 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %alloc_273 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %alloc_296 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_280 = memref.collapse_shape %alloc_170 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
-    %expand_shape_281 = memref.expand_shape %alloc_170 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_282 = memref.collapse_shape %expand_shape_281 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
-    %expand_shape_283 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
-    %alloc_284 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_284 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_282, %expand_shape_283 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_284 : memref<32x64x1x1xf32>)
-    %collapse_shape_285 = memref.collapse_shape %alloc_284 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
-    %alloc_286 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_286 : memref<64x64xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_51, %collapse_shape_280 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_286 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_303 = memref.collapse_shape %alloc_191 [[0, 1], [2]] : memref<2x16x64xf32> into memref<32x64xf32>
+    %expand_shape_304 = memref.expand_shape %alloc_191 [[0], [1], [2, 3, 4]] output_shape [2, 16, 64, 1, 1] : memref<2x16x64xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_305 = memref.collapse_shape %expand_shape_304 [[0, 1], [2], [3], [4]] : memref<2x16x64x1x1xf32> into memref<32x64x1x1xf32>
+    %expand_shape_306 = memref.expand_shape %arg6 [[0], [1, 2, 3]] output_shape [64, 64, 1, 1] : memref<64x64xf32> into memref<64x64x1x1xf32>
+    %alloc_307 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_307 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_305, %expand_shape_306 : memref<32x64x1x1xf32>, memref<64x64x1x1xf32>) outs(%alloc_307 : memref<32x64x1x1xf32>)
+    %collapse_shape_308 = memref.collapse_shape %alloc_307 [[0], [1, 2, 3]] : memref<32x64x1x1xf32> into memref<32x64xf32>
+    %alloc_309 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_309 : memref<64x64xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_58, %collapse_shape_303 : memref<32x64xf32>, memref<32x64xf32>) outs(%alloc_309 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_287 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_287 : memref<1x64xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_280 : memref<32x64xf32>) outs(%alloc_287 : memref<1x64xf32>) {
+    %alloc_310 = memref.alloc() {alignment = 64 : i64} : memref<1x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_310 : memref<1x64xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_303 : memref<32x64xf32>) outs(%alloc_310 : memref<1x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_288 = memref.collapse_shape %alloc_287 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
-    %expand_shape_289 = memref.expand_shape %collapse_shape_285 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
-    %alloc_290 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
-    linalg.transpose ins(%expand_shape_289 : memref<2x16x2x32xf32>) outs(%alloc_290 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
-    %alloc_291 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_291 : memref<4x16x32xf32>)
-    %expand_shape_292 = memref.expand_shape %alloc_291 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    linalg.generic {indexing_maps = [#map32, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_43, %alloc_290 : memref<2x2x16x16xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_292 : memref<2x2x16x32xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_311 = memref.collapse_shape %alloc_310 [[0, 1]] : memref<1x64xf32> into memref<64xf32>
+    %expand_shape_312 = memref.expand_shape %collapse_shape_308 [[0, 1], [2, 3]] output_shape [2, 16, 2, 32] : memref<32x64xf32> into memref<2x16x2x32xf32>
+    %alloc_313 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x32xf32>
+    linalg.transpose ins(%expand_shape_312 : memref<2x16x2x32xf32>) outs(%alloc_313 : memref<2x2x16x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_314 = memref.collapse_shape %alloc_313 [[0, 1], [2], [3]] : memref<2x2x16x32xf32> into memref<4x16x32xf32>
+    %alloc_315 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_315 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map28, #map29, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_53, %collapse_shape_314 : memref<4x16x16xf32>, memref<4x16x32xf32>) outs(%alloc_315 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_293 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_293 : memref<4x16x16xf32>)
-    %expand_shape_294 = memref.expand_shape %alloc_293 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
-    linalg.generic {indexing_maps = [#map8, #map33, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_290, %alloc_38 : memref<2x2x16x32xf32>, memref<2x2x16x32xf32>) outs(%expand_shape_294 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_316 = memref.alloc() {alignment = 64 : i64} : memref<4x16x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_316 : memref<4x16x16xf32>)
+    linalg.generic {indexing_maps = [#map25, #map30, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_314, %collapse_shape_54 : memref<4x16x32xf32>, memref<4x16x32xf32>) outs(%alloc_316 : memref<4x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_294, %expand_shape_43 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_294 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_317 = memref.expand_shape %alloc_315 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %expand_shape_318 = memref.expand_shape %alloc_316 [[0, 1], [2], [3]] output_shape [2, 2, 16, 16] : memref<4x16x16xf32> into memref<2x2x16x16xf32>
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318, %expand_shape_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_295 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_295 : memref<2x2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map11, #map17], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_294 : memref<2x2x16x16xf32>) outs(%alloc_295 : memref<2x2x16x1xf32>) {
+    %alloc_319 = memref.alloc() {alignment = 64 : i64} : memref<2x2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_319 : memref<2x2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map6, #map5], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_318 : memref<2x2x16x16xf32>) outs(%alloc_319 : memref<2x2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map17, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_43, %alloc_295 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_43 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map6, #map5, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_48, %alloc_319 : memref<2x2x16x16xf32>, memref<2x2x16x1xf32>) outs(%expand_shape_48 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_294, %expand_shape_43 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_294 : memref<2x2x16x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map6, #map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318, %expand_shape_48 : memref<2x2x16x16xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map11, #map11], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_294 : memref<2x2x16x16xf32>) outs(%expand_shape_294 : memref<2x2x16x16xf32>) {
+    linalg.generic {indexing_maps = [#map6, #map6], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%expand_shape_318 : memref<2x2x16x16xf32>) outs(%expand_shape_318 : memref<2x2x16x16xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_12 : f64 to f32
       %5 = arith.mulf %in, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_296 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_296 : memref<4x32x16xf32>)
-    %expand_shape_297 = memref.expand_shape %alloc_296 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
-    linalg.generic {indexing_maps = [#map32, #map9, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%alloc_40, %expand_shape_294 : memref<2x2x16x32xf32>, memref<2x2x16x16xf32>) outs(%expand_shape_297 : memref<2x2x32x16xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_320 = memref.collapse_shape %expand_shape_318 [[0, 1], [2], [3]] : memref<2x2x16x16xf32> into memref<4x16x16xf32>
+    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<4x32x16xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_321 : memref<4x32x16xf32>)
+    linalg.generic {indexing_maps = [#map28, #map29, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_45, %collapse_shape_320 : memref<4x16x32xf32>, memref<4x16x16xf32>) outs(%alloc_321 : memref<4x32x16xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_298 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_298 : memref<4x16x32xf32>)
-    %expand_shape_299 = memref.expand_shape %alloc_298 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
-    linalg.generic {indexing_maps = [#map8, #map33, #map10], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%expand_shape_294, %alloc_41 : memref<2x2x16x16xf32>, memref<2x2x32x16xf32>) outs(%expand_shape_299 : memref<2x2x16x32xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_322 = memref.alloc() {alignment = 64 : i64} : memref<4x16x32xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_322 : memref<4x16x32xf32>)
+    linalg.generic {indexing_maps = [#map25, #map30, #map16], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%collapse_shape_320, %collapse_shape_46 : memref<4x16x16xf32>, memref<4x32x16xf32>) outs(%alloc_322 : memref<4x16x32xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_300 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_299 : memref<2x2x16x32xf32>) outs(%alloc_300 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_301 = memref.collapse_shape %alloc_300 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_302 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_292 : memref<2x2x16x32xf32>) outs(%alloc_302 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
-    %collapse_shape_303 = memref.collapse_shape %alloc_302 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_304 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
-    linalg.transpose ins(%expand_shape_297 : memref<2x2x32x16xf32>) outs(%alloc_304 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
-    %collapse_shape_305 = memref.collapse_shape %alloc_304 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
-    %alloc_306 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
-    %subview_307 = memref.subview %alloc_306[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    memref.copy %collapse_shape_301, %subview_307 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
-    %subview_308 = memref.subview %alloc_306[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    memref.copy %collapse_shape_305, %subview_308 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
-    %subview_309 = memref.subview %alloc_306[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    memref.copy %collapse_shape_303, %subview_309 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
-    %collapse_shape_310 = memref.collapse_shape %alloc_306 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
-    %expand_shape_311 = memref.expand_shape %alloc_306 [[0], [1], [2, 3, 4]] output_shape [2, 16, 192, 1, 1] : memref<2x16x192xf32> into memref<2x16x192x1x1xf32>
-    %collapse_shape_312 = memref.collapse_shape %expand_shape_311 [[0, 1], [2], [3], [4]] : memref<2x16x192x1x1xf32> into memref<32x192x1x1xf32>
-    %expand_shape_313 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
-    %alloc_314 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_314 : memref<32x64x1x1xf32>)
-    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_312, %expand_shape_313 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_314 : memref<32x64x1x1xf32>)
-    %alloc_315 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_315 : memref<64x192xf32>)
-    linalg.generic {indexing_maps = [#map29, #map30, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_31, %collapse_shape_310 : memref<32x64xf32>, memref<32x192xf32>) outs(%alloc_315 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %expand_shape_323 = memref.expand_shape %alloc_321 [[0, 1], [2], [3]] output_shape [2, 2, 32, 16] : memref<4x32x16xf32> into memref<2x2x32x16xf32>
+    %expand_shape_324 = memref.expand_shape %alloc_322 [[0, 1], [2], [3]] output_shape [2, 2, 16, 32] : memref<4x16x32xf32> into memref<2x2x16x32xf32>
+    %alloc_325 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_324 : memref<2x2x16x32xf32>) outs(%alloc_325 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_326 = memref.collapse_shape %alloc_325 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_317 : memref<2x2x16x32xf32>) outs(%alloc_327 : memref<2x16x2x32xf32>) permutation = [0, 2, 1, 3] 
+    %collapse_shape_328 = memref.collapse_shape %alloc_327 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<2x16x2x32xf32>
+    linalg.transpose ins(%expand_shape_323 : memref<2x2x32x16xf32>) outs(%alloc_329 : memref<2x16x2x32xf32>) permutation = [0, 3, 1, 2] 
+    %collapse_shape_330 = memref.collapse_shape %alloc_329 [[0], [1], [2, 3]] : memref<2x16x2x32xf32> into memref<2x16x64xf32>
+    %alloc_331 = memref.alloc() {alignment = 64 : i64} : memref<2x16x192xf32>
+    %subview_332 = memref.subview %alloc_331[0, 0, 0] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    memref.copy %collapse_shape_326, %subview_332 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1]>>
+    %subview_333 = memref.subview %alloc_331[0, 0, 64] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    memref.copy %collapse_shape_330, %subview_333 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 64>>
+    %subview_334 = memref.subview %alloc_331[0, 0, 128] [2, 16, 64] [1, 1, 1] : memref<2x16x192xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    memref.copy %collapse_shape_328, %subview_334 : memref<2x16x64xf32> to memref<2x16x64xf32, strided<[3072, 192, 1], offset: 128>>
+    %collapse_shape_335 = memref.collapse_shape %alloc_331 [[0, 1], [2]] : memref<2x16x192xf32> into memref<32x192xf32>
+    %expand_shape_336 = memref.expand_shape %alloc_331 [[0], [1], [2, 3, 4]] output_shape [2, 16, 192, 1, 1] : memref<2x16x192xf32> into memref<2x16x192x1x1xf32>
+    %collapse_shape_337 = memref.collapse_shape %expand_shape_336 [[0, 1], [2], [3], [4]] : memref<2x16x192x1x1xf32> into memref<32x192x1x1xf32>
+    %expand_shape_338 = memref.expand_shape %arg4 [[0], [1, 2, 3]] output_shape [64, 192, 1, 1] : memref<64x192xf32> into memref<64x192x1x1xf32>
+    %alloc_339 = memref.alloc() {alignment = 64 : i64} : memref<32x64x1x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_339 : memref<32x64x1x1xf32>)
+    linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%collapse_shape_337, %expand_shape_338 : memref<32x192x1x1xf32>, memref<64x192x1x1xf32>) outs(%alloc_339 : memref<32x64x1x1xf32>)
+    %alloc_340 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_340 : memref<64x192xf32>)
+    linalg.generic {indexing_maps = [#map23, #map24, #map], iterator_types = ["parallel", "parallel", "reduction"]} ins(%collapse_shape_34, %collapse_shape_335 : memref<32x64xf32>, memref<32x192xf32>) outs(%alloc_340 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       %5 = arith.addf %out, %4 : f32
       linalg.yield %5 : f32
     }
-    %alloc_316 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_316 : memref<1x192xf32>)
-    linalg.generic {indexing_maps = [#map13, #map31], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_310 : memref<32x192xf32>) outs(%alloc_316 : memref<1x192xf32>) {
+    %alloc_341 = memref.alloc() {alignment = 64 : i64} : memref<1x192xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_341 : memref<1x192xf32>)
+    linalg.generic {indexing_maps = [#map10, #map27], iterator_types = ["reduction", "parallel"]} ins(%collapse_shape_335 : memref<32x192xf32>) outs(%alloc_341 : memref<1x192xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_317 = memref.collapse_shape %alloc_316 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
-    %expand_shape_318 = memref.expand_shape %alloc_314 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
-    %collapse_shape_319 = memref.collapse_shape %expand_shape_318 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
-    %alloc_320 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map12, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_319, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_320 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %collapse_shape_342 = memref.collapse_shape %alloc_341 [[0, 1]] : memref<1x192xf32> into memref<192xf32>
+    %expand_shape_343 = memref.expand_shape %alloc_339 [[0, 1], [2], [3], [4]] output_shape [2, 16, 64, 1, 1] : memref<32x64x1x1xf32> into memref<2x16x64x1x1xf32>
+    %collapse_shape_344 = memref.collapse_shape %expand_shape_343 [[0], [1], [2, 3, 4]] : memref<2x16x64x1x1xf32> into memref<2x16x64xf32>
+    %alloc_345 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map9, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_344, %arg2 : memref<2x16x64xf32>, memref<64xf32>) outs(%alloc_345 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_321 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_321 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_320 : memref<2x16x64xf32>) outs(%alloc_321 : memref<2x16x1xf32>) {
+    %alloc_346 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_346 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_345 : memref<2x16x64xf32>) outs(%alloc_346 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_322 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_320, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_322 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_345, %alloc_25 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_347 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_323 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_323 : memref<2x16x1xf32>)
-    linalg.generic {indexing_maps = [#map1, #map7], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_322 : memref<2x16x64xf32>) outs(%alloc_323 : memref<2x16x1xf32>) {
+    %alloc_348 = memref.alloc() {alignment = 64 : i64} : memref<2x16x1xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_348 : memref<2x16x1xf32>)
+    linalg.generic {indexing_maps = [#map1, #map8], iterator_types = ["parallel", "parallel", "reduction"]} ins(%alloc_347 : memref<2x16x64xf32>) outs(%alloc_348 : memref<2x16x1xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_324 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_24, %alloc_323 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_324 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    %alloc_349 = memref.alloc() {alignment = 64 : i64} : memref<2x16x64xf32>
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_25, %alloc_348 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_349 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map7, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_320, %alloc_321 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_320 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map1, #map8, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_345, %alloc_346 : memref<2x16x64xf32>, memref<2x16x1xf32>) outs(%alloc_345 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.mulf %in, %cst_3 : f32
-      %5 = arith.subf %4, %in_377 : f32
+      %5 = arith.subf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_320, %alloc_324 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_320 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.subf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_345, %alloc_349 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_345 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.subf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_29, %alloc_320 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_320 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_32, %alloc_345 : memref<2x16x1xf32>, memref<2x16x64xf32>) outs(%alloc_345 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.divf %in, %cst_3 : f32
-      %5 = arith.mulf %4, %in_377 : f32
+      %5 = arith.mulf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_319, %alloc_24 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_24 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%collapse_shape_344, %alloc_25 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_25 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_325 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_325 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_24 : memref<2x16x64xf32>) outs(%alloc_325 : memref<64xf32>) {
+    %alloc_350 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_350 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%alloc_25 : memref<2x16x64xf32>) outs(%alloc_350 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_326 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_326 : memref<64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map12], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_319 : memref<2x16x64xf32>) outs(%alloc_326 : memref<64xf32>) {
+    %alloc_351 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_351 : memref<64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map9], iterator_types = ["reduction", "reduction", "parallel"]} ins(%collapse_shape_344 : memref<2x16x64xf32>) outs(%alloc_351 : memref<64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_170, %alloc_320 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map1, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%alloc_191, %alloc_345 : memref<2x16x64xf32>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    %alloc_327 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
-    linalg.fill ins(%cst_0 : f32) outs(%alloc_327 : memref<1x16x64xf32>)
-    linalg.generic {indexing_maps = [#map1, #map34], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_170 : memref<2x16x64xf32>) outs(%alloc_327 : memref<1x16x64xf32>) {
+    %alloc_352 = memref.alloc() {alignment = 64 : i64} : memref<1x16x64xf32>
+    linalg.fill ins(%cst_0 : f32) outs(%alloc_352 : memref<1x16x64xf32>)
+    linalg.generic {indexing_maps = [#map1, #map31], iterator_types = ["reduction", "parallel", "parallel"]} ins(%alloc_191 : memref<2x16x64xf32>) outs(%alloc_352 : memref<1x16x64xf32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %out : f32
       linalg.yield %4 : f32
     }
-    %alloc_328 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_328 : memref<1x16xi1>) {
+    %alloc_353 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_353 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %4 : i1
     }
-    %alloc_329 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_329 : memref<1x16xi1>) {
+    %alloc_354 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_354 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi slt, %in, %c64_i64 : i64
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_328, %alloc_329 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_328 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_377: i1, %out: i1):
-      %4 = arith.andi %in, %in_377 : i1
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_353, %alloc_354 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_353 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_402: i1, %out: i1):
+      %4 = arith.andi %in, %in_402 : i1
       linalg.yield %4 : i1
     }
-    %alloc_330 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_330 : memref<1x16xi1>) {
+    %alloc_355 = memref.alloc() {alignment = 64 : i64} : memref<1x16xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%alloc_355 : memref<1x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_328, %alloc_330 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_328 : memref<1x16xi1>) {
-    ^bb0(%in: i1, %in_377: i1, %out: i1):
-      %4 = arith.andi %in, %in_377 : i1
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_353, %alloc_355 : memref<1x16xi1>, memref<1x16xi1>) outs(%alloc_353 : memref<1x16xi1>) {
+    ^bb0(%in: i1, %in_402: i1, %out: i1):
+      %4 = arith.andi %in, %in_402 : i1
       linalg.yield %4 : i1
     }
-    %expand_shape_331 = memref.expand_shape %alloc_328 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%expand_shape : memref<1x16xi64>) {
+    %expand_shape_356 = memref.expand_shape %alloc_353 [[0], [1, 2]] output_shape [1, 16, 1] : memref<1x16xi1> into memref<1x16x1xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%expand_shape : memref<1x16xi64>) outs(%expand_shape : memref<1x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %4 = arith.maxsi %in, %c-64_i64 : i64
       %5 = arith.minsi %4, %c63_i64 : i64
       linalg.yield %5 : i64
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_331, %alloc_327 : memref<1x16x1xi1>, memref<1x16x64xf32>) outs(%alloc_327 : memref<1x16x64xf32>) {
-    ^bb0(%in: i1, %in_377: f32, %out: f32):
-      %4 = arith.select %in, %in_377, %cst_0 : f32
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_356, %alloc_352 : memref<1x16x1xi1>, memref<1x16x64xf32>) outs(%alloc_352 : memref<1x16x64xf32>) {
+    ^bb0(%in: i1, %in_402: f32, %out: f32):
+      %4 = arith.select %in, %in_402, %cst_0 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_332 = memref.collapse_shape %expand_shape [[0, 1]] : memref<1x16xi64> into memref<16xi64>
-    %expand_shape_333 = memref.expand_shape %collapse_shape_332 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
-    %expand_shape_334 = memref.expand_shape %alloc_327 [[0], [1], [2, 3]] output_shape [1, 16, 1, 64] : memref<1x16x64xf32> into memref<1x16x1x64xf32>
-    %collapse_shape_335 = memref.collapse_shape %expand_shape_334 [[0, 1], [2], [3]] : memref<1x16x1x64xf32> into memref<16x1x64xf32>
-    %alloc_336 = memref.alloc() : memref<64x64xf32>
-    memref.copy %2, %alloc_336 : memref<64x64xf32> to memref<64x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%collapse_shape_335, %expand_shape_333 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_336 : memref<64x64xf32>) {
+    %collapse_shape_357 = memref.collapse_shape %expand_shape [[0, 1]] : memref<1x16xi64> into memref<16xi64>
+    %expand_shape_358 = memref.expand_shape %collapse_shape_357 [[0, 1]] output_shape [16, 1] : memref<16xi64> into memref<16x1xi64>
+    %expand_shape_359 = memref.expand_shape %alloc_352 [[0], [1], [2, 3]] output_shape [1, 16, 1, 64] : memref<1x16x64xf32> into memref<1x16x1x64xf32>
+    %collapse_shape_360 = memref.collapse_shape %expand_shape_359 [[0, 1], [2], [3]] : memref<1x16x1x64xf32> into memref<16x1x64xf32>
+    %alloc_361 = memref.alloc() : memref<64x64xf32>
+    memref.copy %2, %alloc_361 : memref<64x64xf32> to memref<64x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%collapse_shape_360, %expand_shape_358 : memref<16x1x64xf32>, memref<16x1xi64>) outs(%alloc_361 : memref<64x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %4 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %4 : f32
     }
-    %alloc_337 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_337 : memref<2x16xi1>) {
+    %alloc_362 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_362 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi sge, %in, %c0_i64 : i64
       linalg.yield %4 : i1
     }
-    %alloc_338 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_338 : memref<2x16xi1>) {
+    %alloc_363 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_363 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi slt, %in, %c128_i64 : i64
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_337, %alloc_338 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_337 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_377: i1, %out: i1):
-      %4 = arith.andi %in, %in_377 : i1
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_362, %alloc_363 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_362 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_402: i1, %out: i1):
+      %4 = arith.andi %in, %in_402 : i1
       linalg.yield %4 : i1
     }
-    %alloc_339 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_339 : memref<2x16xi1>) {
+    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi1>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_364 : memref<2x16xi1>) {
     ^bb0(%in: i64, %out: i1):
       %4 = arith.cmpi ne, %in, %c-1_i64 : i64
       linalg.yield %4 : i1
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_337, %alloc_339 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_337 : memref<2x16xi1>) {
-    ^bb0(%in: i1, %in_377: i1, %out: i1):
-      %4 = arith.andi %in, %in_377 : i1
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_362, %alloc_364 : memref<2x16xi1>, memref<2x16xi1>) outs(%alloc_362 : memref<2x16xi1>) {
+    ^bb0(%in: i1, %in_402: i1, %out: i1):
+      %4 = arith.andi %in, %in_402 : i1
       linalg.yield %4 : i1
     }
-    %expand_shape_340 = memref.expand_shape %alloc_337 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
-    %alloc_341 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
-    linalg.generic {indexing_maps = [#map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_341 : memref<2x16xi64>) {
+    %expand_shape_365 = memref.expand_shape %alloc_362 [[0], [1, 2]] output_shape [2, 16, 1] : memref<2x16xi1> into memref<2x16x1xi1>
+    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<2x16xi64>
+    linalg.generic {indexing_maps = [#map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg85 : memref<2x16xi64>) outs(%alloc_366 : memref<2x16xi64>) {
     ^bb0(%in: i64, %out: i64):
       %4 = arith.maxsi %in, %c-128_i64 : i64
       %5 = arith.minsi %4, %c127_i64 : i64
       linalg.yield %5 : i64
     }
-    linalg.generic {indexing_maps = [#map7, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_340, %alloc_170 : memref<2x16x1xi1>, memref<2x16x64xf32>) outs(%alloc_170 : memref<2x16x64xf32>) {
-    ^bb0(%in: i1, %in_377: f32, %out: f32):
-      %4 = arith.select %in, %in_377, %cst_0 : f32
+    linalg.generic {indexing_maps = [#map8, #map1, #map1], iterator_types = ["parallel", "parallel", "parallel"]} ins(%expand_shape_365, %alloc_191 : memref<2x16x1xi1>, memref<2x16x64xf32>) outs(%alloc_191 : memref<2x16x64xf32>) {
+    ^bb0(%in: i1, %in_402: f32, %out: f32):
+      %4 = arith.select %in, %in_402, %cst_0 : f32
       linalg.yield %4 : f32
     }
-    %collapse_shape_342 = memref.collapse_shape %alloc_341 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
-    %expand_shape_343 = memref.expand_shape %collapse_shape_342 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
-    %expand_shape_344 = memref.expand_shape %alloc_170 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
-    %collapse_shape_345 = memref.collapse_shape %expand_shape_344 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
-    %alloc_346 = memref.alloc() : memref<128x64xf32>
-    memref.copy %3, %alloc_346 : memref<128x64xf32> to memref<128x64xf32>
-    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%collapse_shape_345, %expand_shape_343 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_346 : memref<128x64xf32>) {
+    %collapse_shape_367 = memref.collapse_shape %alloc_366 [[0, 1]] : memref<2x16xi64> into memref<32xi64>
+    %expand_shape_368 = memref.expand_shape %collapse_shape_367 [[0, 1]] output_shape [32, 1] : memref<32xi64> into memref<32x1xi64>
+    %expand_shape_369 = memref.expand_shape %alloc_191 [[0], [1], [2, 3]] output_shape [2, 16, 1, 64] : memref<2x16x64xf32> into memref<2x16x1x64xf32>
+    %collapse_shape_370 = memref.collapse_shape %expand_shape_369 [[0, 1], [2], [3]] : memref<2x16x1x64xf32> into memref<32x1x64xf32>
+    %alloc_371 = memref.alloc() : memref<128x64xf32>
+    memref.copy %3, %alloc_371 : memref<128x64xf32> to memref<128x64xf32>
+    tm_tensor.scatter {dimension_map = array<i64: 0>} unique_indices(false) ins(%collapse_shape_370, %expand_shape_368 : memref<32x1x64xf32>, memref<32x1xi64>) outs(%alloc_371 : memref<128x64xf32>) {
     ^bb0(%arg88: f32, %arg89: f32):
       %4 = arith.addf %arg89, %arg88 : f32
       tm_tensor.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_167, %alloc_346 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_167 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_188, %alloc_371 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_188 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map21, #map21], iterator_types = []} ins(%arg84 : memref<f32>) outs(%arg84 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map20, #map20], iterator_types = []} ins(%arg84 : memref<f32>) outs(%arg84 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.addf %in, %cst_14 : f32
       linalg.yield %4 : f32
     }
-    %alloc_347 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map21, #map21], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_347 : memref<f32>) {
+    %alloc_372 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map20, #map20], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_372 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_9 : f64 to f32
       %5 = math.powf %4, %in : f32
       %6 = arith.subf %cst_14, %5 : f32
       linalg.yield %6 : f32
     }
-    %alloc_348 = memref.alloc() {alignment = 64 : i64} : memref<f32>
-    linalg.generic {indexing_maps = [#map21, #map21], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_348 : memref<f32>) {
+    %alloc_373 = memref.alloc() {alignment = 64 : i64} : memref<f32>
+    linalg.generic {indexing_maps = [#map20, #map20], iterator_types = []} ins(%arg84 : memref<f32>) outs(%alloc_373 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.truncf %cst_8 : f64 to f32
       %5 = math.powf %4, %in : f32
@@ -1890,24 +1911,24 @@ module {
       %7 = math.sqrt %6 : f32
       linalg.yield %7 : f32
     }
-    linalg.generic {indexing_maps = [#map21], iterator_types = []} ins(%alloc_347 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map20], iterator_types = []} ins(%alloc_372 : memref<f32>) {
     ^bb0(%in: f32):
       %4 = arith.cmpf one, %in, %cst_0 : f32
       cf.assert %4, "unimplemented: tensor with zero element"
       linalg.yield
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_167 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_188 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg28 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
+      %5 = arith.mulf %in_402, %4 : f32
       %6 = arith.truncf %cst_9 : f64 to f32
       %7 = arith.mulf %in, %6 : f32
       %8 = arith.addf %7, %5 : f32
       linalg.yield %8 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_167 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_188 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg29 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
       %5 = arith.truncf %cst_5 : f64 to f32
       %6 = arith.mulf %4, %5 : f32
       %7 = arith.truncf %cst_8 : f64 to f32
@@ -1915,21 +1936,21 @@ module {
       %9 = arith.addf %8, %6 : f32
       linalg.yield %9 : f32
     }
-    %alloc_349 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_348 : memref<128x64xf32>, memref<f32>) outs(%alloc_349 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<128x64xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg29, %alloc_373 : memref<128x64xf32>, memref<f32>) outs(%alloc_374 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
+      %5 = arith.divf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_349 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_349 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg28, %alloc_374 : memref<128x64xf32>, memref<128x64xf32>) outs(%alloc_374 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
+      %5 = arith.addf %in_402, %4 : f32
       %6 = arith.divf %in, %5 : f32
       linalg.yield %6 : f32
     }
-    linalg.generic {indexing_maps = [#map21, #map21], iterator_types = []} ins(%alloc_347 : memref<f32>) outs(%alloc_347 : memref<f32>) {
+    linalg.generic {indexing_maps = [#map20, #map20], iterator_types = []} ins(%alloc_372 : memref<f32>) outs(%alloc_372 : memref<f32>) {
     ^bb0(%in: f32, %out: f32):
       %4 = arith.cmpf one, %in, %cst_0 : f32
       cf.assert %4, "unimplemented: tensor with zero element"
@@ -1939,28 +1960,28 @@ module {
       %8 = arith.negf %7 : f32
       linalg.yield %8 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_349, %alloc_347 : memref<128x64xf32>, memref<f32>) outs(%alloc_349 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_374, %alloc_372 : memref<128x64xf32>, memref<f32>) outs(%alloc_374 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_349 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg0, %alloc_374 : memref<128x64xf32>, memref<128x64xf32>) outs(%arg0 : memref<128x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_336 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg30 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_361 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg30 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
+      %5 = arith.mulf %in_402, %4 : f32
       %6 = arith.truncf %cst_9 : f64 to f32
       %7 = arith.mulf %in, %6 : f32
       %8 = arith.addf %7, %5 : f32
       linalg.yield %8 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_336 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg31 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_361 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg31 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
       %5 = arith.truncf %cst_5 : f64 to f32
       %6 = arith.mulf %4, %5 : f32
       %7 = arith.truncf %cst_8 : f64 to f32
@@ -1968,1117 +1989,42 @@ module {
       %9 = arith.addf %8, %6 : f32
       linalg.yield %9 : f32
     }
-    %alloc_350 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_348 : memref<64x64xf32>, memref<f32>) outs(%alloc_350 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    %alloc_375 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg31, %alloc_373 : memref<64x64xf32>, memref<f32>) outs(%alloc_375 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
+      %5 = arith.divf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_350 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_350 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg30, %alloc_375 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_375 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
+      %5 = arith.addf %in_402, %4 : f32
       %6 = arith.divf %in, %5 : f32
       linalg.yield %6 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_350, %alloc_347 : memref<64x64xf32>, memref<f32>) outs(%alloc_350 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_375, %alloc_372 : memref<64x64xf32>, memref<f32>) outs(%alloc_375 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_350 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg1 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg1, %alloc_375 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg1 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_325 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_350 : memref<64xf32>, memref<64xf32>) outs(%arg32 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
+      %5 = arith.mulf %in_402, %4 : f32
       %6 = arith.truncf %cst_9 : f64 to f32
       %7 = arith.mulf %in, %6 : f32
       %8 = arith.addf %7, %5 : f32
       linalg.yield %8 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_325 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_351 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_351 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_351 : memref<64xf32>, memref<64xf32>) outs(%alloc_351 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_351, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_351 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_351 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_326 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_326 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_352 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_352 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_352 : memref<64xf32>, memref<64xf32>) outs(%alloc_352 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_352, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_352 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_352 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_315 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_315 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_353 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_348 : memref<64x192xf32>, memref<f32>) outs(%alloc_353 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_353 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_353 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_353, %alloc_347 : memref<64x192xf32>, memref<f32>) outs(%alloc_353 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_353 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %collapse_shape_317 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %collapse_shape_317 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_354 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg39, %alloc_348 : memref<192xf32>, memref<f32>) outs(%alloc_354 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_354 : memref<192xf32>, memref<192xf32>) outs(%alloc_354 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_354, %alloc_347 : memref<192xf32>, memref<f32>) outs(%alloc_354 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_354 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_286 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_286 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_355 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_348 : memref<64x64xf32>, memref<f32>) outs(%alloc_355 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_355 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_355 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_355, %alloc_347 : memref<64x64xf32>, memref<f32>) outs(%alloc_355 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_355 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %collapse_shape_288 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %collapse_shape_288 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_356 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg43, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_356 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_356 : memref<64xf32>, memref<64xf32>) outs(%alloc_356 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_356, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_356 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_356 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_278 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_278 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_357 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_357 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_357 : memref<64xf32>, memref<64xf32>) outs(%alloc_357 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_357, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_357 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_357 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_279 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_279 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_358 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_358 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_358 : memref<64xf32>, memref<64xf32>) outs(%alloc_358 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_358, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_358 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_358 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_268 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_268 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_359 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_348 : memref<64x256xf32>, memref<f32>) outs(%alloc_359 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_359 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_359 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_359, %alloc_347 : memref<64x256xf32>, memref<f32>) outs(%alloc_359 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_359 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %collapse_shape_270 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %collapse_shape_270 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_360 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg51, %alloc_348 : memref<256xf32>, memref<f32>) outs(%alloc_360 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_360 : memref<256xf32>, memref<256xf32>) outs(%alloc_360 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_360, %alloc_347 : memref<256xf32>, memref<f32>) outs(%alloc_360 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_360 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_257 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_257 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_361 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_348 : memref<256x64xf32>, memref<f32>) outs(%alloc_361 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_361 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_361 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_361, %alloc_347 : memref<256x64xf32>, memref<f32>) outs(%alloc_361 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_361 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %collapse_shape_259 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %collapse_shape_259 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_362 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg55, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_362 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_362 : memref<64xf32>, memref<64xf32>) outs(%alloc_362 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_362, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_362 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_362 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_250 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_250 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_363 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_363 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_363 : memref<64xf32>, memref<64xf32>) outs(%alloc_363 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_363, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_363 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_363 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_251 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_251 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_364 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_364 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_364 : memref<64xf32>, memref<64xf32>) outs(%alloc_364 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_364, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_364 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_364 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_240 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_240 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_365 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_348 : memref<64x192xf32>, memref<f32>) outs(%alloc_365 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_365 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_365 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_365, %alloc_347 : memref<64x192xf32>, memref<f32>) outs(%alloc_365 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_365 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %collapse_shape_242 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %collapse_shape_242 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_366 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg63, %alloc_348 : memref<192xf32>, memref<f32>) outs(%alloc_366 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_366 : memref<192xf32>, memref<192xf32>) outs(%alloc_366 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_366, %alloc_347 : memref<192xf32>, memref<f32>) outs(%alloc_366 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_366 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_211 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_211 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_367 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_348 : memref<64x64xf32>, memref<f32>) outs(%alloc_367 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_367 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_367 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_367, %alloc_347 : memref<64x64xf32>, memref<f32>) outs(%alloc_367 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_367 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %collapse_shape_213 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %collapse_shape_213 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_368 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg67, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_368 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_368 : memref<64xf32>, memref<64xf32>) outs(%alloc_368 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_368, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_368 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_368 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_203 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_203 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_369 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_369 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_369 : memref<64xf32>, memref<64xf32>) outs(%alloc_369 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_369, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_369 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_369 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_204 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_204 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_370 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_370 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_370 : memref<64xf32>, memref<64xf32>) outs(%alloc_370 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_370, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_370 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_370 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_193 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_193 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_371 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_348 : memref<64x256xf32>, memref<f32>) outs(%alloc_371 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_371 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_371 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_371, %alloc_347 : memref<64x256xf32>, memref<f32>) outs(%alloc_371 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_371 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %collapse_shape_195 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %collapse_shape_195 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_372 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg75, %alloc_348 : memref<256xf32>, memref<f32>) outs(%alloc_372 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_372 : memref<256xf32>, memref<256xf32>) outs(%alloc_372 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_372, %alloc_347 : memref<256xf32>, memref<f32>) outs(%alloc_372 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_372 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_182 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_182 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_373 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_348 : memref<256x64xf32>, memref<f32>) outs(%alloc_373 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_373 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_373 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map22, #map13], iterator_types = ["parallel", "parallel"]} ins(%alloc_373, %alloc_347 : memref<256x64xf32>, memref<f32>) outs(%alloc_373 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map13, #map13, #map13], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_373 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %collapse_shape_184 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %collapse_shape_184 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_374 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg79, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_374 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_374 : memref<64xf32>, memref<64xf32>) outs(%alloc_374 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_374, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_374 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_374 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_175 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_175 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
-      %5 = arith.truncf %cst_5 : f64 to f32
-      %6 = arith.mulf %4, %5 : f32
-      %7 = arith.truncf %cst_8 : f64 to f32
-      %8 = arith.mulf %in, %7 : f32
-      %9 = arith.addf %8, %6 : f32
-      linalg.yield %9 : f32
-    }
-    %alloc_375 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_375 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
-      linalg.yield %5 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_375 : memref<64xf32>, memref<64xf32>) outs(%alloc_375 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
-      %6 = arith.divf %in, %5 : f32
-      linalg.yield %6 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_375, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_375 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_375 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
-      linalg.yield %4 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_176 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.truncf %cst_6 : f64 to f32
-      %5 = arith.mulf %in_377, %4 : f32
-      %6 = arith.truncf %cst_9 : f64 to f32
-      %7 = arith.mulf %in, %6 : f32
-      %8 = arith.addf %7, %5 : f32
-      linalg.yield %8 : f32
-    }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_176 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in_377, %in_377 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_350 : memref<64xf32>, memref<64xf32>) outs(%arg33 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
       %5 = arith.truncf %cst_5 : f64 to f32
       %6 = arith.mulf %4, %5 : f32
       %7 = arith.truncf %cst_8 : f64 to f32
@@ -3087,27 +2033,1102 @@ module {
       linalg.yield %9 : f32
     }
     %alloc_376 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_348 : memref<64xf32>, memref<f32>) outs(%alloc_376 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg33, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_376 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = math.sqrt %in : f32
-      %5 = arith.divf %4, %in_377 : f32
+      %5 = arith.divf %4, %in_402 : f32
       linalg.yield %5 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_376 : memref<64xf32>, memref<64xf32>) outs(%alloc_376 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg32, %alloc_376 : memref<64xf32>, memref<64xf32>) outs(%alloc_376 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
       %4 = arith.truncf %cst_4 : f64 to f32
-      %5 = arith.addf %in_377, %4 : f32
+      %5 = arith.addf %in_402, %4 : f32
       %6 = arith.divf %in, %5 : f32
       linalg.yield %6 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map20, #map2], iterator_types = ["parallel"]} ins(%alloc_376, %alloc_347 : memref<64xf32>, memref<f32>) outs(%alloc_376 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.mulf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_376, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_376 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
-    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_376 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
-    ^bb0(%in: f32, %in_377: f32, %out: f32):
-      %4 = arith.addf %in, %in_377 : f32
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg2, %alloc_376 : memref<64xf32>, memref<64xf32>) outs(%arg2 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_351 : memref<64xf32>, memref<64xf32>) outs(%arg34 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_351 : memref<64xf32>, memref<64xf32>) outs(%arg35 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_377 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg35, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_377 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg34, %alloc_377 : memref<64xf32>, memref<64xf32>) outs(%alloc_377 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_377, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_377 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg3, %alloc_377 : memref<64xf32>, memref<64xf32>) outs(%arg3 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_340 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg36 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_340 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg37 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_378 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg37, %alloc_373 : memref<64x192xf32>, memref<f32>) outs(%alloc_378 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg36, %alloc_378 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_378 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_378, %alloc_372 : memref<64x192xf32>, memref<f32>) outs(%alloc_378 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg4, %alloc_378 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg4 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %collapse_shape_342 : memref<192xf32>, memref<192xf32>) outs(%arg38 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg39, %collapse_shape_342 : memref<192xf32>, memref<192xf32>) outs(%arg39 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_379 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg39, %alloc_373 : memref<192xf32>, memref<f32>) outs(%alloc_379 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg38, %alloc_379 : memref<192xf32>, memref<192xf32>) outs(%alloc_379 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_379, %alloc_372 : memref<192xf32>, memref<f32>) outs(%alloc_379 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg5, %alloc_379 : memref<192xf32>, memref<192xf32>) outs(%arg5 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_309 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg40 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_309 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg41 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_380 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg41, %alloc_373 : memref<64x64xf32>, memref<f32>) outs(%alloc_380 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg40, %alloc_380 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_380 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_380, %alloc_372 : memref<64x64xf32>, memref<f32>) outs(%alloc_380 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg6, %alloc_380 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg6 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %collapse_shape_311 : memref<64xf32>, memref<64xf32>) outs(%arg42 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg43, %collapse_shape_311 : memref<64xf32>, memref<64xf32>) outs(%arg43 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_381 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg43, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_381 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg42, %alloc_381 : memref<64xf32>, memref<64xf32>) outs(%alloc_381 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_381, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_381 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg7, %alloc_381 : memref<64xf32>, memref<64xf32>) outs(%arg7 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_301 : memref<64xf32>, memref<64xf32>) outs(%arg44 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_301 : memref<64xf32>, memref<64xf32>) outs(%arg45 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_382 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg45, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_382 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg44, %alloc_382 : memref<64xf32>, memref<64xf32>) outs(%alloc_382 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_382, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_382 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg8, %alloc_382 : memref<64xf32>, memref<64xf32>) outs(%arg8 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_302 : memref<64xf32>, memref<64xf32>) outs(%arg46 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_302 : memref<64xf32>, memref<64xf32>) outs(%arg47 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_383 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg47, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_383 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg46, %alloc_383 : memref<64xf32>, memref<64xf32>) outs(%alloc_383 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_383, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_383 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg9, %alloc_383 : memref<64xf32>, memref<64xf32>) outs(%arg9 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_291 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg48 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_291 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg49 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_384 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg49, %alloc_373 : memref<64x256xf32>, memref<f32>) outs(%alloc_384 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg48, %alloc_384 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_384 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_384, %alloc_372 : memref<64x256xf32>, memref<f32>) outs(%alloc_384 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg10, %alloc_384 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg10 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %collapse_shape_293 : memref<256xf32>, memref<256xf32>) outs(%arg50 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg51, %collapse_shape_293 : memref<256xf32>, memref<256xf32>) outs(%arg51 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_385 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg51, %alloc_373 : memref<256xf32>, memref<f32>) outs(%alloc_385 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg50, %alloc_385 : memref<256xf32>, memref<256xf32>) outs(%alloc_385 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_385, %alloc_372 : memref<256xf32>, memref<f32>) outs(%alloc_385 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg11, %alloc_385 : memref<256xf32>, memref<256xf32>) outs(%arg11 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_280 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg52 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_280 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg53 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_386 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg53, %alloc_373 : memref<256x64xf32>, memref<f32>) outs(%alloc_386 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg52, %alloc_386 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_386 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_386, %alloc_372 : memref<256x64xf32>, memref<f32>) outs(%alloc_386 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg12, %alloc_386 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg12 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %collapse_shape_282 : memref<64xf32>, memref<64xf32>) outs(%arg54 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg55, %collapse_shape_282 : memref<64xf32>, memref<64xf32>) outs(%arg55 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_387 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg55, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_387 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg54, %alloc_387 : memref<64xf32>, memref<64xf32>) outs(%alloc_387 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_387, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_387 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg13, %alloc_387 : memref<64xf32>, memref<64xf32>) outs(%arg13 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_273 : memref<64xf32>, memref<64xf32>) outs(%arg56 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_273 : memref<64xf32>, memref<64xf32>) outs(%arg57 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_388 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg57, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_388 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg56, %alloc_388 : memref<64xf32>, memref<64xf32>) outs(%alloc_388 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_388, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_388 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg14, %alloc_388 : memref<64xf32>, memref<64xf32>) outs(%arg14 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_274 : memref<64xf32>, memref<64xf32>) outs(%arg58 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_274 : memref<64xf32>, memref<64xf32>) outs(%arg59 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_389 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg59, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_389 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg58, %alloc_389 : memref<64xf32>, memref<64xf32>) outs(%alloc_389 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_389, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_389 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg15, %alloc_389 : memref<64xf32>, memref<64xf32>) outs(%arg15 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_263 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg60 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_263 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg61 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_390 = memref.alloc() {alignment = 64 : i64} : memref<64x192xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg61, %alloc_373 : memref<64x192xf32>, memref<f32>) outs(%alloc_390 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg60, %alloc_390 : memref<64x192xf32>, memref<64x192xf32>) outs(%alloc_390 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_390, %alloc_372 : memref<64x192xf32>, memref<f32>) outs(%alloc_390 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg16, %alloc_390 : memref<64x192xf32>, memref<64x192xf32>) outs(%arg16 : memref<64x192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %collapse_shape_265 : memref<192xf32>, memref<192xf32>) outs(%arg62 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg63, %collapse_shape_265 : memref<192xf32>, memref<192xf32>) outs(%arg63 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_391 = memref.alloc() {alignment = 64 : i64} : memref<192xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg63, %alloc_373 : memref<192xf32>, memref<f32>) outs(%alloc_391 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg62, %alloc_391 : memref<192xf32>, memref<192xf32>) outs(%alloc_391 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_391, %alloc_372 : memref<192xf32>, memref<f32>) outs(%alloc_391 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg17, %alloc_391 : memref<192xf32>, memref<192xf32>) outs(%arg17 : memref<192xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_232 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg64 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_232 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg65 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_392 = memref.alloc() {alignment = 64 : i64} : memref<64x64xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg65, %alloc_373 : memref<64x64xf32>, memref<f32>) outs(%alloc_392 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg64, %alloc_392 : memref<64x64xf32>, memref<64x64xf32>) outs(%alloc_392 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_392, %alloc_372 : memref<64x64xf32>, memref<f32>) outs(%alloc_392 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg18, %alloc_392 : memref<64x64xf32>, memref<64x64xf32>) outs(%arg18 : memref<64x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %collapse_shape_234 : memref<64xf32>, memref<64xf32>) outs(%arg66 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg67, %collapse_shape_234 : memref<64xf32>, memref<64xf32>) outs(%arg67 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_393 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg67, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_393 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg66, %alloc_393 : memref<64xf32>, memref<64xf32>) outs(%alloc_393 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_393, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_393 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg19, %alloc_393 : memref<64xf32>, memref<64xf32>) outs(%arg19 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_224 : memref<64xf32>, memref<64xf32>) outs(%arg68 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_224 : memref<64xf32>, memref<64xf32>) outs(%arg69 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_394 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg69, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_394 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg68, %alloc_394 : memref<64xf32>, memref<64xf32>) outs(%alloc_394 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_394, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_394 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg20, %alloc_394 : memref<64xf32>, memref<64xf32>) outs(%arg20 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_225 : memref<64xf32>, memref<64xf32>) outs(%arg70 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_225 : memref<64xf32>, memref<64xf32>) outs(%arg71 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_395 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg71, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_395 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg70, %alloc_395 : memref<64xf32>, memref<64xf32>) outs(%alloc_395 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_395, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_395 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg21, %alloc_395 : memref<64xf32>, memref<64xf32>) outs(%arg21 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_214 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg72 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_214 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg73 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_396 = memref.alloc() {alignment = 64 : i64} : memref<64x256xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg73, %alloc_373 : memref<64x256xf32>, memref<f32>) outs(%alloc_396 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg72, %alloc_396 : memref<64x256xf32>, memref<64x256xf32>) outs(%alloc_396 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_396, %alloc_372 : memref<64x256xf32>, memref<f32>) outs(%alloc_396 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg22, %alloc_396 : memref<64x256xf32>, memref<64x256xf32>) outs(%arg22 : memref<64x256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %collapse_shape_216 : memref<256xf32>, memref<256xf32>) outs(%arg74 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg75, %collapse_shape_216 : memref<256xf32>, memref<256xf32>) outs(%arg75 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_397 = memref.alloc() {alignment = 64 : i64} : memref<256xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg75, %alloc_373 : memref<256xf32>, memref<f32>) outs(%alloc_397 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg74, %alloc_397 : memref<256xf32>, memref<256xf32>) outs(%alloc_397 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_397, %alloc_372 : memref<256xf32>, memref<f32>) outs(%alloc_397 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg23, %alloc_397 : memref<256xf32>, memref<256xf32>) outs(%arg23 : memref<256xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_203 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg76 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_203 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg77 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_398 = memref.alloc() {alignment = 64 : i64} : memref<256x64xf32>
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg77, %alloc_373 : memref<256x64xf32>, memref<f32>) outs(%alloc_398 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg76, %alloc_398 : memref<256x64xf32>, memref<256x64xf32>) outs(%alloc_398 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map22, #map10], iterator_types = ["parallel", "parallel"]} ins(%alloc_398, %alloc_372 : memref<256x64xf32>, memref<f32>) outs(%alloc_398 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map10, #map10, #map10], iterator_types = ["parallel", "parallel"]} ins(%arg24, %alloc_398 : memref<256x64xf32>, memref<256x64xf32>) outs(%arg24 : memref<256x64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %collapse_shape_205 : memref<64xf32>, memref<64xf32>) outs(%arg78 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg79, %collapse_shape_205 : memref<64xf32>, memref<64xf32>) outs(%arg79 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_399 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg79, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_399 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg78, %alloc_399 : memref<64xf32>, memref<64xf32>) outs(%alloc_399 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_399, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_399 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg25, %alloc_399 : memref<64xf32>, memref<64xf32>) outs(%arg25 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_196 : memref<64xf32>, memref<64xf32>) outs(%arg80 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_196 : memref<64xf32>, memref<64xf32>) outs(%arg81 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_400 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg81, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg80, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_400, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_400 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg26, %alloc_400 : memref<64xf32>, memref<64xf32>) outs(%arg26 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_197 : memref<64xf32>, memref<64xf32>) outs(%arg82 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_6 : f64 to f32
+      %5 = arith.mulf %in_402, %4 : f32
+      %6 = arith.truncf %cst_9 : f64 to f32
+      %7 = arith.mulf %in, %6 : f32
+      %8 = arith.addf %7, %5 : f32
+      linalg.yield %8 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_197 : memref<64xf32>, memref<64xf32>) outs(%arg83 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in_402, %in_402 : f32
+      %5 = arith.truncf %cst_5 : f64 to f32
+      %6 = arith.mulf %4, %5 : f32
+      %7 = arith.truncf %cst_8 : f64 to f32
+      %8 = arith.mulf %in, %7 : f32
+      %9 = arith.addf %8, %6 : f32
+      linalg.yield %9 : f32
+    }
+    %alloc_401 = memref.alloc() {alignment = 64 : i64} : memref<64xf32>
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%arg83, %alloc_373 : memref<64xf32>, memref<f32>) outs(%alloc_401 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = math.sqrt %in : f32
+      %5 = arith.divf %4, %in_402 : f32
+      linalg.yield %5 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg82, %alloc_401 : memref<64xf32>, memref<64xf32>) outs(%alloc_401 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.truncf %cst_4 : f64 to f32
+      %5 = arith.addf %in_402, %4 : f32
+      %6 = arith.divf %in, %5 : f32
+      linalg.yield %6 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map19, #map2], iterator_types = ["parallel"]} ins(%alloc_401, %alloc_372 : memref<64xf32>, memref<f32>) outs(%alloc_401 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.mulf %in, %in_402 : f32
+      linalg.yield %4 : f32
+    }
+    linalg.generic {indexing_maps = [#map2, #map2, #map2], iterator_types = ["parallel"]} ins(%arg27, %alloc_401 : memref<64xf32>, memref<64xf32>) outs(%arg27 : memref<64xf32>) {
+    ^bb0(%in: f32, %in_402: f32, %out: f32):
+      %4 = arith.addf %in, %in_402 : f32
       linalg.yield %4 : f32
     }
     return
