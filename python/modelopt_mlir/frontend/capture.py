@@ -20,7 +20,9 @@ import copy
 import dataclasses
 import math
 import os
+import re
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -921,11 +923,22 @@ def capture_environment() -> Iterator[None]:
     - transformers' packed-sequence check patched out: it branches on tensor data unless it sees
       dynamo or FakeTensors, and under functionalize/grad it sees neither. Each row is one
       sequence.
+    - Attention through the math backend of ``scaled_dot_product_attention`` (matmuls and a
+      softmax, differentiated op by op): the fused CPU flash kernel's backward
+      (``_scaled_dot_product_flash_attention_for_cpu_backward``) has no torch-mlir lowering.
+      ``nn.TransformerEncoderLayer``, T5 and every model calling ``F.scaled_dot_product_attention``
+      need this.
+    - oneDNN (mkldnn) off: RNNs then take their composite path (matmuls and pointwise cells)
+      instead of ``mkldnn_rnn_layer``, which torch-mlir cannot lower.
+    Eager PyTorch, measured or used as the reference, runs with the defaults.
     """
     from torch._dispatch.python import enable_python_dispatcher
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(enable_python_dispatcher())
+        stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        stack.enter_context(_onednn_off())
         stack.enter_context(
             mock.patch.object(eager_transforms, "_autograd_grad", _first_order_autograd_grad)
         )
@@ -1157,13 +1170,67 @@ def import_to_linalg(
     graph = captured.graph if isinstance(captured, CapturedStep) else captured
     if func_name is None:
         func_name = captured.func_name if isinstance(captured, CapturedStep) else "main"
+    diagnostics: list[str] = []
     try:
-        return torch_mlir_fx.stateless_fx_import(
-            graph, output_type="linalg-on-tensors", model_name=func_name
-        )
+        with _native_stderr_captured(diagnostics):
+            return torch_mlir_fx.stateless_fx_import(
+                graph, output_type="linalg-on-tensors", model_name=func_name
+            )
     except Exception as exc:
+        # MLIR prints the diagnostics (which op failed) on file descriptor 2, not in the error.
+        unsupported = sorted(set(_UNLOWERED_OP.findall(str(exc) + "".join(diagnostics))))
+        if unsupported:
+            raise LoweringError(
+                f"torch-mlir cannot lower {', '.join(unsupported)}, which the captured step uses; "
+                "a decomposition into supported ops (modelopt_mlir.frontend.decompositions) or "
+                "a model without it is needed"
+            ) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LoweringError(f"torch-mlir import failed: {first}") from exc
+
+
+@contextlib.contextmanager
+def _onednn_off() -> Iterator[None]:
+    """oneDNN off for the block (``torch.backends.mkldnn.flags`` would also set TF32, which
+    warns on builds without Intel GPU support)."""
+    was = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = was
+
+
+@contextlib.contextmanager
+def _native_stderr_captured(sink: list[str]) -> Iterator[None]:
+    """Collect what native code writes to file descriptor 2 into ``sink``; on success it is
+    written back to stderr unchanged, on failure the caller reads it."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr: nothing to collect
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as spool:
+        os.dup2(spool.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            spool.seek(0)
+            text = spool.read().decode("utf-8", errors="replace")
+            sink.append(text)
+            if text and not failed:
+                sys.stderr.write(text)
+
+
+# An op torch-mlir left unlowered, as its diagnostics name it.
+_UNLOWERED_OP = re.compile(r'torch\.operator"[^<]*<\{name = "torch\.(aten\.[A-Za-z0-9_.]+)"')
 
 
 def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> str:
