@@ -915,6 +915,70 @@ def var_correction(
     return result if result is NotImplemented else result[0]
 
 
+def _pair(value: Sequence[int] | int) -> list[int]:
+    values = [value] if isinstance(value, int) else list(value)
+    return values * 2 if len(values) == 1 else values
+
+
+def max_pool2d_with_indices_backward(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    kernel_size: Sequence[int] | int,
+    stride: Sequence[int] | int,
+    padding: Sequence[int] | int,
+    dilation: Sequence[int] | int,
+    ceil_mode: bool,
+    indices: torch.Tensor,
+) -> Any:
+    """``aten.max_pool2d_with_indices_backward`` (``MaxPool1d``'s too: it pools through 2-D)
+    for non-overlapping windows (``stride == kernel_size``, no padding or dilation) as a select:
+    each pooled gradient broadcast over its window, kept where the window position's flat index
+    equals the saved index, 0 elsewhere and in the rows and columns no window covers.
+    torch-mlir lowers the op to a ``tm_tensor.scatter`` fed by an i64 coordinate tensor
+    (4 indices per pooled element, 4x the indices eager saves), live at the backward's peak;
+    here only a ``Ho x kh x Wo x kw`` table of flat indices, shared by all planes. The
+    windows are disjoint, so eager's scatter-add into zeros adds each gradient to 0 once: the
+    same values (but ``-0.0`` where eager's ``0 + -0.0`` gives ``+0.0``). Other pools, as the
+    op is (torch-mlir's scatter)."""
+    kernel = _pair(kernel_size)
+    strides = _pair(stride) if (isinstance(stride, int) or len(stride)) else kernel
+    if (
+        input.dtype not in _OWN_DTYPES
+        or grad_output.dtype != input.dtype
+        or input.dim() not in (3, 4)
+        or strides != kernel
+        or any(p != 0 for p in _pair(padding))
+        or any(d != 1 for d in _pair(dilation))
+    ):
+        return NotImplemented
+    height, width = input.shape[-2:]
+    kh, kw = kernel
+    rows, cols = height // kh, width // kw
+    lead = list(input.shape[:-2])
+    # ceil_mode only matters where it adds a partial window.
+    if list(grad_output.shape) != [*lead, rows, cols] or list(indices.shape) != list(
+        grad_output.shape
+    ):
+        return NotImplemented
+    device = input.device
+    row_index = aten.arange.default(rows * kh, dtype=torch.int64, device=device)
+    col_index = aten.arange.default(cols * kw, dtype=torch.int64, device=device)
+    flat = aten.add.Tensor(
+        aten.view.default(aten.mul.Tensor(row_index, width), [rows, kh, 1, 1]),
+        aten.view.default(col_index, [1, 1, cols, kw]),
+    )
+    window = [*lead, rows, 1, cols, 1]
+    chosen = aten.eq.Tensor(aten.view.default(indices, window), flat)
+    zero = aten.scalar_tensor.default(0, dtype=input.dtype, device=device)
+    grad = aten.where.self(chosen, aten.view.default(grad_output, window), zero)
+    grad = aten.view.default(grad, [*lead, rows * kh, cols * kw])
+    if rows * kh != height or cols * kw != width:
+        grad = aten.constant_pad_nd.default(
+            grad, [0, width - cols * kw, 0, height - rows * kh], 0.0
+        )
+    return grad
+
+
 @functools.cache
 def _reference_table() -> dict[Any, Callable[..., Any]]:
     return dict(get_decomposition_table())
@@ -943,6 +1007,7 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.gelu_backward.default] = gelu_backward
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
+    table[aten.max_pool2d_with_indices_backward.default] = max_pool2d_with_indices_backward
     return table
 
 
