@@ -442,7 +442,7 @@ def test_solver_rejects_an_invalid_ilp_plan(monkeypatch: pytest.MonkeyPatch) -> 
     # the plan nor its bound may be used.
     problem = problem_of((0, 3, 2), (0, 1, 3), (2, 3, 3), (1, 2, 1), (1, 2, 2), (0, 3, 2))
     arrays = IntervalArrays.from_problem(problem)
-    monkeypatch.setattr(offset_solver, "relocate_top", lambda arrays, best: best)
+    monkeypatch.setattr(offset_solver, "relocate_top", lambda arrays, best, budget=None: best)
     monkeypatch.setattr(
         offset_solver,
         "_search_components",
@@ -566,3 +566,19 @@ def test_an_empty_live_interval_is_refused_by_name() -> None:
     problem = IntervalProblem((IntervalBuffer(7, 3, 3, 64, 1), IntervalBuffer(8, 0, 2, 64, 1)))
     with pytest.raises(ValueError, match="buffer 7: lower 3 >= upper 3"):
         solve_offsets(problem, time_limit=0.1)
+
+
+def test_a_feasible_capacity_is_never_called_infeasible() -> None:
+    # HiGHS called this capacity (max live, reached by best-fit) infeasible.
+    problem = IntervalProblem(
+        (
+            IntervalBuffer(0, 0, 1, 152195265, 64),
+            IntervalBuffer(1, 0, 2, 1, 64),
+            IntervalBuffer(2, 0, 1, 149845761, 256),
+            IntervalBuffer(3, 0, 1, 1, 64),
+        )
+    )
+    arrays = IntervalArrays.from_problem(problem)
+    capped = solve_ilp(arrays, 1, capacity=padded_live(problem))
+    assert capped.status in ("optimal", "feasible")
+    assert_ilp_valid(problem, capped, padded_live(problem))

@@ -299,6 +299,19 @@ def solve_ilp(
     seconds = time.perf_counter() - start
     trusted = big <= TRUSTED_MAGNITUDE
     if model.status == pulp.constants.LpStatusInfeasible:
+        if capacity is not None:
+            # HiGHS has called feasible capacities infeasible (sizes 1.5e8 and 1 byte with
+            # alignments 64 and 256, at max live): a best-fit plan within the capacity
+            # refutes the claim, and is returned instead.
+            from modelopt_mlir.solver.offsets import run_heuristics
+
+            refuted = [
+                r
+                for r in run_heuristics(arrays, Budget.unlimited(), capacity)
+                if r.arena <= capacity and offsets_are_valid(arrays, r.offsets, capacity, pairs)
+            ]
+            if refuted:
+                return IlpResult("feasible", refuted[0].offsets, refuted[0].arena, 0, seconds)
         status: IlpStatus = "infeasible" if capacity is not None and trusted else "timeout"
         return IlpResult(status, None, None, 0, seconds)
     if model.sol_status not in (

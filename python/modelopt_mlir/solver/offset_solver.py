@@ -109,7 +109,11 @@ def solve_offsets(
         return finish(None, bound, "infeasible")
     target = bound if capacity is None else capacity
     results = run_heuristics(arrays, budget.share(HEURISTIC_SHARE), target, reserve=budget)
-    best = relocate_top(arrays, results[0])
+    # After the clock's safety stop (a best-fit pass cut short stacks its last buffers, and
+    # moving them down one by one would take long) nothing more is tried.
+    if budget.out_of_time():
+        return finish(results[0], bound)
+    best = relocate_top(arrays, results[0], budget)
     if best.arena <= target or best.arena <= bound:
         return finish(best, bound)
 

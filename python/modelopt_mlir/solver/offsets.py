@@ -369,14 +369,17 @@ def squeaky_wheel(
     return best
 
 
-def relocate_top(arrays: IntervalArrays, result: HeuristicResult) -> HeuristicResult:
+def relocate_top(
+    arrays: IntervalArrays, result: HeuristicResult, budget: Budget | None = None
+) -> HeuristicResult:
     """Move pass: take each buffer that touches the arena top out and put it back in the
-    lowest gap that fits it below its current offset. Repeats while the arena shrinks."""
+    lowest gap that fits it below its current offset. Repeats while the arena shrinks, and
+    stops at ``budget``'s safety stop."""
     offsets = result.offsets.copy()
     arena = result.arena
     lower, upper, size, alignment = arrays.lower, arrays.upper, arrays.size, arrays.alignment
     improved = False
-    while True:
+    while budget is None or not budget.out_of_time():
         tops = offsets + size
         moved_any = False
         for i in np.flatnonzero(tops == arena).tolist():
