@@ -183,7 +183,9 @@ def compile_kernels() -> bool:
     """Compile the numba searches into numba's on-disk cache now (``make venv`` does, so that
     the first planning run on a machine does not spend its time limit compiling); False when
     numba is missing."""
-    return _kernel_available()
+    from modelopt_mlir.solver.offsets import compiled_best_fit_ready
+
+    return _kernel_available() and compiled_best_fit_ready()
 
 
 def _kernel_available() -> bool:

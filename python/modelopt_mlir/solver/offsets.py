@@ -181,10 +181,96 @@ def best_fit_order(
     if fixed is None or fixed_offsets is None:
         fixed = np.zeros(0, dtype=np.int64)
         fixed_offsets = np.zeros(0, dtype=np.int64)
-    offsets, arena, work = _best_fit(arrays, order, fixed, fixed_offsets, lowest, budget)
+    if compiled_best_fit_ready():
+        offsets, arena, work = _best_fit_compiled(
+            arrays, order, fixed, fixed_offsets, lowest, budget
+        )
+    else:
+        offsets, arena, work = _best_fit(arrays, order, fixed, fixed_offsets, lowest, budget)
     if budget is not None:
         budget.spend(best_fit_units(len(arrays), work))
     return offsets, arena
+
+
+_KERNEL_READY: bool | None = None
+_CHUNK = 1024  # placements between two looks at the clock
+
+
+def compiled_best_fit_ready() -> bool:
+    """Whether the compiled pass (:mod:`bestfit_kernel`) can run; the first call compiles it
+    or loads numba's cache. Both passes place and count alike, so results do not depend on it."""
+    global _KERNEL_READY
+    if _KERNEL_READY is None:
+        try:
+            one = np.ones(1, np.int64)
+            tiny = IntervalArrays(np.zeros(1, np.int64), one, one, one, one, np.zeros(1, np.int64))
+            _best_fit_compiled(tiny, np.zeros(1, np.int64), one[:0], one[:0], False)
+            _KERNEL_READY = True
+        except Exception:  # numba missing or unable to compile here: the numpy pass
+            _KERNEL_READY = False
+    return _KERNEL_READY
+
+
+def _best_fit_compiled(
+    arrays: IntervalArrays,
+    order: np.ndarray,
+    fixed: np.ndarray,
+    fixed_offsets: np.ndarray,
+    lowest: bool,
+    budget: Budget | None = None,
+) -> tuple[np.ndarray, int, int]:
+    """:func:`_best_fit` in :mod:`bestfit_kernel`: same offsets, arena and work."""
+    from modelopt_mlir.solver import bestfit_kernel as kernel
+
+    n = len(arrays)
+    lower, upper, size = (
+        np.ascontiguousarray(a, dtype=np.int64) for a in (arrays.lower, arrays.upper, arrays.size)
+    )
+    offsets = np.zeros(n, dtype=np.int64)
+    state = kernel.State(n)
+    arena = 0
+    for i, offset in zip(fixed.tolist(), fixed_offsets.tolist(), strict=True):
+        if size[i] > 0:
+            offsets[i] = offset
+            kernel.insert_fixed(state, int(lower[i]), int(upper[i]), offset, offset + int(size[i]))
+            arena = max(arena, offset + int(size[i]))
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    alignment = np.ascontiguousarray(arrays.alignment, dtype=np.int64)
+    work = 0
+    begin = 0
+    while begin < len(order):
+        if budget is not None and begin and budget.out_of_time():
+            # the safety stop: the buffers left go on top of the arena
+            for i in order[begin:].tolist():
+                if size[i] > 0:
+                    offsets[i] = align_up(arena, int(alignment[i]))
+                    arena = int(offsets[i]) + int(size[i])
+            break
+        end = min(begin + _CHUNK, len(order))
+        arena, spent = kernel.place(
+            order,
+            begin,
+            end,
+            lower,
+            upper,
+            size,
+            alignment,
+            lowest,
+            offsets,
+            state.lower,
+            state.upper,
+            state.start,
+            state.end,
+            state.length,
+            state.min_lower,
+            state.max_upper,
+            state.rows,
+            state.counts,
+            arena,
+        )
+        work += int(spent)
+        begin = end
+    return offsets, int(arena), work
 
 
 def _best_fit(

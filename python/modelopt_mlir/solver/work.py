@@ -24,8 +24,10 @@ import time
 # of that rate leaves room for a machine 2.5 times as slow or as loaded).
 WORK_PER_SECOND = 400_000
 
-BEST_FIT_UNITS_PER_BUFFER = 20  # per buffer placed by best-fit (numpy calls on small arrays)
-BEST_FIT_WORK_PER_UNIT = 500  # buffers scanned (and 1/8 sorted) by best-fit per unit
+# A best-fit pass (the compiled one, bestfit_kernel; the numpy fallback for machines without
+# numba is five to ten times slower than these say, and the clock's safety stop covers it).
+BEST_FIT_UNITS_PER_BUFFER = 2  # per buffer placed
+BEST_FIT_WORK_PER_UNIT = 1_500  # buffers scanned (and 1/8 of those overlapping) per unit
 SEARCH_NODE_UNITS = 50  # one node of the Python branch-and-bound
 COMPILED_NODE_UNITS = 2  # one node of the compiled branch-and-bound (dsa_kernel)
 GUILLOTINE_STEP_UNITS = 10  # one step of the guillotine search
