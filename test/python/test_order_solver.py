@@ -508,7 +508,14 @@ def test_solve_order_is_valid_bounded_and_beats_heuristics(
     result = solve_order(problem, time_limit=5, mode=mode)  # type: ignore[arg-type]
     assert is_valid_order(problem, result.order)
     assert result.peak == peak_of_order(problem, result.order)
-    assert result.lower_bound <= result.peak <= heuristic.peak
+    assert result.lower_bound <= result.peak
+    if mode == "two-phase":
+        assert result.peak <= heuristic.peak
+    else:
+        # Joint minimizes the arena, where the topmost buffer takes its size, not its padded
+        # size: an order whose padded peak is a few bytes higher can have the smaller arena
+        # (padded peak 113 vs 112, arena 105, with a 1-byte buffer of alignment 8 on top).
+        assert result.peak <= heuristic.peak or result.arena_size < heuristic.peak
     if result.status == "optimal" and mode == "two-phase":
         assert result.lower_bound == result.peak
     if mode == "joint":
