@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,models]'
-	$(BIN)/python -c 'from modelopt_mlir.solver.dsa_search import compile_kernels; compile_kernels()'
+	$(BIN)/python -c 'from modelopt_mlir.solver.offsets.dsa_search import compile_kernels; compile_kernels()'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -18,17 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from modelopt_mlir.solver.canonical_search import search_canonical
-from modelopt_mlir.solver.dsa_search import search_capacity
-from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
-from modelopt_mlir.solver.instances import hard_instances, read_problem, tight_instance
-from modelopt_mlir.solver.offset_solver import solve_offsets
-from modelopt_mlir.solver.offsets import (
-    IntervalArrays,
-    best_fit_order,
-    heuristic_orders,
-    padded_max_live,
-)
+from modelopt_mlir.solver.generators import hard_instances, tight_instance
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, padded_max_live
+from modelopt_mlir.solver.offsets.canonical_search import search_canonical
+from modelopt_mlir.solver.offsets.check import offsets_are_valid
+from modelopt_mlir.solver.offsets.driver import solve_offsets
+from modelopt_mlir.solver.offsets.dsa_search import search_capacity
+from modelopt_mlir.solver.offsets.heuristics import best_fit_order, placement_orders
+from modelopt_mlir.solver.problem_files import read_problem
 from modelopt_mlir.solver.work import Budget
 
 
@@ -65,7 +62,7 @@ def main() -> None:
         arrays = IntervalArrays.from_problem(problem)
         live = padded_max_live(arrays)
         start = time.perf_counter()
-        _, baseline = best_fit_order(arrays, heuristic_orders(arrays)["size"])
+        _, baseline = best_fit_order(arrays, placement_orders(arrays)["size"])
         baseline_seconds = time.perf_counter() - start
         start = time.perf_counter()
         result = solve_offsets(problem, time_limit=args.time_limit)
@@ -91,7 +88,7 @@ def main() -> None:
             count = 100 + (300 * index) // max(args.tight - 1, 1)
             problem = tight_instance(1000, 100, count, seed)
             arrays = IntervalArrays.from_problem(problem)
-            _, baseline = best_fit_order(arrays, heuristic_orders(arrays)["size"])
+            _, baseline = best_fit_order(arrays, placement_orders(arrays)["size"])
             start = time.perf_counter()
             result = solve_offsets(problem, time_limit=args.tight_time_limit, capacity=1000)
             seconds = time.perf_counter() - start
@@ -134,7 +131,7 @@ def hard(args: argparse.Namespace) -> None:
         live = padded_max_live(arrays)
         capacity = int(problem.capacity or live)
         start = time.perf_counter()
-        _, baseline = best_fit_order(arrays, heuristic_orders(arrays)["size"])
+        _, baseline = best_fit_order(arrays, placement_orders(arrays)["size"])
         baseline_seconds = time.perf_counter() - start
         row = f"{name:<22}{capacity / live:>8.3f}{baseline / live:>7.3f}{baseline_seconds:>6.2f}"
         for column in columns:

@@ -12,10 +12,10 @@ import argparse
 import random
 import time
 
-from modelopt_mlir.solver.bounds import peak_lower_bound
 from modelopt_mlir.solver.graph import GraphProblem, GraphTensor, to_schedule_problem
-from modelopt_mlir.solver.order import best_order
-from modelopt_mlir.solver.order_solver import solve_order
+from modelopt_mlir.solver.order.bounds import peak_lower_bound
+from modelopt_mlir.solver.order.driver import solve_order
+from modelopt_mlir.solver.order.heuristics import best_order
 
 
 def layered_dag(ops: int, seed: int, width: int = 8) -> GraphProblem:

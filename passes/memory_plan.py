@@ -21,8 +21,8 @@ from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
 from modelopt_mlir.plan_json import buffer_id, op_record
 from modelopt_mlir.rewrite import apply_plan
-from modelopt_mlir.solver.offsets import INT64_MAX, first_overflow
-from modelopt_mlir.solver.planner import plan_arena
+from modelopt_mlir.solver.arena_planner import plan_arena
+from modelopt_mlir.solver.offsets.arrays import INT64_MAX, first_overflow
 from modelopt_mlir.solver.problem import ArenaPlan, ScheduleProblem, align_up
 from modelopt_mlir.validate import PlanViolation, check_plan
 

@@ -92,9 +92,9 @@ def _check_int64(problem: IntervalProblem, text: str, name: str) -> None:
 
 
 def run_offsets(args: argparse.Namespace) -> int:
-    from modelopt_mlir.solver.instances import format_problem, parse_problem
-    from modelopt_mlir.solver.offset_solver import solve_offsets
-    from modelopt_mlir.solver.offsets import ArenaOverflowError
+    from modelopt_mlir.solver.offsets.arrays import ArenaOverflowError
+    from modelopt_mlir.solver.offsets.driver import solve_offsets
+    from modelopt_mlir.solver.problem_files import format_problem, parse_problem
 
     if args.capacity is not None and args.capacity < 0:
         raise ProblemFileError(f"--capacity must be >= 0, got {args.capacity}")
@@ -134,7 +134,7 @@ def run_offsets(args: argparse.Namespace) -> int:
 
 def _check_graph_sizes(graph: GraphProblem, name: str) -> None:
     # The order ILP works in doubles: beyond 2**53 bytes in all, sizes are no longer exact.
-    from modelopt_mlir.solver.order_solver import ILP_EXACT_BYTES
+    from modelopt_mlir.solver.order.driver import ILP_EXACT_BYTES
 
     total = 0
     for tensor in graph.tensors:
@@ -147,8 +147,8 @@ def _check_graph_sizes(graph: GraphProblem, name: str) -> None:
 
 
 def run_order(args: argparse.Namespace) -> int:
-    from modelopt_mlir.solver.graph import graph_from_json
-    from modelopt_mlir.solver.order_solver import solve_graph
+    from modelopt_mlir.solver.order.driver import solve_graph
+    from modelopt_mlir.solver.problem_files import graph_from_json
 
     text, name = _read(args.input)
     try:

@@ -1,8 +1,8 @@
 """Errors shared by the solver's problem readers: one ProblemFileError class for every format
-(CSV intervals in ``instances``, graph JSON in ``graph``)."""
+(CSV intervals and graph JSON in ``problem_files``, graph checks in ``graph``)."""
 
 from __future__ import annotations
 
-from modelopt_mlir.solver.instances import ProblemFileError
 
-__all__ = ["ProblemFileError"]
+class ProblemFileError(ValueError):
+    """A problem file that cannot be read; the message starts with ``file:line:``."""

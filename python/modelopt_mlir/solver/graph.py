@@ -10,13 +10,12 @@ state) is live for the whole step: its bytes are a constant added to every step'
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import networkx as nx
 
-from modelopt_mlir.solver.instances import ProblemFileError
+from modelopt_mlir.solver.errors import ProblemFileError
 from modelopt_mlir.solver.problem import ScheduleProblem
 
 
@@ -183,106 +182,3 @@ def to_schedule_problem(
         users.append(tuple(sorted(tensor_users)))
     problem = ScheduleProblem(num_units, tuple(sorted(edges)), tuple(sizes), tuple(users))
     return problem, pinned_bytes, GraphUnits(op_index, source, sink)
-
-
-def _field(item: Mapping[str, Any], key: str, label: str) -> Any:
-    if key not in item:
-        raise ProblemFileError(f"{label}: missing field '{key}'")
-    return item[key]
-
-
-def _size(value: Any, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ProblemFileError(f"{label}: size must be an integer, got {value!r}")
-    if value < 0:
-        raise ProblemFileError(f"{label}: negative size {value}")
-    return value
-
-
-def graph_from_json(data: Any, source_name: str = "graph") -> GraphProblem:
-    """Read ``{"ops": [...], "tensors": [...], "control_edges": [[a, b], ...]}`` or networkx
-    node-link JSON (each node's ``size`` is its single output's bytes; optional ``pinned``; a
-    node without successors is an output)."""
-    where = f"{source_name}: "
-    if not isinstance(data, Mapping):
-        raise ProblemFileError(f"{where}expected a JSON object, got {type(data).__name__}")
-    if "nodes" in data and ("links" in data or "edges" in data):
-        graph = _graph_from_node_link(data, source_name)
-    else:
-        graph = _graph_from_tensor_list(data, source_name)
-    check_graph(graph, source_name)
-    return graph
-
-
-def _graph_from_tensor_list(data: Mapping[str, Any], source_name: str) -> GraphProblem:
-    where = f"{source_name}: "
-    ops = _field(data, "ops", f"{where}problem")
-    if not isinstance(ops, list):
-        raise ProblemFileError(f"{where}'ops' must be a list of op names")
-    raw_tensors = _field(data, "tensors", f"{where}problem")
-    if not isinstance(raw_tensors, list):
-        raise ProblemFileError(f"{where}'tensors' must be a list")
-    tensors = []
-    for index, item in enumerate(raw_tensors):
-        if not isinstance(item, Mapping):
-            raise ProblemFileError(f"{where}tensor #{index}: expected an object")
-        name = item.get("name")
-        label = f"{where}tensor '{name}'" if name is not None else f"{where}tensor #{index}"
-        name = _field(item, "name", label)
-        size = _size(_field(item, "size", label), label)
-        producer = _field(item, "producer", label)
-        consumers = _field(item, "consumers", label)
-        if producer is None:
-            producer = ""
-        if not isinstance(producer, str):
-            raise ProblemFileError(f"{label}: producer must be an op name, got {producer!r}")
-        if not isinstance(consumers, list) or not all(isinstance(c, str) for c in consumers):
-            raise ProblemFileError(f"{label}: consumers must be a list of op names")
-        tensors.append(
-            GraphTensor(
-                name=str(name),
-                size=size,
-                producer=producer,
-                consumers=tuple(dict.fromkeys(consumers)),
-                pinned=bool(item.get("pinned", False)),
-                output=bool(item.get("output", False)),
-            )
-        )
-    control_edges = []
-    for index, edge in enumerate(data.get("control_edges", [])):
-        if not isinstance(edge, list | tuple) or len(edge) != 2:
-            raise ProblemFileError(f"{where}control edge #{index}: expected [before, after]")
-        control_edges.append((str(edge[0]), str(edge[1])))
-    return GraphProblem(tuple(str(op) for op in ops), tuple(tensors), tuple(control_edges))
-
-
-def _graph_from_node_link(data: Mapping[str, Any], source_name: str) -> GraphProblem:
-    where = f"{source_name}: "
-    links_key = "links" if "links" in data else "edges"
-    try:
-        graph = nx.node_link_graph({**data, "directed": True}, edges=links_key)
-    except (KeyError, TypeError, nx.NetworkXError) as error:
-        raise ProblemFileError(f"{where}malformed node-link graph: {error}") from error
-    names = {node: str(node) for node in graph.nodes}
-    if len(set(names.values())) != len(names):
-        raise ProblemFileError(f"{where}two nodes have the same name")
-    tensors = []
-    for node, attributes in graph.nodes(data=True):
-        label = f"{where}node '{names[node]}'"
-        size = _size(_field(attributes, "size", label), label)
-        consumers = tuple(dict.fromkeys(names[succ] for succ in graph.successors(node)))
-        pinned = bool(attributes.get("pinned", False))
-        tensors.append(
-            GraphTensor(
-                name=names[node],
-                size=size,
-                producer=names[node],
-                consumers=consumers,
-                pinned=pinned,
-                output=not consumers and not pinned,
-            )
-        )
-    return GraphProblem(tuple(names[node] for node in graph.nodes), tuple(tensors), ())

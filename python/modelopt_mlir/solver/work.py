@@ -69,7 +69,7 @@ def highs_spent(columns: int, rows: int, nodes: int, iterations: int) -> int:
     return max(root + nodes * node, int(HIGHS_UNITS_PER_ITERATION_ROW * rows * iterations))
 
 
-class _Clock:
+class Clock:
     """The safety stop shared by a budget and all its shares."""
 
     __slots__ = ("deadline", "stopped")
@@ -89,7 +89,7 @@ class Budget:
 
     __slots__ = ("clock", "limit", "parent", "used")
 
-    def __init__(self, units: int, clock: _Clock, parent: Budget | None = None) -> None:
+    def __init__(self, units: int, clock: Clock, parent: Budget | None = None) -> None:
         self.limit = max(int(units), 0)
         self.used = 0
         self.clock = clock
@@ -103,11 +103,11 @@ class Budget:
         if deadline is None:
             deadline = time.perf_counter() + time_limit
         units = time_limit * WORK_PER_SECOND if math.isfinite(time_limit) else 2**62
-        return cls(int(units), _Clock(deadline))
+        return cls(int(units), Clock(deadline))
 
     @classmethod
     def unlimited(cls) -> Budget:
-        return cls(2**62, _Clock(math.inf))
+        return cls(2**62, Clock(math.inf))
 
     @property
     def left(self) -> int:

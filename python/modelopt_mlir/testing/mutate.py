@@ -776,7 +776,7 @@ def make_plan_case(seed: int, index: int) -> PlanCase:
 def check_offsets_output(case: PlanCase, run: ToolRun) -> str | None:
     """Independently of the solver: every buffer placed once, aligned, and no two buffers live
     at the same step overlap in memory; the arena holds them all and is within the capacity."""
-    from modelopt_mlir.solver.instances import parse_problem
+    from modelopt_mlir.solver.problem_files import parse_problem
 
     problem = parse_problem(case.data.decode(), "input")
     rows = [line.split(",") for line in run.stdout.strip().splitlines()]

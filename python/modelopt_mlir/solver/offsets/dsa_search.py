@@ -20,23 +20,14 @@ this one does not; it is complete, so its proofs of infeasibility stand.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
-from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.check import offsets_are_valid
+from modelopt_mlir.solver.offsets.search_base import SearchResult, luby
 from modelopt_mlir.solver.work import COMPILED_NODE_UNITS, SEARCH_NODE_UNITS, Budget
-
-SearchStatus = Literal["found", "infeasible", "limit"]
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    status: SearchStatus
-    offsets: np.ndarray | None  # indexed like the arrays; None unless found
-    nodes: int
 
 
 class _Limit(Exception):
@@ -84,7 +75,7 @@ def search_capacity(
         return SearchResult("found", offsets, 0)
     if int(arrays.size[subset].max()) > capacity:
         return SearchResult("infeasible", None, 0)
-    if guillotine and _zero_slack(arrays, subset, capacity):
+    if guillotine and zero_slack(arrays, subset, capacity):
         # A perfect packing: first look for one made of straight cuts (finds, never refutes).
         found, steps = _search_guillotine(arrays, subset, capacity, budget.share(GUILLOTINE_SHARE))
         if found is not None:
@@ -95,7 +86,7 @@ def search_capacity(
     if compiled:
         nodes = 0
         if canonical:
-            from modelopt_mlir.solver.canonical_search import search_canonical
+            from modelopt_mlir.solver.offsets.canonical_search import search_canonical
 
             first_try = search_canonical(
                 arrays, capacity, budget.share(CANONICAL_SHARE), subset, node_limit
@@ -113,7 +104,7 @@ def search_capacity(
     nodes = 0
     attempt = 0
     while True:
-        limit = min(restart_nodes * _luby(attempt + 1), budget.left // SEARCH_NODE_UNITS)
+        limit = min(restart_nodes * luby(attempt + 1), budget.left // SEARCH_NODE_UNITS)
         if node_limit is not None:
             limit = min(limit, node_limit - nodes)
         search = _Search(arrays, subset, capacity, budget, limit, attempt, failed)
@@ -150,7 +141,7 @@ def _sections(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, n
     return np.searchsorted(times, lower), np.searchsorted(times, upper)
 
 
-def _zero_slack(arrays: IntervalArrays, subset: np.ndarray, capacity: int) -> bool:
+def zero_slack(arrays: IntervalArrays, subset: np.ndarray, capacity: int) -> bool:
     """Whether the live bytes of ``subset`` equal ``capacity`` at every section of its span:
     then every plan within the capacity tiles the address x time rectangle."""
     return bool(np.all(load_profile(arrays.take(subset)) == capacity))
@@ -161,7 +152,7 @@ def _search_guillotine(
 ) -> tuple[np.ndarray | None, int]:
     """Offsets for ``subset`` from :mod:`guillotine` (None if it found none within ``budget``,
     or if its plan is not valid, e.g. breaks an alignment), and the steps it took."""
-    from modelopt_mlir.solver.guillotine import search_guillotine
+    from modelopt_mlir.solver.offsets.guillotine import search_guillotine
 
     first, last = _sections(arrays, subset)
     found, steps = search_guillotine(
@@ -183,7 +174,7 @@ def compile_kernels() -> bool:
     """Compile the numba searches into numba's on-disk cache now (``make venv`` does, so that
     the first planning run on a machine does not spend its time limit compiling); False when
     numba is missing."""
-    from modelopt_mlir.solver.offsets import compiled_best_fit_ready
+    from modelopt_mlir.solver.offsets.heuristics import compiled_best_fit_ready
 
     return _kernel_available() and compiled_best_fit_ready()
 
@@ -195,7 +186,7 @@ def _kernel_available() -> bool:
     global _KERNEL_READY
     if _KERNEL_READY is None:
         try:
-            from modelopt_mlir.solver import dsa_kernel
+            from modelopt_mlir.solver.offsets import dsa_kernel
 
             tiny = np.array([1, 1], np.int64)
             _run_kernel(
@@ -215,8 +206,8 @@ def _kernel_available() -> bool:
 
 def _warm_canonical() -> None:
     """Compile (or load) the canonical search's kernel too, before any budget is read."""
-    from modelopt_mlir.solver.canonical_search import search_canonical
-    from modelopt_mlir.solver.offsets import IntervalArrays
+    from modelopt_mlir.solver.offsets.arrays import IntervalArrays
+    from modelopt_mlir.solver.offsets.canonical_search import search_canonical
 
     one = np.ones(2, np.int64)
     tiny = IntervalArrays(np.arange(2), np.zeros(2, np.int64), one, one, one, one)
@@ -227,7 +218,7 @@ def _run_kernel(
     prepared: Any, capacity: int, seed: int, limit: int, position: np.ndarray, table: tuple
 ) -> tuple[int, int]:
     """One compiled search from scratch with attempt ``seed``'s branching order."""
-    from modelopt_mlir.solver import dsa_kernel
+    from modelopt_mlir.solver.offsets import dsa_kernel
 
     cover_ptr, cover_idx = prepared.cover(seed)
     zob = np.random.default_rng(12345).integers(-(1 << 62), 1 << 62, size=(2, len(position) + 1))
@@ -261,7 +252,7 @@ def _search_compiled(
 ) -> SearchResult:
     """Luby restarts of the compiled search, sharing one table of failed states. Each run's
     nodes are capped by what the work budget has left."""
-    from modelopt_mlir.solver import dsa_kernel
+    from modelopt_mlir.solver.offsets import dsa_kernel
 
     first, last = _sections(arrays, subset)
     prepared = dsa_kernel.Prepared(
@@ -278,7 +269,7 @@ def _search_compiled(
         left = budget.left // COMPILED_NODE_UNITS
         if left <= 0 or budget.out_of_time() or (node_limit is not None and nodes >= node_limit):
             return SearchResult("limit", None, nodes)
-        limit = min(COMPILED_RESTART_NODES * _luby(attempt + 1), left)
+        limit = min(COMPILED_RESTART_NODES * luby(attempt + 1), left)
         if node_limit is not None:
             limit = min(limit, node_limit - nodes)
         status, spent = _run_kernel(prepared, capacity, attempt, limit, position, table)
@@ -290,19 +281,6 @@ def _search_compiled(
         if status == dsa_kernel.INFEASIBLE:
             return SearchResult("infeasible", None, nodes)
         attempt += 1
-
-
-def _luby(i: int) -> int:
-    """The Luby sequence 1 1 2 1 1 2 4 1 1 2 ...: restart lengths within a log factor of optimal."""
-    k = 1
-    while (1 << k) - 1 < i:
-        k += 1
-    while i != (1 << k) - 1:
-        i -= (1 << (k - 1)) - 1
-        k = 1
-        while (1 << k) - 1 < i:
-            k += 1
-    return 1 << (k - 1)
 
 
 class _Search:

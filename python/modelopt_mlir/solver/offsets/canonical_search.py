@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from modelopt_mlir.solver.dsa_search import SearchResult
-from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.search_base import SearchResult
 from modelopt_mlir.solver.work import Budget
 
 FIRST_ROUND_NODES = 2_000  # node limit of each preorder in the first round; doubles per round
@@ -118,7 +118,7 @@ def search_canonical(
     """Offsets for the buffers in ``subset`` (default: all sized ones) within ``capacity``,
     "infeasible" when there are none, or "limit" when the budget or ``node_limit`` ran out.
     Needs numba."""
-    from modelopt_mlir.solver import canonical_kernel
+    from modelopt_mlir.solver.offsets import canonical_kernel
 
     n_all = len(arrays)
     offsets = np.zeros(n_all, dtype=np.int64)

@@ -8,32 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, lexsort, max_load_over_lifetime
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, OffsetPlan, align_up
 from modelopt_mlir.solver.work import Budget, best_fit_estimate, best_fit_units
 
 SortKey = Callable[[IntervalBuffer], tuple[int, ...]]
-
-# Offsets and sizes live in int64 arrays; every arena must fit there.
-INT64_MAX = (1 << 63) - 1
-
-
-class ArenaOverflowError(ValueError):
-    """Buffer sizes whose arena may not fit in a signed 64-bit integer."""
-
-
-def first_overflow(sizes: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
-    """For (size, alignment) pairs: (position, bytes needed) of the first buffer that alone, or
-    with the ones before it, may need more than INT64_MAX bytes of arena; None when all fit.
-    Best-fit leaves at most alignment - 1 bytes of padding below a buffer, so the sum of padded
-    sizes plus that padding bounds every arena the heuristics build."""
-    total = 0
-    for position, (size, alignment) in enumerate(sizes):
-        padded = align_up(size, max(1, alignment))
-        total += padded + max(1, alignment) - 1
-        if padded > INT64_MAX or total > INT64_MAX:
-            return position, max(padded, total)
-    return None
-
 
 SORT_KEYS: dict[str, SortKey] = {
     "size": lambda b: (-b.size, b.lower, -b.upper, b.id),
@@ -42,126 +21,18 @@ SORT_KEYS: dict[str, SortKey] = {
 }
 
 
-@dataclass(frozen=True)
-class IntervalArrays:
-    """The buffers of an interval problem as parallel arrays; ``size`` is padded to alignment."""
-
-    ids: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    raw_size: np.ndarray
-    size: np.ndarray
-    alignment: np.ndarray
-
-    @staticmethod
-    def from_problem(problem: IntervalProblem) -> IntervalArrays:
-        bufs = problem.buffers
-        overflow = first_overflow([(b.size, b.alignment) for b in bufs])
-        if overflow is not None:
-            position, needed = overflow
-            raise ArenaOverflowError(
-                f"buffer {bufs[position].id} (size {bufs[position].size}) brings the arena to "
-                f"up to {needed} bytes, more than a signed 64-bit size can hold ({INT64_MAX})"
-            )
-        for b in bufs:
-            for name in ("id", "lower", "upper"):
-                if not -INT64_MAX - 1 <= getattr(b, name) <= INT64_MAX:
-                    raise ArenaOverflowError(
-                        f"buffer {b.id}: {name} {getattr(b, name)} does not fit a signed 64-bit "
-                        "integer"
-                    )
-            if b.lower >= b.upper:
-                raise ValueError(
-                    f"buffer {b.id}: lower {b.lower} >= upper {b.upper}; a live interval "
-                    "[lower, upper) needs at least one step"
-                )
-        alignment = np.array([max(1, b.alignment) for b in bufs], dtype=np.int64)
-        raw = np.array([b.size for b in bufs], dtype=np.int64)
-        return IntervalArrays(
-            ids=np.array([b.id for b in bufs], dtype=np.int64),
-            lower=np.array([b.lower for b in bufs], dtype=np.int64),
-            upper=np.array([b.upper for b in bufs], dtype=np.int64),
-            raw_size=raw,
-            size=-(-raw // alignment) * alignment,
-            alignment=alignment,
-        )
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def take(self, index: np.ndarray) -> IntervalArrays:
-        """The buffers at ``index`` (positions into these arrays), in that order."""
-        return IntervalArrays(
-            self.ids[index],
-            self.lower[index],
-            self.upper[index],
-            self.raw_size[index],
-            self.size[index],
-            self.alignment[index],
-        )
-
-    def plan(self, offsets: np.ndarray, algorithm: str) -> OffsetPlan:
-        arena = int((offsets + self.size).max()) if len(self) else 0
-        return OffsetPlan(
-            dict(zip(self.ids.tolist(), offsets.tolist(), strict=True)), arena, algorithm
-        )
-
-
-def padded_max_live(arrays: IntervalArrays) -> int:
-    """Largest total padded size live at one step: a lower bound for any placement."""
-    profile = load_profile(arrays)
-    return int(profile.max()) if len(profile) else 0
-
-
-def load_profile(arrays: IntervalArrays) -> np.ndarray:
-    """Total padded size live in each elementary section between consecutive event times."""
-    times = np.unique(np.concatenate([arrays.lower, arrays.upper]))
-    delta = np.zeros(len(times) + 1, dtype=np.int64)
-    np.add.at(delta, np.searchsorted(times, arrays.lower), arrays.size)
-    np.add.at(delta, np.searchsorted(times, arrays.upper), -arrays.size)
-    return np.cumsum(delta)[: max(len(times) - 1, 0)]
-
-
-def max_load_over_lifetime(arrays: IntervalArrays) -> np.ndarray:
-    """For each buffer, the largest load of a section it is live in (range max, sparse table)."""
-    n = len(arrays)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    times = np.unique(np.concatenate([arrays.lower, arrays.upper]))
-    first = np.searchsorted(times, arrays.lower)
-    last = np.searchsorted(times, arrays.upper)  # exclusive section index
-    profile = load_profile(arrays)
-    table = [profile]
-    while (1 << len(table)) <= len(profile):
-        prev, half = table[-1], 1 << (len(table) - 1)
-        table.append(np.maximum(prev[:-half], prev[half:]))
-    length = np.maximum(last - first, 1)
-    level = np.floor(np.log2(length)).astype(np.int64)
-    result = np.zeros(n, dtype=np.int64)
-    for lv in np.unique(level):
-        mask = level == lv
-        row = table[lv]
-        result[mask] = np.maximum(row[first[mask]], row[last[mask] - (1 << lv)])
-    return result
-
-
-def _lexsort(*keys: np.ndarray) -> np.ndarray:
-    """Indices sorted by the first key, then the second, ... (numpy's lexsort takes them reversed)."""
-    return np.lexsort(tuple(reversed(keys)))
-
-
-def heuristic_orders(arrays: IntervalArrays) -> dict[str, np.ndarray]:
+def placement_orders(arrays: IntervalArrays) -> dict[str, np.ndarray]:
     """Placement orders, most useful first: peak-load-first orders (buffers live at the most
     loaded step are stacked first, without gaps) and the three SORT_KEYS."""
     a = arrays
     life = a.upper - a.lower
     peak = max_load_over_lifetime(a)
     return {
-        "load-size": _lexsort(-peak, -a.size, a.lower, a.ids),
-        "load-lifetime": _lexsort(-peak, -life, -a.size, a.ids),
-        "size": _lexsort(-a.raw_size, a.lower, -a.upper, a.ids),
-        "lifetime": _lexsort(-life, -a.raw_size, a.lower, a.ids),
-        "area": _lexsort(-life * a.raw_size, -a.raw_size, a.lower, a.ids),
+        "load-size": lexsort(-peak, -a.size, a.lower, a.ids),
+        "load-lifetime": lexsort(-peak, -life, -a.size, a.ids),
+        "size": lexsort(-a.raw_size, a.lower, -a.upper, a.ids),
+        "lifetime": lexsort(-life, -a.raw_size, a.lower, a.ids),
+        "area": lexsort(-life * a.raw_size, -a.raw_size, a.lower, a.ids),
     }
 
 
@@ -182,11 +53,11 @@ def best_fit_order(
         fixed = np.zeros(0, dtype=np.int64)
         fixed_offsets = np.zeros(0, dtype=np.int64)
     if compiled_best_fit_ready():
-        offsets, arena, work = _best_fit_compiled(
+        offsets, arena, work = best_fit_compiled(
             arrays, order, fixed, fixed_offsets, lowest, budget
         )
     else:
-        offsets, arena, work = _best_fit(arrays, order, fixed, fixed_offsets, lowest, budget)
+        offsets, arena, work = best_fit_numpy(arrays, order, fixed, fixed_offsets, lowest, budget)
     if budget is not None:
         budget.spend(best_fit_units(len(arrays), work))
     return offsets, arena
@@ -204,14 +75,14 @@ def compiled_best_fit_ready() -> bool:
         try:
             one = np.ones(1, np.int64)
             tiny = IntervalArrays(np.zeros(1, np.int64), one, one, one, one, np.zeros(1, np.int64))
-            _best_fit_compiled(tiny, np.zeros(1, np.int64), one[:0], one[:0], False)
+            best_fit_compiled(tiny, np.zeros(1, np.int64), one[:0], one[:0], False)
             _KERNEL_READY = True
         except Exception:  # numba missing or unable to compile here: the numpy pass
             _KERNEL_READY = False
     return _KERNEL_READY
 
 
-def _best_fit_compiled(
+def best_fit_compiled(
     arrays: IntervalArrays,
     order: np.ndarray,
     fixed: np.ndarray,
@@ -219,8 +90,8 @@ def _best_fit_compiled(
     lowest: bool,
     budget: Budget | None = None,
 ) -> tuple[np.ndarray, int, int]:
-    """:func:`_best_fit` in :mod:`bestfit_kernel`: same offsets, arena and work."""
-    from modelopt_mlir.solver import bestfit_kernel as kernel
+    """:func:`best_fit_numpy` in :mod:`bestfit_kernel`: same offsets, arena and work."""
+    from modelopt_mlir.solver.offsets import bestfit_kernel as kernel
 
     n = len(arrays)
     lower, upper, size = (
@@ -273,7 +144,7 @@ def _best_fit_compiled(
     return offsets, int(arena), work
 
 
-def _best_fit(
+def best_fit_numpy(
     arrays: IntervalArrays,
     order: np.ndarray,
     fixed: np.ndarray,
@@ -360,22 +231,6 @@ def best_fit(problem: IntervalProblem, key: str = "size") -> OffsetPlan:
     return arrays.plan(offsets, f"best-fit-{key}")
 
 
-def _best_gap(busy: Sequence[tuple[int, int]], size: int, alignment: int) -> int:
-    best_offset = None
-    best_slack = None
-    cursor = 0
-    for start, end in busy:
-        candidate = align_up(cursor, alignment)
-        if start - candidate >= size:
-            slack = start - candidate - size
-            if best_slack is None or slack < best_slack:
-                best_offset, best_slack = candidate, slack
-        cursor = max(cursor, end)
-    if best_offset is not None:
-        return best_offset
-    return align_up(cursor, alignment)
-
-
 def best_offsets(problem: IntervalProblem) -> OffsetPlan:
     """The smallest arena over the best-fit orderings."""
     plans = [best_fit(problem, key) for key in SORT_KEYS]
@@ -403,7 +258,7 @@ def run_heuristics(
     once an arena reaches ``target``. Sorted by arena, best first."""
     results: list[HeuristicResult] = []
     cost = best_fit_estimate(len(arrays))  # the last pass's units, once one has run
-    for name, order in heuristic_orders(arrays).items():
+    for name, order in placement_orders(arrays).items():
         room = reserve if len(results) == 1 and reserve is not None else budget
         if results and (room is None or not room.affords(cost)):
             break

@@ -31,9 +31,10 @@ from typing import Literal
 import numpy as np
 import pulp
 
-from modelopt_mlir.solver.highs import NodeLimitHiGHS
+from modelopt_mlir.solver.highs import WarmStartHiGHS
 from modelopt_mlir.solver.native_output import native_stdout_silenced
-from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays
+from modelopt_mlir.solver.offsets.check import offsets_are_valid, overlapping_pairs
 from modelopt_mlir.solver.work import Budget, as_budget, highs_spent, highs_units
 
 IlpStatus = Literal["optimal", "feasible", "infeasible", "timeout"]
@@ -70,56 +71,6 @@ class IlpResult:
     arena: int | None
     lower_bound: int  # proven by the solver (0 when it proved nothing)
     seconds: float
-
-
-def overlapping_pairs(arrays: IntervalArrays) -> list[tuple[int, int]]:
-    """Pairs (i, j), i < j, of sized buffers live at the same time (sweep over lower ends)."""
-    index = np.flatnonzero(arrays.size > 0)
-    by_lower = index[np.argsort(arrays.lower[index], kind="stable")].tolist()
-    lower, upper = arrays.lower.tolist(), arrays.upper.tolist()
-    pairs: list[tuple[int, int]] = []
-    active: list[int] = []
-    for b in by_lower:
-        active = [a for a in active if upper[a] > lower[b]]
-        pairs.extend((min(a, b), max(a, b)) for a in active)
-        active.append(b)
-    return pairs
-
-
-def count_overlapping_pairs(arrays: IntervalArrays) -> int:
-    """How many pairs :func:`overlapping_pairs` would list, in O(n log n)."""
-    index = np.flatnonzero(arrays.size > 0)
-    lower, upper = np.sort(arrays.lower[index]), np.sort(arrays.upper[index])
-    # Buffers that start before b ends, minus those that end by the time b starts, minus b.
-    live_with = np.searchsorted(lower, arrays.upper[index]) - np.searchsorted(
-        upper, arrays.lower[index], side="right"
-    )
-    return int((live_with.sum() - index.size) // 2)
-
-
-def offsets_are_valid(
-    arrays: IntervalArrays,
-    offsets: np.ndarray,
-    capacity: int | None = None,
-    pairs: list[tuple[int, int]] | None = None,
-) -> bool:
-    """Exact check in Python integers: every sized buffer at a non-negative multiple of its
-    alignment, no two live at the same time sharing a byte, every top within ``capacity``."""
-    n = len(arrays)
-    if len(offsets) != n:
-        return False
-    offset = [int(o) for o in offsets.tolist()]
-    size, align = arrays.size.tolist(), arrays.alignment.tolist()
-    for i in range(n):
-        if size[i] > 0:
-            if offset[i] < 0 or offset[i] % align[i] != 0:
-                return False
-            if capacity is not None and offset[i] + size[i] > capacity:
-                return False
-    for i, j in overlapping_pairs(arrays) if pairs is None else pairs:
-        if offset[i] < offset[j] + size[j] and offset[j] < offset[i] + size[i]:
-            return False
-    return True
 
 
 def stack_in_order(
@@ -170,40 +121,10 @@ def _solver(time_limit: float, options: dict[str, float]) -> pulp.LpSolver:
     highs = pulp.HiGHS(msg=False, timeLimit=max(time_limit, 0.1))
     if highs.available():
         # No threads option: HiGHS refuses to run when it differs from its global scheduler.
-        return _WarmHiGHS(msg=False, timeLimit=max(time_limit, 0.1), **options)
+        return WarmStartHiGHS(msg=False, timeLimit=max(time_limit, 0.1), **options)
     return pulp.PULP_CBC_CMD(
         msg=False, timeLimit=max(time_limit, 1.0), warmStart=True, gapRel=0.0, gapAbs=0.5
     )
-
-
-class _WarmHiGHS(NodeLimitHiGHS):
-    """PuLP's HiGHS interface drops initial values; hand them to HiGHS before it runs. Keeps
-    the dual bound HiGHS proved (``dual_bound``, in model units; None when unknown)."""
-
-    dual_bound: float | None = None
-    nodes: int = 0
-    iterations: int = 0
-
-    def callSolver(self, lp: pulp.LpProblem) -> None:
-        try:
-            import highspy
-
-            values = [var.varValue if var.varValue is not None else 0.0 for var in lp.variables()]
-            solution = highspy.HighsSolution()
-            solution.col_value = values
-            solution.value_valid = True
-            lp.solverModel.setSolution(solution)
-        except Exception:  # noqa: BLE001 - a warm start is only a hint
-            pass
-        super().callSolver(lp)
-        try:
-            info = lp.solverModel.getInfo()
-            bound = float(info.mip_dual_bound)
-            self.dual_bound = bound if math.isfinite(bound) else None
-            self.nodes = max(int(info.mip_node_count), 0)
-            self.iterations = max(int(info.simplex_iteration_count), 0)
-        except Exception:  # noqa: BLE001 - no bound is a valid answer
-            self.dual_bound = None
 
 
 def _proven(dual_bound: float) -> int:
@@ -303,7 +224,7 @@ def solve_ilp(
             # HiGHS has called feasible capacities infeasible (sizes 1.5e8 and 1 byte with
             # alignments 64 and 256, at max live): a best-fit plan within the capacity
             # refutes the claim, and is returned instead.
-            from modelopt_mlir.solver.offsets import run_heuristics
+            from modelopt_mlir.solver.offsets.heuristics import run_heuristics
 
             refuted = [
                 r
@@ -327,7 +248,7 @@ def solve_ilp(
         offsets[i] = min(max(round(value), 0), top_slot[i]) * align_bytes[i]
     repaired = not offsets_are_valid(arrays, offsets, capacity, pairs)
     if repaired:
-        fixed = _repair(arrays, offsets, pairs, below, capacity, warm_offsets)
+        fixed = repair(arrays, offsets, pairs, below, capacity, warm_offsets)
         if fixed is None:
             return IlpResult("timeout", None, None, 0, seconds)  # over the capacity
         offsets = fixed
@@ -346,7 +267,7 @@ def solve_ilp(
     return IlpResult("optimal" if found == bound else "feasible", offsets, found, bound, seconds)
 
 
-def _repair(
+def repair(
     arrays: IntervalArrays,
     offsets: np.ndarray,
     pairs: list[tuple[int, int]],

@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from test_offset_solver import padded_live, violations
 from test_solver import interval_problems
 
-from modelopt_mlir.solver.canonical_search import ReferenceSearch, search_canonical
-from modelopt_mlir.solver.ilp_offsets import offsets_are_valid
-from modelopt_mlir.solver.instances import (
+from modelopt_mlir.solver.generators import (
     brick_instance,
     hard_instances,
     pinwheel_instance,
     tight_instance,
 )
-from modelopt_mlir.solver.offsets import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.canonical_search import ReferenceSearch, search_canonical
+from modelopt_mlir.solver.offsets.check import offsets_are_valid
 from modelopt_mlir.solver.problem import IntervalProblem
 from modelopt_mlir.solver.work import Budget
 

@@ -8,8 +8,7 @@ Per buffer, ``create[b, s]`` marks the step it comes to life (once, at one of it
 ``preserve[b, s]`` keeps it alive (only after it was created or preserved the step before);
 every user's step must find it created or preserved. Memory at each step <= peak, minimised.
 The best heuristic order is the warm start and its peak the upper bound; the result is never
-worse than the warm start. ``mode="joint"`` adds an offset per buffer with non-overlap
-disjunctions for buffers that may be live together (small graphs only). Large graphs are
+worse than the warm start (:mod:`joint_ilp` adds offsets to this model). Large graphs are
 improved window by window: k consecutive steps of the current order around a peak step are
 re-optimised with everything outside them fixed.
 """
@@ -17,21 +16,18 @@ re-optimised with everything outside them fixed.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import highspy
 import pulp
 
-from modelopt_mlir.solver.bounds import closures
-from modelopt_mlir.solver.highs import NodeLimitHiGHS
-from modelopt_mlir.solver.liveness import live_intervals
+from modelopt_mlir.solver.highs import WarmStartHiGHS
 from modelopt_mlir.solver.native_output import native_stdout_silenced
-from modelopt_mlir.solver.offsets import best_offsets
-from modelopt_mlir.solver.order import is_valid_order, padded_sizes, peak_of_order, step_memory
-from modelopt_mlir.solver.problem import IntervalProblem, ScheduleProblem
+from modelopt_mlir.solver.order.bounds import closures
+from modelopt_mlir.solver.order.peak import is_valid_order, padded_sizes, peak_of_order, step_memory
+from modelopt_mlir.solver.problem import ScheduleProblem
 from modelopt_mlir.solver.work import (
     WORK_PER_SECOND,
     Budget,
@@ -39,14 +35,11 @@ from modelopt_mlir.solver.work import (
     highs_spent,
     highs_units,
 )
-from modelopt_mlir.validate import check_plan
 
 IlpStatus = Literal["optimal", "feasible", "timeout"]
 
-# Above these the whole-graph model is too big to improve on within seconds: use windows.
+# Above this the whole-graph model is too big to improve on within seconds: use windows.
 FULL_MODEL_MAX_VARIABLES = 1_500
-JOINT_MAX_UNITS = 40
-JOINT_MAX_BUFFER_PAIRS = 1_500
 MIN_WINDOW_UNITS = WORK_PER_SECOND // 5  # less than this left: no window model is built
 
 
@@ -63,68 +56,15 @@ class IlpOrderResult:
     windows: int = 0  # window models solved (decomposition only)
 
 
-class _WarmHiGHS(NodeLimitHiGHS):
-    """pulp.HiGHS that hands the variables' initial values to HiGHS as a starting solution.
-
-    HiGHS (seen with 1.16) can return the starting solution unchanged while reporting a better
-    objective and "optimal". On test_order_solver's padded-buffer graph, presolve's dual
-    reductions keep only orders of peak 9 (the reduced objective is the constant 9); the start
-    (program order, peak 10) is not one of them, yet HiGHS takes it as its incumbent at 9,
-    stops at once, and hands back the start's own values, so the decoded order has peak 10.
-    When the returned values evaluate worse than the reported objective, the solve runs again
-    without presolve, from the same start, in the time left.
-    """
-
-    def __init__(self, warm_start: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.warm_start = warm_start
-
-    def callSolver(self, lp: pulp.LpProblem) -> None:  # noqa: N802 (pulp's name)
-        highs = lp.solverModel
-        if not self.warm_start:
-            highs.run()
-            return
-        variables = lp.variables()
-        solution = highspy.HighsSolution()
-        values = [0.0] * len(variables)
-        for var in variables:
-            values[var.index] = float(var.varValue or 0.0)
-        solution.col_value = values
-        solution.value_valid = True
-        highs.setSolution(solution)
-        began = time.perf_counter()
-        highs.run()
-        left = (self.timeLimit or math.inf) - (time.perf_counter() - began)
-        if _returned_worse_than_reported(highs) and left > 0.05:
-            # The same node limit again (a work limit, so the result does not depend on load).
-            highs.clearSolver()
-            highs.setOptionValue("presolve", "off")
-            if math.isfinite(left):
-                highs.setOptionValue("time_limit", left)  # HiGHS times each run afresh
-            highs.setSolution(solution)
-            highs.run()
-
-
-def _returned_worse_than_reported(highs: highspy.Highs) -> bool:
-    """Whether the values HiGHS returns evaluate worse than the objective it reports."""
-    if highs.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
-        return False
-    lp = highs.getLp()
-    values = highs.getSolution().col_value
-    evaluated = lp.offset_ + sum(c * v for c, v in zip(lp.col_cost_, values, strict=True))
-    reported = highs.getInfo().objective_function_value
-    return bool(evaluated > reported + 1e-6 * max(1.0, abs(reported)))
-
-
 @dataclass
-class _Solved:
+class SolvedModel:
     values: dict[str, float]
     bound: float
     optimal: bool
     has_solution: bool
 
 
-def _solve(model: pulp.LpProblem, budget: Budget, warm_start: bool) -> _Solved:
+def solve_model(model: pulp.LpProblem, budget: Budget, warm_start: bool) -> SolvedModel:
     """Solve within the work ``budget``: a HiGHS node limit from it (the clock is only a
     safety stop), and spend the nodes HiGHS used."""
     time_limit = max(budget.seconds_left(), 0.05)
@@ -132,10 +72,10 @@ def _solve(model: pulp.LpProblem, budget: Budget, warm_start: bool) -> _Solved:
     root_units, node_units = highs_units(columns, rows)
     max_nodes = (budget.left - root_units) // node_units
     if max_nodes < 1:  # not even the root and a node fit in the budget
-        return _Solved({}, 0.0, False, False)
+        return SolvedModel({}, 0.0, False, False)
     try:
         # The objective is integral in scaled units: an absolute gap under 1 proves optimality.
-        solver = _WarmHiGHS(
+        solver = WarmStartHiGHS(
             warm_start,
             msg=False,
             timeLimit=time_limit,
@@ -172,20 +112,29 @@ def _solve(model: pulp.LpProblem, budget: Budget, warm_start: bool) -> _Solved:
         has_solution = model.sol_status in (1, 2)
         bound = 0.0
     values = {var.name: float(var.varValue or 0.0) for var in model.variables()}
-    return _Solved(values, bound, optimal, has_solution)
+    return SolvedModel(values, bound, optimal, has_solution)
+
+
+class WindowBuffer(NamedTuple):
+    """A buffer some unit of a window uses."""
+
+    buffer: int  # global id
+    size: int
+    users: list[int]  # local ids of the window's units that use it
+    before: bool  # live before the window (a user runs earlier)
+    after: bool  # live after it (a user runs later)
 
 
 @dataclass
-class _Window:
+class Window:
     """Units ``units`` (global ids) to permute over steps 0..k-1, everything else fixed.
 
-    ``buffers``: (buffer, size, local users, live before the window, live after it).
     ``constant``: bytes live at every window step whatever the permutation.
     """
 
     units: list[int]
     edges: list[tuple[int, int]]
-    buffers: list[tuple[int, int, list[int], bool, bool]]
+    buffers: list[WindowBuffer]
     constant: int
     start_order: list[int]  # local ids in the current order
     asap: list[int] = field(default_factory=list)
@@ -194,13 +143,13 @@ class _Window:
     descendants: list[int] = field(default_factory=list)
 
 
-def _make_window(
+def make_window(
     problem: ScheduleProblem,
     order: Sequence[int],
     lo: int,
     hi: int,
     sizes: Sequence[int] | None = None,
-) -> _Window:
+) -> Window:
     position = [0] * problem.num_units
     for step, unit in enumerate(order):
         position[unit] = step
@@ -210,7 +159,7 @@ def _make_window(
     local = {unit: index for index, unit in enumerate(units)}
     edges = sorted({(local[a], local[b]) for a, b in problem.edges if a in local and b in local})
     sizes = padded_sizes(problem) if sizes is None else sizes
-    buffers = []
+    buffers: list[WindowBuffer] = []
     constant = 0
     for buffer, users in enumerate(problem.users):
         size = sizes[buffer]
@@ -223,11 +172,11 @@ def _make_window(
         if before and after:
             constant += size
         elif inside:
-            buffers.append((buffer, size, inside, before, after))
+            buffers.append(WindowBuffer(buffer, size, inside, before, after))
     start_order = [local[u] for u in order[lo:hi]]
     k = len(units)
     ancestors, descendants = closures(k, edges)
-    return _Window(
+    return Window(
         units,
         edges,
         buffers,
@@ -240,21 +189,21 @@ def _make_window(
     )
 
 
-def _full_window(problem: ScheduleProblem, order: Sequence[int]) -> _Window:
-    return _make_window(problem, order, 0, problem.num_units)
+def _full_window(problem: ScheduleProblem, order: Sequence[int]) -> Window:
+    return make_window(problem, order, 0, problem.num_units)
 
 
-def _model_size(window: _Window) -> int:
+def _model_size(window: Window) -> int:
     """Rough variable count of the window's model."""
     count = sum(hi - lo for lo, hi in zip(window.asap, window.alap, strict=True))
-    for _, _, users, before, after in window.buffers:
-        lo = 0 if before else min(window.asap[u] for u in users)
-        hi = len(window.units) - 1 if after else max(window.alap[u] for u in users)
+    for item in window.buffers:
+        lo = 0 if item.before else min(window.asap[u] for u in item.users)
+        hi = len(window.units) - 1 if item.after else max(window.alap[u] for u in item.users)
         count += hi - lo + 1
     return count
 
 
-class _OrderModel:
+class OrderModel:
     """The create/preserve model of one window (the whole problem is one window).
 
     Liveness is written so that the LP relaxation stays tight: with ``started[b, s]`` (>= every
@@ -265,7 +214,7 @@ class _OrderModel:
     """
 
     def __init__(
-        self, window: _Window, scale: int, upper: int, lower: int, explicit_single: bool = False
+        self, window: Window, scale: int, upper: int, lower: int, explicit_single: bool = False
     ) -> None:
         self.window = window
         k = len(window.units)
@@ -291,24 +240,23 @@ class _OrderModel:
                 self.model += self._done(b, s) <= self._done(a, s - 1)
 
         self.live: dict[int, dict[int, Any]] = {}
-        self.create: dict[tuple[int, int], pulp.LpVariable] = {}  # only without a first user
         self.started: dict[tuple[int, int], pulp.LpVariable] = {}
         self.finished: dict[tuple[int, int], pulp.LpVariable] = {}
         self.preserve: dict[tuple[int, int], pulp.LpVariable] = {}
         single = [0] * k
-        for index, (_, size, users, before, after) in enumerate(window.buffers):
-            if len(users) == 1 and not before and not after:
-                u = users[0]
+        for index, item in enumerate(window.buffers):
+            if len(item.users) == 1 and not item.before and not item.after:
+                u = item.users[0]
                 if explicit_single:  # live exactly at its one user's step
                     self.live[index] = {s: self._runs(u, s) for s in range(asap[u], alap[u] + 1)}
                 else:
-                    single[u] += size
+                    single[u] += item.size
                 continue
-            self.live[index] = self._liveness(index, users, before, after)
+            self.live[index] = self._liveness(index, item.users, item.before, item.after)
         for s in range(k):
             terms = [
-                (size / scale) * self.live[index][s]
-                for index, (_, size, _, _, _) in enumerate(window.buffers)
+                (item.size / scale) * self.live[index][s]
+                for index, item in enumerate(window.buffers)
                 if index in self.live and s in self.live[index]
             ]
             terms += [(single[u] / scale) * self._runs(u, s) for u in by_step[s] if single[u]]
@@ -397,10 +345,10 @@ class _OrderModel:
         for (u, s), var in self.done.items():
             var.setInitialValue(1 if position[u] <= s else 0)
         spans = {}
-        for index, (_, _, users, before, after) in enumerate(self.window.buffers):
-            first = 0 if before else min(position[u] for u in users)
-            last = self.k - 1 if after else max(position[u] for u in users)
-            first_user = -1 if before else first
+        for index, item in enumerate(self.window.buffers):
+            first = 0 if item.before else min(position[u] for u in item.users)
+            last = self.k - 1 if item.after else max(position[u] for u in item.users)
+            first_user = -1 if item.before else first
             spans[index] = (first, last, first_user)
         for (index, s), var in self.started.items():
             var.setInitialValue(1 if s >= spans[index][2] else 0)
@@ -421,31 +369,31 @@ class _OrderModel:
         return sorted(range(self.k), key=lambda u: (first_step(u), u))
 
 
-def _scale(values: Sequence[int]) -> int:
+def gcd_scale(values: Sequence[int]) -> int:
     scale = 0
     for value in values:
         scale = math.gcd(scale, value)
     return max(scale, 1)
 
 
-def _scaled_bound(bound: float, scale: int) -> int:
+def scaled_bound(bound: float, scale: int) -> int:
     """A proven lower bound in scaled units, in bytes. Every size (and alignment) is a multiple
     of ``scale``, so the optimum is an integer in scaled units: round the bound up there, not
     after scaling (a bound of 8.2 units of 8 bytes proves 72 bytes, not 66)."""
     return max(math.ceil(bound - 1e-6), 0) * scale if bound else 0
 
 
-def _window_peak(window: _Window, local_order: Sequence[int]) -> int:
+def _window_peak(window: Window, local_order: Sequence[int]) -> int:
     k = len(window.units)
     position = [0] * k
     for step, u in enumerate(local_order):
         position[u] = step
     delta = [0] * (k + 1)
-    for _, size, users, before, after in window.buffers:
-        first = 0 if before else min(position[u] for u in users)
-        last = k - 1 if after else max(position[u] for u in users)
-        delta[first] += size
-        delta[last + 1] -= size
+    for item in window.buffers:
+        first = 0 if item.before else min(position[u] for u in item.users)
+        last = k - 1 if item.after else max(position[u] for u in item.users)
+        delta[first] += item.size
+        delta[last + 1] -= item.size
     peak = live = 0
     for s in range(k):
         live += delta[s]
@@ -454,17 +402,17 @@ def _window_peak(window: _Window, local_order: Sequence[int]) -> int:
 
 
 def _solve_window(
-    window: _Window, upper: int, lower: int, budget: Budget
+    window: Window, upper: int, lower: int, budget: Budget
 ) -> tuple[list[int], int, int, bool]:
     """Best local order found, its window peak, the proven bound, and whether it is optimal,
     within the work ``budget``."""
-    scale = _scale([size for _, size, _, _, _ in window.buffers] + [window.constant])
+    scale = gcd_scale([item.size for item in window.buffers] + [window.constant])
     start_peak = _window_peak(window, window.start_order)
     upper = min(upper, start_peak)
-    model = _OrderModel(window, scale, upper, min(lower, upper))
+    model = OrderModel(window, scale, upper, min(lower, upper))
     model.set_start(window.start_order, start_peak, scale)
-    solved = _solve(model.model, budget, warm_start=True)
-    bound = _scaled_bound(solved.bound, scale)
+    solved = solve_model(model.model, budget, warm_start=True)
+    bound = scaled_bound(solved.bound, scale)
     if not solved.has_solution:
         return list(window.start_order), start_peak, bound, solved.optimal
     local = model.local_order(solved.values)
@@ -474,7 +422,7 @@ def _solve_window(
     return local, peak, bound, solved.optimal
 
 
-def _locally_valid(window: _Window, local: Sequence[int]) -> bool:
+def _locally_valid(window: Window, local: Sequence[int]) -> bool:
     position = {u: step for step, u in enumerate(local)}
     return len(position) == len(window.units) and all(
         position[a] < position[b] for a, b in window.edges
@@ -497,7 +445,7 @@ def full_order_ilp(
     proven = min(peak, bound)
     # Claim optimality only from the dual bound, never from HiGHS's status: with a starting
     # solution it has reported "optimal" while returning values worse than its bound (see
-    # _WarmHiGHS).
+    # highs.WarmStartHiGHS).
     status: IlpStatus = "optimal" if proven >= peak else "timeout"
     return IlpOrderResult(
         order, peak, max(proven, 0), status, "ilp-create-preserve", peak < start_peak
@@ -549,7 +497,7 @@ def window_order_ilp(
             continue
         lo = candidates[0]
         tried.add((lo, k))
-        window = _make_window(problem, order, lo, lo + k)
+        window = make_window(problem, order, lo, lo + k)
         local, window_peak, _, _ = _solve_window(
             window, peak, lower, budget.units(int(window_time * WORK_PER_SECOND))
         )
@@ -587,110 +535,3 @@ def order_ilp(
     if _model_size(window) <= FULL_MODEL_MAX_VARIABLES:
         return full_order_ilp(problem, start, time_limit, lower)
     return window_order_ilp(problem, start, time_limit, lower)
-
-
-def joint_fits(problem: ScheduleProblem) -> bool:
-    live = sum(
-        1 for users, size in zip(problem.users, problem.sizes, strict=True) if users and size
-    )
-    return problem.num_units <= JOINT_MAX_UNITS and live * (live - 1) // 2 <= JOINT_MAX_BUFFER_PAIRS
-
-
-def joint_ilp(
-    problem: ScheduleProblem, start: Sequence[int], time_limit: float | Budget
-) -> IlpOrderResult:
-    """MODeL's joint order + address ILP: minimise the arena, not just the peak.
-
-    Offsets are in units of each buffer's alignment; buffers whose live windows can meet get a
-    binary "both live" indicator per pair (>= live[a, s] + live[b, s] - 1 at every common step)
-    and an above/below disjunction that binds only when it is 1. The warm start is ``start``
-    with best-fit offsets; the result is never a larger arena than that.
-    """
-    budget = as_budget(time_limit)
-    start = tuple(start)
-    start_offsets = best_offsets(IntervalProblem(live_intervals(problem, start)))
-    start_peak = peak_of_order(problem, start)
-    upper = start_offsets.arena_size
-    fallback = IlpOrderResult(
-        start, start_peak, 0, "timeout", "ilp-joint", False, dict(start_offsets.offsets), upper
-    )
-    raw = list(problem.sizes)
-    alignments = [problem.buffer_alignment(b) for b in range(len(raw))]
-    scale = _scale(raw + [a for a in alignments if a > 1])
-    # Raw sizes: padding past a buffer's end may hold the next buffer, so padded peaks do not
-    # bound the arena.
-    window = _make_window(problem, start, 0, problem.num_units, sizes=raw)
-    model = _OrderModel(window, scale, upper=max(upper, 1), lower=0, explicit_single=True)
-    arena = model.model.add_variable("arena", 0, upper / scale)
-    model.model.setObjective(arena)
-    model.model += model.peak <= arena
-    big = upper / scale
-    slots: list[tuple[pulp.LpVariable, int]] = []
-    for index, (b, size, _, _, _) in enumerate(window.buffers):
-        step = alignments[b] // scale if alignments[b] > 1 else 1
-        slot = model.model.add_variable(f"a_{index}", 0, big // step, "Integer")
-        slots.append((slot, step))
-        model.model += slot * step + size / scale <= arena
-    pairs = []
-    for i in range(len(window.buffers)):
-        for j in range(i + 1, len(window.buffers)):
-            common = set(model.live[i]) & set(model.live[j])
-            if not common:
-                continue
-            both = model.model.add_variable(f"o_{i}_{j}", 0, 1, "Binary")
-            below = model.model.add_variable(f"z_{i}_{j}", 0, 1, "Binary")
-            for s in common:
-                model.model += both >= model.live[i][s] + model.live[j][s] - 1
-            (slot_i, step_i), (slot_j, step_j) = slots[i], slots[j]
-            size_i, size_j = window.buffers[i][1] / scale, window.buffers[j][1] / scale
-            slack = big * (1 - both)
-            model.model += slot_i * step_i + size_i <= slot_j * step_j + big * (1 - below) + slack
-            model.model += slot_j * step_j + size_j <= slot_i * step_i + big * below + slack
-            pairs.append((i, j, both, below))
-
-    model.set_start(window.start_order, peak_of_order_raw(problem, start), scale)
-    arena.setInitialValue(upper / scale)
-    position = {u: p for p, u in enumerate(start)}
-    spans = {}
-    for index, (b, _, users, _, _) in enumerate(window.buffers):
-        steps = [position[window.units[u]] for u in users]
-        spans[index] = (min(steps), max(steps))
-        slot, step = slots[index]
-        slot.setInitialValue(start_offsets.offsets[b] // (step * scale))
-    for i, j, both, below in pairs:
-        (first_i, last_i), (first_j, last_j) = spans[i], spans[j]
-        both.setInitialValue(1 if first_i <= last_j and first_j <= last_i else 0)
-        offset_i = start_offsets.offsets[window.buffers[i][0]]
-        offset_j = start_offsets.offsets[window.buffers[j][0]]
-        below.setInitialValue(1 if offset_i < offset_j else 0)
-    solved = _solve(model.model, budget, warm_start=True)
-    if not solved.has_solution:
-        return fallback
-    order = tuple(window.units[u] for u in model.local_order(solved.values))
-    offsets = {b: 0 for b, users in enumerate(problem.users) if users}
-    for index, (b, _, _, _, _) in enumerate(window.buffers):
-        slot, step = slots[index]
-        offsets[b] = int(round(solved.values[slot.name])) * step * scale
-    arena_size = max((offsets[b] + raw[b] for b in offsets), default=0)
-    if (
-        arena_size > upper
-        or not is_valid_order(problem, order)
-        or check_plan(problem, order, offsets, arena_size)
-    ):
-        return fallback
-    arena_bound = _scaled_bound(solved.bound, scale)
-    status: IlpStatus = "optimal" if arena_bound >= arena_size else "timeout"
-    return IlpOrderResult(
-        order,
-        peak_of_order(problem, order),
-        0,
-        status,
-        "ilp-joint",
-        arena_size < upper,
-        offsets,
-        arena_size,
-    )
-
-
-def peak_of_order_raw(problem: ScheduleProblem, order: Sequence[int]) -> int:
-    return max(step_memory(problem, order, padded=False), default=0)

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_offset_solver import problem_of, violations
 
-from modelopt_mlir.solver.dsa_search import _zero_slack, search_capacity
-from modelopt_mlir.solver.guillotine import search_guillotine
-from modelopt_mlir.solver.instances import tight_instance
-from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.generators import tight_instance
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays
+from modelopt_mlir.solver.offsets.dsa_search import search_capacity, zero_slack
+from modelopt_mlir.solver.offsets.guillotine import search_guillotine
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
 from modelopt_mlir.solver.work import Budget
 
@@ -72,7 +72,7 @@ def test_pinwheel_is_not_guillotine_and_the_general_search_takes_over() -> None:
     problem = problem_of(*PINWHEEL)
     assert _guillotine(problem) is None
     arrays = IntervalArrays.from_problem(problem)
-    assert _zero_slack(arrays, np.arange(5), 3)
+    assert zero_slack(arrays, np.arange(5), 3)
     result = search_capacity(arrays, 3, Budget.for_seconds(60))
     assert result.status == "found" and result.offsets is not None
     offsets = dict(zip(arrays.ids.tolist(), result.offsets.tolist(), strict=True))
@@ -91,10 +91,10 @@ def test_a_misaligned_guillotine_plan_falls_back_to_the_general_search() -> None
 def test_zero_slack_only_at_max_live_everywhere() -> None:
     arrays = IntervalArrays.from_problem(tight_instance(100, 10, 12, seed=1))
     everything = np.arange(len(arrays))
-    assert _zero_slack(arrays, everything, 100)
-    assert not _zero_slack(arrays, everything, 101)
+    assert zero_slack(arrays, everything, 100)
+    assert not zero_slack(arrays, everything, 101)
     gap = IntervalArrays.from_problem(problem_of((0, 2, 5), (0, 1, 5), (1, 2, 4)))
-    assert not _zero_slack(gap, np.arange(3), 10)
+    assert not zero_slack(gap, np.arange(3), 10)
 
 
 def test_nothing_to_place() -> None:

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from test_offset_solver import padded_live, violations
 from test_solver import interval_problems
 
-from modelopt_mlir.solver.dsa_search import search_capacity
-from modelopt_mlir.solver.instances import tight_instance
-from modelopt_mlir.solver.offsets import IntervalArrays
+from modelopt_mlir.solver.generators import tight_instance
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays
+from modelopt_mlir.solver.offsets.dsa_search import search_capacity
 from modelopt_mlir.solver.problem import IntervalProblem
 from modelopt_mlir.solver.work import Budget
 

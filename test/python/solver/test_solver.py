@@ -5,20 +5,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelopt_mlir.solver.arena_planner import plan_arena
 from modelopt_mlir.solver.liveness import live_intervals, max_live
-from modelopt_mlir.solver.offsets import _best_gap, best_fit, best_offsets
-from modelopt_mlir.solver.order import memory_aware_list_schedule, peak_of_order, program_order
-from modelopt_mlir.solver.planner import plan_arena
+from modelopt_mlir.solver.offsets.heuristics import best_fit, best_offsets
+from modelopt_mlir.solver.order.heuristics import memory_aware_list_schedule, program_order
+from modelopt_mlir.solver.order.peak import peak_of_order
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
 from modelopt_mlir.validate import check_plan
-
-
-def test_best_gap_is_the_smallest_that_fits() -> None:
-    busy = [(0, 10), (50, 60), (80, 100)]
-    assert _best_gap(busy, 20, 1) == 60  # [60, 80) fits exactly; [10, 50) would leave 20
-    assert _best_gap(busy, 30, 1) == 10
-    assert _best_gap(busy, 30, 64) == 128  # no aligned gap fits: on top, aligned
-    assert _best_gap([], 30, 64) == 0
 
 
 def test_best_fit_by_size() -> None:

@@ -1,6 +1,6 @@
-"""Best-fit placement (:func:`offsets.best_fit_order`) compiled with numba.
+"""Best-fit placement (:func:`heuristics.best_fit_order`) compiled with numba.
 
-Same placements and the same counted work as the numpy pass in :mod:`offsets` (which stays as
+Same placements and the same counted work as the numpy pass in :mod:`heuristics` (which stays as
 the reference and the fallback). The numpy pass gathers, for each buffer, the placed buffers it
 overlaps in time and sorts them by offset: on the largest instances (62,000 buffers, five
 thousand overlapping each) the sorts take most of its six seconds. Here the placed buffers are

@@ -33,7 +33,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 
-from modelopt_mlir.solver.dsa_search import _luby
+from modelopt_mlir.solver.offsets.search_base import luby
 from modelopt_mlir.solver.work import GUILLOTINE_STEP_UNITS, Budget
 
 PAIR_LISTING_MAX = 14  # buffers at a boundary up to which equal-sum pairs are listed
@@ -58,8 +58,8 @@ def search_guillotine(
 ) -> tuple[list[int] | None, int]:
     """Offsets for buffers alive over sections ``[first, last)`` whose sizes add up to the
     same height at every section of their span, or None when no guillotine plan was found
-    within the work ``budget`` (steps are spent from it). Also returns the number of steps. The caller checks the
-    plan (:func:`dsa_search._search_guillotine` runs the exact offsets check on it)."""
+    within the work ``budget`` (steps are spent from it). Also returns the number of steps.
+    The caller checks the plan (:mod:`dsa_search` runs the exact offsets check on it)."""
     if not size:
         return [], 0
     search = _Guillotine(list(first), list(last), list(size), budget)
@@ -70,7 +70,7 @@ def search_guillotine(
         # Restarts with growing step budgets (Luby) and other stars; what is solved or refuted
         # stays known across them.
         while True:
-            search.budget = search.steps + RESTART_STEPS * _luby(search.attempt + 1)
+            search.budget = search.steps + RESTART_STEPS * luby(search.attempt + 1)
             try:
                 plan = search.solve(tuple(range(len(size))))
                 break

@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from modelopt_mlir.solver.bounds import peak_lower_bound
 from modelopt_mlir.solver.graph import GraphProblem, to_schedule_problem
-from modelopt_mlir.solver.ilp_order import joint_fits, joint_ilp, order_ilp
 from modelopt_mlir.solver.liveness import live_intervals
-from modelopt_mlir.solver.offsets import best_offsets
-from modelopt_mlir.solver.order import best_order
+from modelopt_mlir.solver.offsets.heuristics import best_offsets
+from modelopt_mlir.solver.order.bounds import peak_lower_bound
+from modelopt_mlir.solver.order.heuristics import best_order
+from modelopt_mlir.solver.order.ilp import order_ilp
+from modelopt_mlir.solver.order.joint_ilp import joint_fits, joint_ilp
 from modelopt_mlir.solver.problem import IntervalProblem, OrderPlan, ScheduleProblem
 from modelopt_mlir.solver.work import Budget, as_budget
 

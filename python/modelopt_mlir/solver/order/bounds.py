@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import networkx as nx
 from networkx.algorithms.flow import boykov_kolmogorov
 
-from modelopt_mlir.solver.order import padded_sizes, step_memory
+from modelopt_mlir.solver.order.peak import padded_sizes, step_memory
 from modelopt_mlir.solver.problem import ScheduleProblem
 from modelopt_mlir.solver.work import MIN_CUT_UNITS_PER_ARC, Budget, as_budget
 

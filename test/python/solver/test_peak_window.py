@@ -9,14 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_offset_solver import violations
 
-from modelopt_mlir.solver.offsets import (
-    IntervalArrays,
-    best_fit_order,
-    padded_max_live,
-    run_heuristics,
-)
-from modelopt_mlir.solver.peak_window import peak_window_offsets
-from modelopt_mlir.solver.planner import plan_arena
+from modelopt_mlir.solver.arena_planner import plan_arena
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, padded_max_live
+from modelopt_mlir.solver.offsets.heuristics import best_fit_order, run_heuristics
+from modelopt_mlir.solver.offsets.peak_window import peak_window_offsets
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
 from modelopt_mlir.solver.work import Budget
 

@@ -1,4 +1,4 @@
-"""The compiled best-fit pass (solver/bestfit_kernel.py) places every buffer where the numpy
+"""The compiled best-fit pass (solver/offsets/bestfit_kernel.py) places every buffer where the numpy
 pass (the reference) does and counts the same work, so budgets and results do not depend on
 which one ran."""
 
@@ -9,13 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelopt_mlir.solver import bestfit_kernel, offsets
-from modelopt_mlir.solver.instances import hard_instances, tight_instance
-from modelopt_mlir.solver.offsets import (
-    IntervalArrays,
-    compiled_best_fit_ready,
-    heuristic_orders,
-)
+from modelopt_mlir.solver.generators import hard_instances, tight_instance
+from modelopt_mlir.solver.offsets import bestfit_kernel, heuristics
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays
+from modelopt_mlir.solver.offsets.heuristics import compiled_best_fit_ready, placement_orders
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
 
 pytestmark = pytest.mark.skipif(not compiled_best_fit_ready(), reason="numba unavailable")
@@ -24,8 +21,8 @@ NONE = np.zeros(0, np.int64)
 
 
 def _both(arrays, order, fixed=NONE, fixed_offsets=NONE, lowest=False):
-    compiled = offsets._best_fit_compiled(arrays, order, fixed, fixed_offsets, lowest)
-    reference = offsets._best_fit(arrays, order, fixed, fixed_offsets, lowest)
+    compiled = heuristics.best_fit_compiled(arrays, order, fixed, fixed_offsets, lowest)
+    reference = heuristics.best_fit_numpy(arrays, order, fixed, fixed_offsets, lowest)
     return compiled, reference
 
 
@@ -57,7 +54,7 @@ def test_compiled_matches_reference(rows, lowest, seed):
     order = rng.permutation(len(arrays)).astype(np.int64)
     # a prefix of a valid plan stays fixed
     keep = order[: len(order) // 4]
-    placed = offsets._best_fit(arrays, order, NONE, NONE, False)[0]
+    placed = heuristics.best_fit_numpy(arrays, order, NONE, NONE, False)[0]
     compiled, reference = _both(arrays, order[len(keep) :], keep, placed[keep], lowest)
     _assert_same(compiled, reference)
     _assert_valid(arrays, compiled[0], compiled[1])
@@ -83,7 +80,7 @@ def test_every_heuristic_order_on_generated_families():
     problems += [problem for _, problem in hard_instances(total=4)]
     for problem in problems:
         arrays = IntervalArrays.from_problem(problem)
-        for order in heuristic_orders(arrays).values():
+        for order in placement_orders(arrays).values():
             for lowest in (False, True):
                 _assert_same(*_both(arrays, order, lowest=lowest))
 

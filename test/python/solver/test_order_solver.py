@@ -10,34 +10,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelopt_mlir.solver.bounds import (
+from modelopt_mlir.solver.errors import ProblemFileError
+from modelopt_mlir.solver.graph import GraphProblem, GraphTensor, to_schedule_problem
+from modelopt_mlir.solver.liveness import live_intervals
+from modelopt_mlir.solver.offsets.heuristics import best_offsets
+from modelopt_mlir.solver.order.bounds import (
     ancestor_sets,
     cut_bound,
     cut_bound_at,
     op_local_bound,
     peak_lower_bound,
 )
-from modelopt_mlir.solver.errors import ProblemFileError
-from modelopt_mlir.solver.graph import (
-    GraphProblem,
-    GraphTensor,
-    graph_from_json,
-    to_schedule_problem,
-)
-from modelopt_mlir.solver.ilp_order import full_order_ilp, joint_ilp, window_order_ilp
-from modelopt_mlir.solver.liveness import live_intervals
-from modelopt_mlir.solver.offsets import best_offsets
-from modelopt_mlir.solver.order import (
+from modelopt_mlir.solver.order.driver import solve_graph, solve_order
+from modelopt_mlir.solver.order.heuristics import (
     best_order,
     heuristic_orders,
-    is_valid_order,
-    peak_of_order,
     program_order,
     refine_order,
-    step_memory,
 )
-from modelopt_mlir.solver.order_solver import solve_graph, solve_order
+from modelopt_mlir.solver.order.ilp import full_order_ilp, window_order_ilp
+from modelopt_mlir.solver.order.joint_ilp import joint_ilp
+from modelopt_mlir.solver.order.peak import is_valid_order, peak_of_order, step_memory
 from modelopt_mlir.solver.problem import IntervalProblem, OrderPlan, ScheduleProblem
+from modelopt_mlir.solver.problem_files import graph_from_json
 from modelopt_mlir.validate import check_plan
 
 

@@ -15,17 +15,10 @@ import time
 from typing import Literal
 
 from modelopt_mlir.solver.liveness import live_intervals, max_live
-from modelopt_mlir.solver.offsets import (
-    IntervalArrays,
-    best_offsets,
-    padded_max_live,
-    run_heuristics,
-)
-from modelopt_mlir.solver.order import (
-    candidate_orders,
-    padded_sizes,
-    peak_of_order,
-)
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, padded_max_live
+from modelopt_mlir.solver.offsets.heuristics import best_offsets, run_heuristics
+from modelopt_mlir.solver.order.heuristics import candidate_orders
+from modelopt_mlir.solver.order.peak import padded_sizes, peak_of_order
 from modelopt_mlir.solver.problem import ArenaPlan, IntervalProblem, OffsetPlan, ScheduleProblem
 from modelopt_mlir.solver.work import Budget
 
@@ -77,8 +70,8 @@ def _solve_offsets(intervals: IntervalProblem, budget: Budget) -> tuple[OffsetPl
     misses the max live bytes, the peak-first construction gets WINDOW_TIME_SHARE of the work
     first (it either reaches that bound, and ends the search, or is kept as a candidate); the
     offset solver gets the rest."""
-    from modelopt_mlir.solver.offset_solver import solve_offsets
-    from modelopt_mlir.solver.peak_window import peak_window_offsets
+    from modelopt_mlir.solver.offsets.driver import solve_offsets
+    from modelopt_mlir.solver.offsets.peak_window import peak_window_offsets
 
     arrays = IntervalArrays.from_problem(intervals)
     bound = padded_max_live(arrays)
@@ -123,14 +116,14 @@ def plan_arena(
     else:
         # Greedy searches nothing, but the bytes one unit uses must be live together in every
         # order: a cheap bound over all orders, so the gap greedy reports is against a bound.
-        from modelopt_mlir.solver.bounds import op_local_bound
+        from modelopt_mlir.solver.order.bounds import op_local_bound
 
         order_bound = op_local_bound(problem)
     status = "heuristic"
     timed_out = False
 
     if solver != "greedy" and reorder:
-        from modelopt_mlir.solver.order_solver import solve_order
+        from modelopt_mlir.solver.order.driver import solve_order
 
         result = solve_order(
             problem,

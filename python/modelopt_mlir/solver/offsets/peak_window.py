@@ -29,14 +29,8 @@ import math
 
 import numpy as np
 
-from modelopt_mlir.solver.offsets import (
-    IntervalArrays,
-    _lexsort,
-    best_fit_order,
-    heuristic_orders,
-    load_profile,
-    run_heuristics,
-)
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, lexsort, load_profile
+from modelopt_mlir.solver.offsets.heuristics import best_fit_order, placement_orders, run_heuristics
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, OffsetPlan, align_up
 from modelopt_mlir.solver.work import Budget, as_budget, best_fit_estimate
 
@@ -89,8 +83,9 @@ def _pack_window(
     best-fit, then (few overlapping pairs) the ILP, then the offset solver with what is left."""
     if inner.size == 0:
         return np.zeros(0, dtype=np.int64)
-    from modelopt_mlir.solver.ilp_offsets import count_overlapping_pairs, solve_ilp
-    from modelopt_mlir.solver.offset_solver import ILP_MAX_PAIRS, solve_offsets
+    from modelopt_mlir.solver.offsets.check import count_overlapping_pairs
+    from modelopt_mlir.solver.offsets.driver import ILP_MAX_PAIRS, solve_offsets
+    from modelopt_mlir.solver.offsets.ilp import solve_ilp
 
     w0, w1 = window
     clipped = IntervalProblem(
@@ -128,7 +123,7 @@ def _pack_window(
     # gap that fits: no higher than the solver put it when its plan is valid, and valid even
     # where it is not (the big-M of an ILP can let buffers overlap by a few bytes when sizes
     # span many orders of magnitude).
-    by_offset = _lexsort(solved, -window_arrays.size, window_arrays.ids)
+    by_offset = lexsort(solved, -window_arrays.size, window_arrays.ids)
     offsets, arena = best_fit_order(window_arrays, by_offset, lowest=True)
     return offsets if arena <= capacity else None
 
@@ -147,8 +142,8 @@ def peak_window_offsets(problem: IntervalProblem, time_limit: float | Budget) ->
     profile = load_profile(live)  # per section between consecutive times
     peak = int(profile.max())
     largest = int(arrays.size.max())
-    outside_orders = list(heuristic_orders(arrays).items())
-    outside_orders.append(("lower", _lexsort(arrays.lower, -arrays.upper, arrays.ids)))
+    outside_orders = list(placement_orders(arrays).items())
+    outside_orders.append(("lower", lexsort(arrays.lower, -arrays.upper, arrays.ids)))
 
     best: tuple[int, np.ndarray, str] | None = None
     # Packed windows: (window, fixed buffers, their offsets, the buffers left to place).
@@ -164,7 +159,7 @@ def peak_window_offsets(problem: IntervalProblem, time_limit: float | Budget) ->
         if inner.size > MAX_WINDOW_BUFFERS:
             break  # the windows only grow from here
         full = np.flatnonzero(spans)
-        full = full[_lexsort(arrays.lower[full], -arrays.upper[full], arrays.ids[full])]
+        full = full[lexsort(arrays.lower[full], -arrays.upper[full], arrays.ids[full])]
         stack_offsets, stack_top = _stack(arrays, full)
         if inner.size:
             alignments = [int(a) for a in np.unique(arrays.alignment[inner])]

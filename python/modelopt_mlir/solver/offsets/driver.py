@@ -5,7 +5,7 @@ Phases, each within its share of the work that ``time_limit`` buys (:mod:`work`)
 2. per independent time section (component of the interval graph) that is above the target:
    the exact branch-and-bound of :mod:`dsa_search` at the target, bisecting the capacity when
    minimising; proofs of infeasibility raise the lower bound;
-3. small instances: the ILP of :mod:`ilp_offsets`, warm-started from the best plan;
+3. small instances: the ILP of :mod:`ilp`, warm-started from the best plan;
 4. whatever work is left: squeaky-wheel local search over the best-fit order.
 """
 
@@ -15,22 +15,16 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-from modelopt_mlir.solver.dsa_search import components, search_capacity
-from modelopt_mlir.solver.ilp_offsets import (
-    count_overlapping_pairs,
-    offsets_are_valid,
-    solve_ilp,
-)
-from modelopt_mlir.solver.offsets import (
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays, load_profile
+from modelopt_mlir.solver.offsets.check import count_overlapping_pairs, offsets_are_valid
+from modelopt_mlir.solver.offsets.dsa_search import components, search_capacity
+from modelopt_mlir.solver.offsets.heuristics import (
     HeuristicResult,
-    IntervalArrays,
-    load_profile,
     relocate_top,
     run_heuristics,
     squeaky_wheel,
 )
+from modelopt_mlir.solver.offsets.ilp import solve_ilp
 from modelopt_mlir.solver.problem import IntervalProblem, OffsetPlan
 from modelopt_mlir.solver.work import Budget, as_budget, best_fit_estimate
 
@@ -120,7 +114,7 @@ def solve_offsets(
     small = count_overlapping_pairs(arrays) <= ILP_MAX_PAIRS
     # On small instances the ILP often settles what the search cannot: keep work for it.
     search_budget = budget.share(SEARCH_SHARE_BEFORE_ILP) if small else budget
-    best, bound, proven_infeasible = _search_components(
+    best, bound, proven_infeasible = search_components(
         arrays, best, bound, capacity, search_budget
     )
     if proven_infeasible:
@@ -140,7 +134,7 @@ def solve_offsets(
             return finish(None, capacity + 1, "infeasible")
         # solve_ilp checks its plans; check again here, exactly, before trusting the plan or
         # the bound that came with it (a solver that returns overlaps proves nothing either).
-        if found.offsets is not None and plan_is_valid(arrays, found.offsets, capacity):
+        if found.offsets is not None and offsets_are_valid(arrays, found.offsets, capacity):
             arena = int((found.offsets + arrays.size).max(initial=0))
             if arena < best.arena:
                 best = HeuristicResult(found.offsets, arena, "ilp", best.order)
@@ -176,7 +170,7 @@ def _local_search(
     return best
 
 
-def _search_components(
+def search_components(
     arrays: IntervalArrays,
     best: HeuristicResult,
     bound: int,
@@ -223,10 +217,3 @@ def _search_components(
     if arena >= best.arena:
         return best, lower, False
     return HeuristicResult(offsets, arena, f"{best.algorithm}+search", best.order), lower, False
-
-
-def plan_is_valid(arrays: IntervalArrays, offsets: np.ndarray, capacity: int | None = None) -> bool:
-    """Exact pairwise check (aligned, no overlap where lifetimes overlap, within ``capacity``);
-    quadratic in the worst case, so for small plans and debugging. The independent validator
-    lives in :mod:`modelopt_mlir.validate`."""
-    return offsets_are_valid(arrays, offsets, capacity)

@@ -9,30 +9,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelopt_mlir.solver import ilp_offsets, offset_solver
-from modelopt_mlir.solver.dsa_search import components, search_capacity
-from modelopt_mlir.solver.ilp_offsets import (
-    IlpResult,
-    offsets_are_valid,
-    solve_ilp,
-    stack_in_order,
-)
-from modelopt_mlir.solver.instances import (
-    ProblemFileError,
-    format_problem,
-    parse_problem,
-    tight_instance,
-)
+from modelopt_mlir.solver.errors import ProblemFileError
+from modelopt_mlir.solver.generators import tight_instance
 from modelopt_mlir.solver.liveness import max_live
-from modelopt_mlir.solver.offset_solver import OffsetResult, solve_offsets
-from modelopt_mlir.solver.offsets import (
+from modelopt_mlir.solver.offsets import driver as offset_solver
+from modelopt_mlir.solver.offsets import ilp as ilp_offsets
+from modelopt_mlir.solver.offsets.arrays import IntervalArrays
+from modelopt_mlir.solver.offsets.check import offsets_are_valid
+from modelopt_mlir.solver.offsets.driver import OffsetResult, solve_offsets
+from modelopt_mlir.solver.offsets.dsa_search import components, search_capacity
+from modelopt_mlir.solver.offsets.heuristics import (
     SORT_KEYS,
     HeuristicResult,
-    IntervalArrays,
     best_fit,
     run_heuristics,
 )
+from modelopt_mlir.solver.offsets.ilp import IlpResult, solve_ilp, stack_in_order
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
+from modelopt_mlir.solver.problem_files import format_problem, parse_problem
 from modelopt_mlir.solver.work import Budget
 from modelopt_mlir.validate import check_plan
 
@@ -386,14 +380,14 @@ def test_loose_tolerances_are_repaired_never_trusted(monkeypatch: pytest.MonkeyP
     # their order (valid, not called optimal above the bound) or not at all.
     monkeypatch.setattr(ilp_offsets, "highs_options", lambda magnitude: LOOSE_HIGHS)
     repairs: list[bool] = []
-    repair = ilp_offsets._repair
+    repair = ilp_offsets.repair
 
     def counted(*args: object) -> np.ndarray | None:
         fixed = repair(*args)
         repairs.append(fixed is not None)
         return fixed
 
-    monkeypatch.setattr(ilp_offsets, "_repair", counted)
+    monkeypatch.setattr(ilp_offsets, "repair", counted)
     problem = parse_problem(GPT2_WINDOW)
     arrays = IntervalArrays.from_problem(problem)
     free = solve_ilp(arrays, 10)
@@ -445,7 +439,7 @@ def test_solver_rejects_an_invalid_ilp_plan(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(offset_solver, "relocate_top", lambda arrays, best, budget=None: best)
     monkeypatch.setattr(
         offset_solver,
-        "_search_components",
+        "search_components",
         lambda arrays, best, bound, capacity, budget: (best, bound, False),
     )
     monkeypatch.setattr(offset_solver, "run_heuristics", _worst_heuristic)
@@ -555,7 +549,7 @@ def test_huge_numbers_prove_nothing_false() -> None:
 
 
 def test_steps_and_ids_beyond_int64_are_refused_not_overflowed() -> None:
-    from modelopt_mlir.solver.offsets import ArenaOverflowError
+    from modelopt_mlir.solver.offsets.arrays import ArenaOverflowError
 
     for buffer in (IntervalBuffer(0, 0, 2**63, 8, 1), IntervalBuffer(2**64, 0, 1, 8, 1)):
         with pytest.raises(ArenaOverflowError, match="does not fit a signed 64-bit integer"):

@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pytest
 
-from modelopt_mlir.solver.offset_solver import solve_offsets
-from modelopt_mlir.solver.planner import plan_arena
+from modelopt_mlir.solver.arena_planner import plan_arena
+from modelopt_mlir.solver.offsets.driver import solve_offsets
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
-from modelopt_mlir.solver.work import Budget, _Clock
+from modelopt_mlir.solver.work import Budget, Clock
 
 
 def layered_problem(seed: int, layers: int = 14, width: int = 6) -> ScheduleProblem:
@@ -106,7 +106,7 @@ def test_offset_solver_does_not_read_the_clock(request: pytest.FixtureRequest) -
     live = max(sum(b.size for b in problem.buffers if b.lower <= t < b.upper) for t in range(400))
 
     def solve() -> tuple:
-        budget = Budget(400_000, _Clock(math.inf))
+        budget = Budget(400_000, Clock(math.inf))
         result = solve_offsets(problem, time_limit=budget, capacity=live)
         plan = result.plan
         offsets = None if plan is None else sorted(plan.offsets.items())
@@ -125,7 +125,7 @@ def test_the_safety_stop_is_reported() -> None:
 
 
 def test_shares_spend_in_their_parents() -> None:
-    budget = Budget(1_000, _Clock(math.inf))
+    budget = Budget(1_000, Clock(math.inf))
     share = budget.share(0.5)
     assert share.left == 500
     share.spend(200)
