@@ -20,7 +20,13 @@ from modelopt_mlir.analysis.function import (
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
 from modelopt_mlir.plan_json import buffer_id, op_record
-from modelopt_mlir.rewrite import apply_plan
+from modelopt_mlir.rewrite import (
+    OutputSlot,
+    apply_plan,
+    finish_outputs_in_arena,
+    outputs_to_allocs,
+    restore_outputs,
+)
 from modelopt_mlir.solver.arena_planner import plan_arena
 from modelopt_mlir.solver.offsets.arrays import INT64_MAX, first_overflow
 from modelopt_mlir.solver.problem import ArenaPlan, ScheduleProblem, align_up
@@ -37,6 +43,11 @@ class MemoryPlanPass(ModulePass):
     solver: Literal["auto", "greedy", "ilp"] = "auto"
     mode: Literal["two-phase", "joint"] = "two-phase"
     time_limit: float = 10.0
+    # "arena": out-param arguments (marked {modelopt.output}, or the capture's
+    # {modelopt.kind = "output"}) become arena buffers live to the return, and the arena becomes
+    # the function's last argument, provided by the caller; modelopt.outputs says where each
+    # output is. The outputs then share memory with temporaries that die before they are made.
+    outputs: Literal["args", "arena"] = "args"
 
     def __post_init__(self) -> None:
         if self.alignment < 1 or self.alignment & (self.alignment - 1):
@@ -56,7 +67,8 @@ class MemoryPlanPass(ModulePass):
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         diagnostics = context.diagnostics
-        planned: list[tuple[FunctionAnalysis, ArenaPlan, float]] = []
+        planned: list[tuple[FunctionAnalysis, ArenaPlan, float, list[OutputSlot]]] = []
+        moved_outputs: list[tuple[ir.Operation, list[OutputSlot]]] = []
         failed = False
         # The time limit is for the whole module: each function gets an equal share of its
         # work (a fixed share, so plans do not depend on how fast the others went), and the
@@ -74,8 +86,17 @@ class MemoryPlanPass(ModulePass):
                 continue
             func = op.operation
             start = time.perf_counter()
+            slots: list[OutputSlot] = []
+            if self.outputs == "arena":
+                try:
+                    slots = outputs_to_allocs(func)
+                except AnalysisError as error:
+                    diagnostics.error(str(error), error.location or func.location)
+                    failed = True
+                    continue
+                moved_outputs.append((func, slots))
             try:
-                analysis = analyze_function(func, self.alignment)
+                analysis = analyze_function(func, self.alignment, [s.alloc for s in slots])
             except AnalysisError as error:
                 diagnostics.error(str(error), error.location or func.location)
                 failed = True
@@ -139,16 +160,27 @@ class MemoryPlanPass(ModulePass):
                 )
                 failed = True
                 continue
-            planned.append((analysis, plan, analysis_seconds))
+            planned.append((analysis, plan, analysis_seconds, slots))
         if failed:
+            for func, slots in moved_outputs:
+                restore_outputs(func, slots)
             raise PassFailure("memory-plan failed")
-        for analysis, plan, analysis_seconds in planned:
-            context.reports.append(function_report(analysis, plan, analysis_seconds))
+        for analysis, plan, analysis_seconds, slots in planned:
+            context.reports.append(function_report(analysis, plan, analysis_seconds, slots))
             dead = dead_buffers(analysis)
             dead_indices = {b.index for b in dead}
             live = [b for b in analysis.buffers if b.index not in dead_indices]
-            apply_plan(dataclasses.replace(analysis, buffers=live), plan)
+            # ir.Operation handles compare equal but may hash apart: match by ==.
+            output_buffers = {
+                s.argument: next(b.index for b in analysis.buffers if b.alloc == s.alloc)
+                for s in slots
+            }
+            apply_plan(
+                dataclasses.replace(analysis, buffers=live), plan, arena_argument=bool(slots)
+            )
             erase_dead_buffers(dead)
+            if slots:
+                finish_outputs_in_arena(analysis.func, slots, plan, output_buffers)
 
 
 def dead_buffers(analysis: FunctionAnalysis) -> list[ArenaBuffer]:
@@ -198,13 +230,23 @@ def size_overflow(
 
 
 def function_report(
-    analysis: FunctionAnalysis, plan: ArenaPlan, analysis_seconds: float
+    analysis: FunctionAnalysis,
+    plan: ArenaPlan,
+    analysis_seconds: float,
+    slots: list[OutputSlot] | None = None,
 ) -> dict[str, Any]:
     """Plain-data summary of one function's plan, for bench tables and, through
     ``plan_json.build_plan_json``, plan files. Built before the rewrite: ops are named by their
-    index among the function's top-level ops as memory-plan read them (see plan_json)."""
+    index among the function's top-level ops as memory-plan read them (see plan_json). Under
+    outputs=arena (``slots``) the outputs are listed apart, each with its argument, and the
+    allocs standing for them and the return (the last unit) are not counted as ops."""
+    slots = slots or []
     name = ir.StringAttr(analysis.func.attributes["sym_name"]).value
-    top_level = [op.operation for op in analysis.func.regions[0].blocks[0].operations]
+    top_level = [
+        op.operation
+        for op in analysis.func.regions[0].blocks[0].operations
+        if not any(op.operation == slot.alloc for slot in slots)
+    ]
     position = {op: index for index, op in enumerate(top_level)}
 
     def op_ref(op: ir.Operation) -> dict[str, Any]:
@@ -212,8 +254,24 @@ def function_report(
 
     by_buffer = {interval.id: interval for interval in plan.intervals}
     buffers = []
+    outputs = []
     for buffer in analysis.buffers:
         interval = by_buffer.get(buffer.index)
+        slot = next((slot for slot in slots if slot.alloc == buffer.alloc), None)
+        if slot is not None:
+            outputs.append(
+                {
+                    "argument": slot.argument,
+                    "name": slot.name,
+                    "index": buffer.index,
+                    "type": str(buffer.alloc.results[0].type),
+                    "size": buffer.size,
+                    "offset": plan.offsets.get(buffer.index),
+                    "first_step": interval.lower if interval else None,
+                    "last_step": interval.upper - 1 if interval else None,
+                }
+            )
+            continue
         buffers.append(
             {
                 "id": buffer_id(name, buffer.index),
@@ -228,10 +286,13 @@ def function_report(
                 "last_step": interval.upper - 1 if interval else None,
             }
         )
-    return {
+    order = [analysis.units[unit] for unit in plan.order]
+    if slots:
+        order = [op for op in order if op != analysis.terminator]
+    report = {
         "function": name,
-        "units": analysis.problem.num_units,
-        "allocs": len(analysis.buffers),
+        "units": len(order),
+        "allocs": len(buffers),
         "left_alone": len(analysis.left_alone),
         "dead": len(dead_buffers(analysis)),
         "left_alone_bytes": sum(_static_bytes(kept.op) for kept in analysis.left_alone),
@@ -247,8 +308,11 @@ def function_report(
         "analysis_seconds": analysis_seconds,
         "solve_seconds": plan.solve_seconds,
         "buffers": buffers,
-        "order": [op_ref(analysis.units[unit]) for unit in plan.order],
+        "order": [op_ref(op) for op in order],
     }
+    if slots:
+        report["outputs"] = outputs
+    return report
 
 
 def _static_bytes(alloc: ir.Operation) -> int:

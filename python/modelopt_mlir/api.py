@@ -13,7 +13,6 @@ optimizer update; without ``loss_fn`` the graph is the model's forward pass.
 
 from __future__ import annotations
 
-import copy
 import json
 import typing
 import warnings
@@ -115,6 +114,9 @@ class PlanReport:
     upstream_best_fit: int | None = None  # with optimize-allocation-liveness
     upstream_best_fit_plain: int | None = None
     output_bytes: int = 0  # out-params: the loss, or the model outputs (inference)
+    # Inference plans the outputs into the arena (memory-plan outputs=arena): they take arena
+    # space from when they are made, not caller memory for the whole step.
+    outputs_in_arena: bool = False
     left_alone_bytes: int = 0  # static buffers memory-plan left outside the arena
     eager: EagerPeak | None = None  # PyTorch eager's peak for the same step (compare_eager)
     # A bound over every valid order (<= lower_bound); with the greedy solver nothing is searched
@@ -154,14 +156,16 @@ class PlanReport:
     @property
     def arguments_bytes(self) -> int:
         """Everything the caller passes in, each tensor once: parameters, optimizer state, model
-        buffers, the batch and the out-params (updated state is written back into its own
-        argument)."""
-        return self.params_and_state_bytes + self.batch_bytes + self.output_bytes
+        buffers, the batch and the out-params unless they are in the arena (updated state is
+        written back into its own argument)."""
+        outputs = 0 if self.outputs_in_arena else self.output_bytes
+        return self.params_and_state_bytes + self.batch_bytes + outputs
 
     @property
     def footprint_bytes(self) -> int:
-        """The whole step at its peak: the arguments (out-params included), the arena and any
-        buffer left outside it (counted as if all were live at once)."""
+        """The whole step at its peak: the arguments (out-params included unless they are in
+        the arena), the arena and any buffer left outside it (counted as if all were live at
+        once)."""
         return self.arguments_bytes + self.arena_bytes + self.left_alone_bytes
 
     @property
@@ -213,7 +217,10 @@ class PlanReport:
             rows.append(("model buffers", _mib(self.buffer_bytes)))
         rows += [
             ("batch", _mib(self.batch_bytes)),
-            ("outputs", _mib(self.output_bytes)),
+            (
+                "outputs",
+                _mib(self.output_bytes) + (" (in the arena)" if self.outputs_in_arena else ""),
+            ),
             ("temporaries, no reuse", _mib(self.temporaries_bytes) + ratio(self.temporaries_bytes)),
             ("program-order peak", _mib(self.program_order_peak) + ratio(self.program_order_peak)),
         ]
@@ -352,10 +359,11 @@ def _accepted_solvers() -> tuple[str, ...]:
 
 
 def _plan_in_place(
-    module: Any, solver: str, time_limit: float
+    module: Any, solver: str, time_limit: float, outputs: str = "args"
 ) -> tuple[dict[str, Any], str, list[str]]:
-    """Run memory-plan; ``auto`` becomes the best solver the pass accepts. Returns (report,
-    solver that ran, the pass's warnings, e.g. a search stopped at the time limit)."""
+    """Run memory-plan (``outputs`` as its option); ``auto`` becomes the best solver the pass
+    accepts. Returns (report, solver that ran, the pass's warnings, e.g. a search stopped at
+    the time limit)."""
     from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
     from modelopt_mlir.planning import plan_module
 
@@ -368,7 +376,9 @@ def _plan_in_place(
         )
     diagnostics = DiagnosticEngine()
     try:
-        reports = plan_module(module, diagnostics, solver=solver, time_limit=float(time_limit))
+        reports = plan_module(
+            module, diagnostics, solver=solver, time_limit=float(time_limit), outputs=outputs
+        )
     except PassFailure as error:
         raise PlanError(f"memory-plan failed: {error}") from error
     if len(reports) != 1:
@@ -448,7 +458,12 @@ def plan(
         with context:
             module = ir.Module.parse(unplanned_text)
     with stages.stage("plan", f"planning memory (solver {solver})"), context:
-        function_report, solver_used, pass_warnings = _plan_in_place(module, solver, time_limit)
+        # The forward pass's outputs go in the arena; a training step's only out-param is the
+        # 4-byte loss, kept as an argument.
+        outputs_in_arena = loss_fn is None
+        function_report, solver_used, pass_warnings = _plan_in_place(
+            module, solver, time_limit, outputs="arena" if outputs_in_arena else "args"
+        )
         planned_text = module.operation.get_asm(enable_debug_info=False)
     for message in pass_warnings:  # a search stopped at the time limit, said where it is seen
         stages.note(message)
@@ -513,6 +528,7 @@ def plan(
         upstream_best_fit=upstream_live,
         upstream_best_fit_plain=upstream_plain,
         output_bytes=sum(_spec_bytes(s) for s in signature if s.kind == "output"),
+        outputs_in_arena=bool(function_report.get("outputs")),
         left_alone_bytes=int(function_report.get("left_alone_bytes", 0)),
         eager=eager,
         order_lower_bound=int(
@@ -581,7 +597,7 @@ def _describe_optimizer(optimizer: Any) -> str:
 def _buffer_kinds(
     captured: Any, unplanned_text: str, function_report: dict[str, Any], training: bool
 ) -> list[str]:
-    from modelopt_mlir.timeline import classify_buffers
+    from modelopt_mlir.analysis.buffer_kinds import classify_buffers
 
     signature = list(captured.signature.args)
     loss_args, batch_args, optimizer_args = [], [], []
@@ -682,11 +698,13 @@ class PlanResult:
         )
 
     def _compiled_function(self, which: str) -> Any:
-        from modelopt_mlir.lowering.cpu import compile_cpu
+        """The planned or unplanned function compiled for the CPU, both called with the
+        unplanned signature's arguments (outputs placed in the arena are read back from it)."""
+        from modelopt_mlir.lowering.arena_outputs import compile_planned
 
         if which not in self._compiled:
             text = self.module_text if which == "planned" else self.unplanned_text
-            self._compiled[which] = compile_cpu(text, self.func_name)
+            self._compiled[which] = compile_planned(text, self.func_name)
         return self._compiled[which]
 
     def arguments(
@@ -738,44 +756,16 @@ class PlanResult:
         """The same step in eager PyTorch on deep copies of the model and optimizer, named like
         :meth:`run_cpu`. Modes match the capture: training mode with dropout off for a training
         step (one ``loss.backward()`` and ``optimizer.step()``), eval mode for inference."""
-        from torch.utils import _pytree
+        from modelopt_mlir.frontend.reference import eager_results
 
-        if self.loss_fn is None:
-            model = copy.deepcopy(self.model).eval()
-            with torch.no_grad():
-                leaves, _ = _pytree.tree_flatten(model(*self.example_inputs))
-            tensors = [t for t in leaves if isinstance(t, torch.Tensor)]
-            names = [s.name for s in self.captured.signature.outputs]
-            return dict(zip(names, tensors, strict=True))
-        model, optimizer = _copy_model_and_optimizer(self.model, self.optimizer)
-        # SGD with dampening carries a step counter in the captured step (torch keys its first
-        # step on the missing momentum buffer instead): 0 before the first step, then 1, 2, ...
-        sgd_steps_before = float(
-            any(state.get("momentum_buffer") is not None for state in optimizer.state.values())
+        return eager_results(
+            self.captured,
+            self.model,
+            self.optimizer,
+            self.example_inputs,
+            self.targets,
+            self.loss_fn,
         )
-        model.train()
-        for module in model.modules():
-            if isinstance(module, nn.modules.dropout._DropoutNd):
-                module.eval()
-        optimizer.zero_grad()
-        targets = [self.targets] if isinstance(self.targets, torch.Tensor) else self.targets
-        loss = self.loss_fn(model(*self.example_inputs), *targets)
-        loss.backward()
-        optimizer.step()
-        expected: dict[str, torch.Tensor] = {"loss": loss.detach().reshape(())}
-        params = dict(model.named_parameters())
-        expected.update({n: p.detach() for n, p in params.items()})
-        expected.update({n: b.detach() for n, b in model.named_buffers()})
-        for name, param in params.items():
-            for key, value in optimizer.state.get(param, {}).items():
-                if key == "step":
-                    expected["step"] = torch.as_tensor(value, dtype=torch.float32).reshape(())
-                elif isinstance(value, torch.Tensor):
-                    expected[f"{name}.{key}"] = value.detach()
-        config = getattr(self.captured, "optimizer", None)
-        if "step" not in expected and config is not None and self.captured.has_step_counter:
-            expected["step"] = torch.tensor(sgd_steps_before + 1.0)
-        return expected
 
     def verify(
         self, rtol: float = 1e-5, atol: float = 0.0, *, param_atol: float | None = None
@@ -865,7 +855,8 @@ class PlanResult:
     def verify_planned_vs_unplanned(self) -> Any:
         """Run planned and unplanned IR on the same (real) arguments; every buffer must be
         bit-identical. Returns a lowering.cpu Comparison; raises VerificationError otherwise."""
-        from modelopt_mlir.lowering.cpu import ArgumentResult, Comparison, _max_abs_diff
+        from modelopt_mlir.lowering.cpu import ArgumentResult, Comparison
+        from modelopt_mlir.lowering.cpu import max_abs_diff as _max_abs_diff
 
         arrays = self.arguments()
         want = self._compiled_function("unplanned")(arrays)
@@ -893,28 +884,6 @@ _CANCELLATION = 0.1
 
 def _largest(tensor: torch.Tensor) -> float:
     return float(tensor.detach().abs().max()) if tensor.numel() else 0.0
-
-
-def _copy_model_and_optimizer(model: nn.Module, optimizer: Any) -> tuple[nn.Module, Any]:
-    """Deep copies that still belong together (the optimizer updates the copied parameters)."""
-    if isinstance(optimizer, torch.optim.Optimizer):
-        return copy.deepcopy((model, optimizer))
-    model = copy.deepcopy(model)
-    config = optimizer
-    params = list(model.parameters())
-    if config.kind == "sgd":
-        return model, torch.optim.SGD(
-            params,
-            lr=config.lr,
-            momentum=config.momentum,
-            dampening=config.dampening,
-            nesterov=config.nesterov,
-            weight_decay=config.weight_decay,
-        )
-    cls = torch.optim.Adam if config.kind == "adam" else torch.optim.AdamW
-    return model, cls(
-        params, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay
-    )
 
 
 def compare_results(

@@ -29,7 +29,11 @@ version 1 would misread)::
             {"id": "main/buf3", "index": 3, "op": OP (its alloc), "type": "memref<4x4xf32>",
              "size": 64, "offset": 128, "first_step": 2, "last_step": 5, "dead": false,
              "kind": "forward"}          # kind only where known (plan(): forward, gradient,
-          ]                              # optimizer, unknown)
+          ],                             # optimizer, unknown)
+          "outputs": [                   # only under outputs=arena: the out-params placed in
+            {"argument": 3, "name": "output", "index": 0, "type": "memref<8x10xf32>",
+             "size": 320, "offset": 0, "first_step": 7, "last_step": 9}
+          ]                              # the arena, live to the return (step "units")
         }
       ],
       ...                                # extra sections: plan() adds "report" (PlanReport)
@@ -147,6 +151,8 @@ def function_entry(report: Mapping[str, Any], source: str | None = None) -> dict
             record["kind"] = buffer["kind"]
         buffers.append(record)
     entry["buffers"] = buffers
+    if "outputs" in report:
+        entry["outputs"] = [dict(output) for output in report["outputs"]]
     return entry
 
 

@@ -20,7 +20,7 @@
 // ALIGN16: modelopt.arena_size = 80 : i64, modelopt.lower_bound = 80 : i64, modelopt.program_order_peak = 144 : i64
 // ALIGN16: memref.alloc() {alignment = 64 : i64} : memref<80xi8>
 // PIPELINE: modelopt.arena_size = 144 : i64, modelopt.lower_bound = 144 : i64, modelopt.program_order_peak = 144 : i64
-// BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, mode, reorder, solver, time-limit)
+// BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, mode, outputs, reorder, solver, time-limit)
 // BADALIGN: modelopt-opt: pass 'memory-plan': option 'alignment' must be a power of two, got 3
 // BADSOLVER: modelopt-opt: pass 'memory-plan': option 'solver' must be one of auto, greedy, ilp, got 'magic'
 // BADBOOL: modelopt-opt: pass 'memory-plan': invalid value 'maybe' for option 'reorder'
@@ -56,3 +56,6 @@ func.func @two_chains(%out0: memref<f32>, %out1: memref<f32>) {
 // out before %b's chain starts, so 64 + 16 = 80.
 // JOINT: modelopt.arena_size = 80 : i64, modelopt.lower_bound = 80 : i64, modelopt.program_order_peak = 144 : i64
 // BADMODE: modelopt-opt: pass 'memory-plan': option 'mode' must be one of two-phase, joint, got 'three-phase'
+
+// RUN: %expect_exit 2 modelopt-opt %s --memory-plan='outputs=heap' 2>&1 | filecheck %s --check-prefix=BADOUTPUTS
+// BADOUTPUTS: modelopt-opt: pass 'memory-plan': option 'outputs' must be one of args, arena, got 'heap'

@@ -16,11 +16,12 @@ Pure: MLIR in, plain data out. Nothing here mutates the IR.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch_mlir import ir
 
-from modelopt_mlir.ir_context import walk
+from modelopt_mlir.ir_context import VIEW_LIKE_OPS, walk
 from modelopt_mlir.solver.problem import ScheduleProblem
 
 OTHER = -1  # the memory class of every memref that is neither an arena buffer nor noalias
@@ -31,21 +32,6 @@ def argument_class(index: int) -> int:
     """The memory class of noalias argument ``index`` (arena buffers are 0, 1, ...)."""
     return -2 - index
 
-
-VIEW_LIKE_OPS = frozenset(
-    {
-        "memref.subview",
-        "memref.expand_shape",
-        "memref.collapse_shape",
-        "memref.cast",
-        "memref.reinterpret_cast",
-        "memref.transpose",
-        "memref.view",
-        "memref.memory_space_cast",
-        "memref.assume_alignment",
-        "memref.extract_strided_metadata",
-    }
-)
 
 PURE_OPS = frozenset(
     {
@@ -207,8 +193,14 @@ def _effects(op: ir.Operation) -> tuple[list[ir.Value], list[ir.Value]] | None:
     return None
 
 
-def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysis:
-    """Analyse one ``func.func`` with a body. Raises AnalysisError if it cannot be planned."""
+def analyze_function(
+    func: ir.Operation, alignment: int = 64, outputs: Sequence[ir.Operation] = ()
+) -> FunctionAnalysis:
+    """Analyse one ``func.func`` with a body. Raises AnalysisError if it cannot be planned.
+
+    ``outputs`` are top-level allocs that hold the function's outputs (memory-plan
+    ``outputs=arena``): they must become arena buffers, and they stay live to the end. The
+    terminator is then the last unit, after every other one, and uses them."""
     region = func.regions[0]
     blocks = list(region.blocks)
     if len(blocks) != 1:
@@ -280,6 +272,19 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
                 if reason is not None:
                     escaped[index] = reason
 
+    for output in outputs:
+        if output in candidates:
+            reason = escaped.get(candidates.index(output))
+        else:
+            reason = next(
+                (kept.reason for kept in left_alone if kept.op == output),
+                "it is not a top-level alloc",
+            )
+        if reason is not None:
+            raise AnalysisError(
+                f"an output cannot be placed in the arena: {reason}", output.location
+            )
+
     buffers: list[ArenaBuffer] = []
     buffer_of_candidate: dict[int, int] = {}
     for index, op in enumerate(candidates):
@@ -311,6 +316,8 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
     # 3. Units, and each nested op's unit.
     removed = {b.alloc for b in buffers} | {d for b in buffers for d in b.deallocs}
     units = [op for op in body_ops if op not in removed]
+    if outputs:
+        units.append(terminator)
     unit_of: dict[ir.Operation, int] = {}
     for index, op in enumerate(units):
         for nested in walk(op):
@@ -325,6 +332,8 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
     since_barrier: list[int] = []
     barriers: list[ir.Operation] = []
     for index, op in enumerate(units):
+        if op == terminator:  # the sink unit of outputs=arena, handled below
+            continue
         reads: set[int] = set()
         writes: set[int] = set()
         is_barrier = False
@@ -377,6 +386,11 @@ def analyze_function(func: ir.Operation, alignment: int = 64) -> FunctionAnalysi
             reads_since_write[cls] = set()
         for cls in reads:
             reads_since_write.setdefault(cls, set()).add(index)
+    if outputs:
+        sink = len(units) - 1
+        edges.update((unit, sink) for unit in range(sink))
+        for output in outputs:
+            users[buffer_of[output.results[0]]].add(sink)
     problem = ScheduleProblem(
         num_units=len(units),
         edges=tuple(sorted(e for e in edges if e[0] != e[1])),
