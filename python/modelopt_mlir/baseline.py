@@ -28,15 +28,12 @@ sit at the end of the block, nothing is freed early, and best-fit equals the no-
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-from torch_mlir import ir, passmanager
+from torch_mlir import ir
 
-from modelopt_mlir.ir_context import make_context, walk
+from modelopt_mlir.ir_context import make_context, run_pipeline, walk
 
 ALGORITHMS = ("trivial", "best-fit")
 
@@ -147,16 +144,10 @@ def upstream_baseline(
 def _private_copy(module: ir.Module | str) -> tuple[ir.Module | ir.Operation, ir.Context]:
     """A copy the pipeline may change; text is parsed in a fresh context."""
     if isinstance(module, str):
-        context = _context_with_tm_tensor()
+        context = make_context()
         with context:
             return ir.Module.parse(module), context
     return module.operation.clone(), module.context
-
-
-def _context_with_tm_tensor() -> ir.Context:
-    """A fresh context in which ``tm_tensor`` text parses (the dialect loads only when a pipeline
-    containing ``func.func(tm-tensor-bufferize)`` has run in it)."""
-    return make_context()
 
 
 def _run(pipeline: str, op: ir.Operation, context: ir.Context) -> None:
@@ -170,7 +161,7 @@ def _run(pipeline: str, op: ir.Operation, context: ir.Context) -> None:
 
     handler = context.attach_diagnostic_handler(collect)
     try:
-        passmanager.PassManager.parse(pipeline, context).run(op)
+        run_pipeline(op, pipeline, context)
     except ir.MLIRError as error:
         details = "\n".join(messages) or str(error)
         raise BaselineError(f"{pipeline} failed:\n{details}") from None
@@ -236,38 +227,3 @@ def _read_arena(function: ir.Operation) -> tuple[int, int, int, int]:
     )
     views = sum(1 for use in arena.results[0].uses if use.owner.name == "memref.view")
     return size, alignment, views, unplanned
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m modelopt_mlir.baseline",
-        description="Arena bytes of upstream static-memory-planner-analysis per function.",
-    )
-    parser.add_argument("input", help="memref-level MLIR file ('-' for stdin)")
-    parser.add_argument("--func", dest="func_name")
-    parser.add_argument("--algorithm", choices=ALGORITHMS, default="best-fit")
-    parser.add_argument(
-        "--optimize-liveness",
-        action="store_true",
-        help="run func.func(optimize-allocation-liveness) first",
-    )
-    args = parser.parse_args(argv)
-    text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text()
-    try:
-        report = upstream_baseline(
-            text, args.func_name, args.algorithm, optimize_liveness=args.optimize_liveness
-        )
-    except BaselineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print("function\tarena_bytes\tno_reuse_bytes\talignment\tplanned\tunplanned")
-    for entry in report.values():
-        print(
-            f"{entry.function}\t{entry.arena_bytes}\t{entry.no_reuse_bytes}\t"
-            f"{entry.arena_alignment}\t{entry.planned_buffers}\t{entry.unplanned_allocs}"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,30 +1,91 @@
-"""MLIR utilities shared by analysis, passes, lowering and reports: one way to make a context
-that reads everything our pipeline produces, and one walk over nested ops."""
+"""MLIR utilities shared by the frontend, analysis, passes, lowering and reports: one way to make a
+context that reads everything our pipeline produces, parse text in it, run a pass pipeline, walk
+nested ops, and the one list of ops whose result is a view of their source buffer."""
 
 from __future__ import annotations
 
+import ctypes
+import os
 from collections.abc import Iterator
+from functools import cache
 
 from torch_mlir import ir, passmanager
+
+# Importing the torch dialect module registers torch-mlir's tm-tensor passes.
 from torch_mlir.dialects import torch as torch_dialect
 
+# Ops whose memref result aliases (part of) the buffer of their first operand: buffers are alias
+# classes through them, and they compute addresses only. extract_strided_metadata's first result
+# is the base buffer (the others are index values).
+VIEW_LIKE_OPS = frozenset(
+    {
+        "memref.subview",
+        "memref.expand_shape",
+        "memref.collapse_shape",
+        "memref.cast",
+        "memref.reinterpret_cast",
+        "memref.transpose",
+        "memref.view",
+        "memref.memory_space_cast",
+        "memref.assume_alignment",
+        "memref.extract_strided_metadata",
+    }
+)
 
-def make_context(allow_unregistered_dialects: bool = False) -> ir.Context:
-    """A context with torch-mlir's dialects and passes registered and tm_tensor loaded.
 
-    tm_tensor is not loaded by registration alone: running any pipeline that contains
-    ``func.func(tm-tensor-bufferize)`` on an empty module loads it, so text with
-    ``tm_tensor.scatter`` parses afterwards.
+@cache
+def register_torch_mlir_passes() -> None:
+    """Register all of torch-mlir's own passes (refback-*, tm-tensor-*); importing the wheel's
+    Python package registers only some."""
+    from torch_mlir import _mlir_libs
+
+    # torch_mlir.ir already loaded this library; dlopen hands back that copy and its registry.
+    library = os.path.join(os.path.dirname(_mlir_libs.__file__), "libTorchMLIRAggregateCAPI.so")
+    ctypes.CDLL(library).torchMlirRegisterAllPasses()
+
+
+def load_tm_tensor_dialect(context: ir.Context) -> None:
+    """Make ``context`` able to parse ``tm_tensor`` ops (training steps contain
+    ``tm_tensor.scatter``).
+
+    The dialect is registered in the wheel but only loaded when a pass that depends on it runs:
+    running ``func.func(tm-tensor-bufferize)`` on an empty module loads it.
     """
-    context = ir.Context()
     torch_dialect.register_dialect(context)
-    context.allow_unregistered_dialects = allow_unregistered_dialects
     with context, ir.Location.unknown():
         empty = ir.Module.create()
         passmanager.PassManager.parse("builtin.module(func.func(tm-tensor-bufferize))").run(
             empty.operation
         )
+
+
+def make_context(allow_unregistered_dialects: bool = False) -> ir.Context:
+    """A fresh context with torch-mlir's dialects registered and tm_tensor loaded."""
+    context = ir.Context()
+    context.allow_unregistered_dialects = allow_unregistered_dialects
+    load_tm_tensor_dialect(context)
     return context
+
+
+def parse_module(source: ir.Module | str, context: ir.Context | None = None) -> ir.Module:
+    """Parse MLIR text (which may contain tm_tensor ops) in ``context`` or a fresh context;
+    modules pass through unchanged."""
+    if isinstance(source, ir.Module):
+        return source
+    context = context or ir.Context()
+    load_tm_tensor_dialect(context)
+    with context:
+        return ir.Module.parse(source)
+
+
+def run_pipeline(
+    op: ir.Module | ir.Operation, pipeline: str, context: ir.Context | None = None
+) -> None:
+    """Run the textual pass ``pipeline`` on ``op`` in place; MLIR's errors propagate
+    (``ir.MLIRError``, or ``ValueError`` for a pipeline that does not parse)."""
+    operation = op.operation
+    with context or operation.context:
+        passmanager.PassManager.parse(pipeline).run(operation)
 
 
 def walk(op: ir.Operation, include_self: bool = True) -> Iterator[ir.Operation]:

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelopt_mlir.ir_context import parse_module
 from modelopt_mlir.lowering.cpu import (
     Comparison,
     LoweringError,
     compare_bitwise,
     compile_cpu,
     lower_to_llvm,
-    parse_module,
     random_arguments,
     run_cpu,
 )

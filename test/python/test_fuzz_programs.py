@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
-from modelopt_mlir.lowering.cpu import compare_bitwise, parse_module
+from modelopt_mlir.ir_context import parse_module
+from modelopt_mlir.lowering.cpu import compare_bitwise
 from modelopt_mlir.planning import plan_module
 from modelopt_mlir.testing.programs import (
     IDENTICAL,

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch_mlir import ir
 
-from modelopt_mlir.frontend.bufferize import memref_level_problems, parse_module
+from modelopt_mlir.frontend.bufferize import memref_level_problems
 from modelopt_mlir.frontend.capture import (
     CapturedStep,
     CaptureError,
@@ -35,6 +35,7 @@ from modelopt_mlir.frontend.capture import (
     reference_step,
     torch_optimizer,
 )
+from modelopt_mlir.ir_context import parse_module
 from modelopt_mlir.zoo import ZOO
 
 SGD = OptimizerConfig("sgd", lr=0.1)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from torch_mlir import ir, passmanager
+from torch_mlir import ir
 from torch_mlir.dialects import bufferization
 from torch_mlir.dialects import func as func_dialect
 
-# Importing the torch dialect module registers torch-mlir's own passes (tm-tensor-bufferize).
-from torch_mlir.dialects import torch as torch_dialect
-
 from modelopt_mlir.diagnostics import DiagnosticEngine
+from modelopt_mlir.ir_context import run_pipeline
 from modelopt_mlir.passes.clone_shared_fills import CloneSharedFillsPass
 
 # eliminate-empty-tensors lets the last op computing an in-place update write straight into the
@@ -57,28 +55,6 @@ MEMREF_LEVEL_DIALECTS = frozenset(
 
 class BufferizeError(RuntimeError):
     """The bufferize pipeline failed or left tensor-level IR behind."""
-
-
-def load_tm_tensor_dialect(context: ir.Context) -> None:
-    """Make ``context`` able to parse ``tm_tensor`` ops.
-
-    The dialect is registered in the wheel but only loaded when a pass that depends on it runs;
-    running ``tm-tensor-bufferize`` on an empty module loads it.
-    """
-    torch_dialect.register_dialect(context)
-    with context, ir.Location.unknown():
-        empty = ir.Module.create()
-        passmanager.PassManager.parse("builtin.module(func.func(tm-tensor-bufferize))").run(
-            empty.operation
-        )
-
-
-def parse_module(text: str, context: ir.Context | None = None) -> ir.Module:
-    """Parse MLIR text that may contain tm_tensor ops, in ``context`` or a fresh context."""
-    context = context or ir.Context()
-    load_tm_tensor_dialect(context)
-    with context:
-        return ir.Module.parse(text)
 
 
 def bufferize(
@@ -311,7 +287,7 @@ def _erase_keeps(module: ir.Module) -> None:
 
 def _run(module: ir.Module, pipeline: str) -> None:
     try:
-        passmanager.PassManager.parse(pipeline).run(module.operation)
+        run_pipeline(module, pipeline)
     except ir.MLIRError as exc:
         raise BufferizeError(f"bufferize pipeline failed: {exc}\npipeline: {pipeline}") from exc
 

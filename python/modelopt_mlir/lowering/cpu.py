@@ -14,13 +14,13 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
-from torch_mlir.passmanager import PassManager
 from torch_mlir.runtime import get_ranked_memref_descriptor
+
+from modelopt_mlir.ir_context import parse_module, register_torch_mlir_passes, run_pipeline
 
 __all__ = [
     "LOWERING_PIPELINE",
@@ -33,7 +33,7 @@ __all__ = [
     "compare_bitwise",
     "compile_cpu",
     "lower_to_llvm",
-    "parse_module",
+    "max_abs_diff",
     "random_arguments",
     "run_cpu",
 ]
@@ -87,38 +87,6 @@ class LoweringError(RuntimeError):
     """A lowering pipeline failed; the message carries MLIR's diagnostics and a reproducer."""
 
 
-@cache
-def _register_torch_mlir_passes() -> None:
-    """Register torch-mlir's own passes (refback-*, tm-tensor-*); the wheel's Python package does not."""
-    from torch_mlir import _mlir_libs
-
-    # torch_mlir.ir already loaded this library; dlopen hands back that copy and its registry.
-    library = os.path.join(os.path.dirname(_mlir_libs.__file__), "libTorchMLIRAggregateCAPI.so")
-    ctypes.CDLL(library).torchMlirRegisterAllPasses()
-
-
-def _load_tm_tensor_dialect(context: ir.Context) -> None:
-    """Load the tm_tensor dialect into `context` so that text containing tm_tensor ops parses."""
-    from torch_mlir.dialects import torch as torch_d
-
-    _register_torch_mlir_passes()
-    torch_d.register_dialect(context)
-    with context, ir.Location.unknown():
-        PassManager.parse("builtin.module(func.func(tm-tensor-bufferize))").run(
-            ir.Module.create().operation
-        )
-
-
-def parse_module(source: ir.Module | str, context: ir.Context | None = None) -> ir.Module:
-    """Parse MLIR text in a context (fresh by default) that knows tm_tensor; modules pass through."""
-    if isinstance(source, ir.Module):
-        return source
-    context = context or ir.Context()
-    _load_tm_tensor_dialect(context)
-    with context:
-        return ir.Module.parse(source)
-
-
 def _clone(module: ir.Module) -> ir.Module:
     buffer = io.BytesIO()
     module.operation.write_bytecode(buffer)
@@ -156,8 +124,7 @@ def _run_pipeline(
     if text_before is None:
         text_before = module.operation.get_asm(enable_debug_info=True)
     try:
-        with module.context:
-            PassManager.parse(pipeline).run(module.operation)
+        run_pipeline(module, pipeline)
     except (ir.MLIRError, ValueError, RuntimeError) as error:
         raise LoweringError(
             f"{description} failed:\n{error}\n\n{_reproducer(text_before, pipeline)}"
@@ -182,9 +149,8 @@ def reproduce(path: str, pipeline: str) -> None:
     context.allow_unregistered_dialects = True
     with open(path) as file:
         module = parse_module(file.read(), context)
-    _register_torch_mlir_passes()
-    with module.context:
-        PassManager.parse(pipeline).run(module.operation)
+    register_torch_mlir_passes()
+    run_pipeline(module, pipeline)
     print(module)
 
 
@@ -195,7 +161,7 @@ def lower_to_llvm(module: ir.Module | str, deallocate: bool | None = None) -> ir
     (the pass rejects IR that already has them) and falls back to leaking, with a warning, if
     the pass fails; leaks are harmless in a one-shot harness but cost memory on big graphs.
     """
-    _register_torch_mlir_passes()
+    register_torch_mlir_passes()
     if isinstance(module, str):
         module = parse_module(module)
     lowered = _clone(module)
@@ -473,7 +439,8 @@ def _as_float64(array: np.ndarray, element_type: str) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _max_abs_diff(a: np.ndarray, b: np.ndarray, element_type: str) -> float:
+def max_abs_diff(a: np.ndarray, b: np.ndarray, element_type: str) -> float:
+    """max |a - b| over elements as float64 (bf16 bits widened first); NaN if every difference is."""
     if a.size == 0:
         return 0.0
     with np.errstate(all="ignore"):
@@ -507,6 +474,6 @@ def compare_bitwise(
     for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
         element_type = reference_specs[index].element_type
         equal = want.tobytes() == got.tobytes()
-        max_abs_diff = 0.0 if equal else _max_abs_diff(want, got, element_type)
-        results.append(ArgumentResult(index, want.shape, element_type, equal, max_abs_diff))
+        diff = 0.0 if equal else max_abs_diff(want, got, element_type)
+        results.append(ArgumentResult(index, want.shape, element_type, equal, diff))
     return Comparison(func_name, seed, tuple(results))

@@ -34,10 +34,8 @@ from typing import Any
 
 from torch_mlir import ir
 from torch_mlir.dialects import gpu as gpu_d
-from torch_mlir.passmanager import PassManager
 
-from modelopt_mlir.ir_context import walk
-from modelopt_mlir.lowering.cpu import _register_torch_mlir_passes
+from modelopt_mlir.ir_context import VIEW_LIKE_OPS, register_torch_mlir_passes, run_pipeline, walk
 
 __all__ = [
     "KNOWN_CHIPS",
@@ -117,14 +115,9 @@ _HOST_SAFE = {
     "gpu.wait",
     "func.return",
 }
-_VIEW_OPS = {
-    "memref.view",
-    "memref.subview",
-    "memref.expand_shape",
-    "memref.collapse_shape",
-    "memref.cast",
-    "memref.reinterpret_cast",
-}
+# Views followed below as one memref result from operand 0 (global chains, the launch plan):
+# extract_strided_metadata has several results (base buffer, offset, sizes, strides).
+_VIEW_OPS = VIEW_LIKE_OPS - {"memref.extract_strided_metadata"}
 # Dialects whose ops can run inside a kernel as they are.
 _KERNEL_DIALECTS = {"arith", "math", "memref", "scf", "cf", "affine", "index", "llvm"}
 
@@ -169,7 +162,7 @@ def check_chip(chip: str) -> str | None:
 def _run(module: ir.Module, passes: tuple[str, ...] | list[str], what: str) -> None:
     pipeline = f"builtin.module({','.join(passes)})"
     try:
-        PassManager.parse(pipeline).run(module.operation)
+        run_pipeline(module, pipeline)
     except (ir.MLIRError, ValueError, RuntimeError) as error:
         raise GpuLoweringError(f"{what} failed ({pipeline}):\n{error}") from None
 
@@ -542,7 +535,7 @@ def lower_to_gpu(
     message = check_chip(chip)
     if message is not None:
         raise GpuLoweringError(message)
-    _register_torch_mlir_passes()
+    register_torch_mlir_passes()
     with module.context, ir.Location.unknown():
         _run(module, _PRE_PASSES, "preparing linalg for the GPU")
         for func in _functions(module):

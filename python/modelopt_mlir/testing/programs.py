@@ -1186,7 +1186,8 @@ def _check(text: str, entry: str, execute: bool) -> Result:
     from torch_mlir import ir
 
     from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
-    from modelopt_mlir.lowering.cpu import compare_bitwise, parse_module
+    from modelopt_mlir.ir_context import parse_module
+    from modelopt_mlir.lowering.cpu import compare_bitwise
     from modelopt_mlir.planning import plan_module
 
     try:
@@ -1243,8 +1244,7 @@ def check_planned_ir(text: str) -> list[str]:
     same top-level op or between each other's first and last top-level users."""
     from torch_mlir import ir
 
-    from modelopt_mlir.ir_context import walk
-    from modelopt_mlir.lowering.cpu import parse_module
+    from modelopt_mlir.ir_context import parse_module, walk
 
     module = parse_module(text)
     problems: list[str] = []
