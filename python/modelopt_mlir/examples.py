@@ -1,12 +1,41 @@
-"""The bundled training-step examples (test/examples/*.mlir with a JSON sidecar each)."""
+"""The bundled training-step examples (test/examples/*.mlir with a JSON sidecar each).
+
+They live in the source checkout, not in the installed package: ``MODELOPT_EXAMPLES_DIR`` names
+another directory; otherwise the checkout is found above this file (an editable install or a
+``PYTHONPATH`` run from the checkout).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "test" / "examples"
+
+def _find_examples_dir() -> Path:
+    """``$MODELOPT_EXAMPLES_DIR``, else the first ``test/examples`` above this file, else where
+    a source checkout would have it (reading from it then fails with a clear error)."""
+    if os.environ.get("MODELOPT_EXAMPLES_DIR"):
+        return Path(os.environ["MODELOPT_EXAMPLES_DIR"])
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "test" / "examples"
+        if candidate.is_dir():
+            return candidate
+    return here.parents[2] / "test" / "examples"
+
+
+EXAMPLES_DIR = _find_examples_dir()
+
+
+def _checked(directory: Path) -> Path:
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"no bundled examples at {directory}: they ship with the source checkout "
+            "(test/examples); set MODELOPT_EXAMPLES_DIR to that directory"
+        )
+    return directory
 
 
 @dataclass(frozen=True)
@@ -24,7 +53,7 @@ class Example:
 
 
 def load_example(name: str, directory: Path = EXAMPLES_DIR) -> Example:
-    mlir_path = directory / f"{name}.mlir"
+    mlir_path = _checked(directory) / f"{name}.mlir"
     meta = json.loads((directory / f"{name}.json").read_text())
     int_ranges: dict[int, tuple[int, int]] = {}
     float_ranges: dict[int, tuple[float, float]] = {}
@@ -42,4 +71,6 @@ def load_example(name: str, directory: Path = EXAMPLES_DIR) -> Example:
 
 
 def example_names(directory: Path = EXAMPLES_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.mlir") if p.with_suffix(".json").exists())
+    return sorted(
+        p.stem for p in _checked(directory).glob("*.mlir") if p.with_suffix(".json").exists()
+    )
