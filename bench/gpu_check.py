@@ -213,7 +213,7 @@ def torch_step(name: str) -> tuple[Any, dict[str, Any], dict[str, np.ndarray], i
     import make_examples
     import torch
 
-    from modelopt_mlir.frontend.capture import eager_training_step
+    from modelopt_mlir.frontend.reference import eager_training_step
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

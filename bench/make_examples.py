@@ -23,13 +23,11 @@ from torch import nn
 from torch_mlir import ir
 
 from modelopt_mlir.frontend.bufferize import bufferize, memref_level_problems
-from modelopt_mlir.frontend.capture import (
-    CapturedStep,
-    OptimizerConfig,
-    bufferize_step,
-    capture_training_step,
+from modelopt_mlir.frontend.capture import CapturedStep, capture_training_step
+from modelopt_mlir.frontend.importer import bufferize_step, import_to_linalg
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
+from modelopt_mlir.frontend.reference import (
     eager_reference_step,
-    import_to_linalg,
     max_relative_error,
     reference_step,
 )

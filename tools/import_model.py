@@ -111,12 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, built: Any) -> int:
-    from modelopt_mlir.frontend.capture import (
-        CaptureError,
-        OptimizerConfig,
-        capture_inference,
-        capture_training_step,
-    )
+    from modelopt_mlir.frontend.capture import capture_inference, capture_training_step
+    from modelopt_mlir.frontend.errors import CaptureError
+    from modelopt_mlir.frontend.optimizer import OptimizerConfig
 
     start = time.perf_counter()
     optimizer = None

@@ -10,7 +10,6 @@ bytes live at the peak of one steady-state eager step, broken down by what they 
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -67,14 +66,9 @@ def eager_training_peak(
     target_list = [targets] if isinstance(targets, torch.Tensor) else list(targets)
     device = _device_of(model, inputs)
     base = _cuda_allocated(device)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        # One deepcopy call so the copied optimizer refers to the copied parameters.
-        clone, opt = copy.deepcopy((model, optimizer))
-    else:
-        from modelopt_mlir.frontend.capture import torch_optimizer
+    from modelopt_mlir.frontend.reference import copy_model_and_optimizer
 
-        clone = copy.deepcopy(model)
-        opt = torch_optimizer(optimizer, [p for p in clone.parameters() if p.requires_grad])
+    clone, opt = copy_model_and_optimizer(model, optimizer)
     clone.train()
     for module in clone.modules():
         if isinstance(module, nn.modules.dropout._DropoutNd):

@@ -14,11 +14,9 @@ import torch
 from torch import nn
 
 from modelopt_mlir.api import PlanError, PlanResult, plan
-from modelopt_mlir.frontend.capture import (
-    CaptureUsageError,
-    OptimizerConfig,
-    capture_training_step,
-)
+from modelopt_mlir.frontend.capture import capture_training_step
+from modelopt_mlir.frontend.errors import CaptureUsageError
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
 
 
 def _mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

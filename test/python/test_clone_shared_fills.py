@@ -9,9 +9,10 @@ from torch_mlir import ir
 
 from modelopt_mlir.diagnostics import DiagnosticEngine
 from modelopt_mlir.frontend.bufferize import bufferize
-from modelopt_mlir.frontend.capture import capture_sgd_step, import_to_linalg
+from modelopt_mlir.frontend.importer import import_to_linalg
 from modelopt_mlir.passes import lookup_pass
 from modelopt_mlir.passes.clone_shared_fills import CloneSharedFillsPass
+from modelopt_mlir.testing.captures import capture_sgd_step
 
 SHARED_FILL = """
 func.func @two_matmuls(%a: tensor<4x4xf32>, %b: tensor<4x4xf32>)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modelopt_mlir.eager_memory import EagerPeak, eager_inference_peak, eager_training_peak
-from modelopt_mlir.frontend.capture import OptimizerConfig
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
 
 
 def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:

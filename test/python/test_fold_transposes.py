@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from modelopt_mlir.frontend.capture import OptimizerConfig, capture_training_step
+from modelopt_mlir.frontend.capture import capture_training_step
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
 from modelopt_mlir.lowering.cpu import run_cpu
 from modelopt_mlir.passes import fold_transposes as fold_module
 from modelopt_mlir.zoo import SelfAttention

@@ -6,11 +6,8 @@ import pytest
 from torch_mlir import ir
 
 from modelopt_mlir.frontend.bufferize import bufferize
-from modelopt_mlir.frontend.capture import (
-    annotate_arguments,
-    capture_training_step,
-    import_to_linalg,
-)
+from modelopt_mlir.frontend.capture import capture_training_step
+from modelopt_mlir.frontend.importer import annotate_arguments, import_to_linalg
 from modelopt_mlir.ir_context import make_context
 from modelopt_mlir.lowering.cpu import random_arguments, run_cpu
 from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs

@@ -9,8 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from modelopt_mlir.api import PlanResult, VerificationError, _copy_model_and_optimizer, plan
-from modelopt_mlir.frontend.capture import OptimizerConfig
+from modelopt_mlir.api import PlanResult, VerificationError, plan
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
+from modelopt_mlir.frontend.reference import copy_model_and_optimizer
 
 
 def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -30,7 +31,7 @@ def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
 )
 def test_reference_optimizer_keeps_every_hyper_parameter(config: OptimizerConfig) -> None:
     model, _, _ = _mlp()
-    _, optimizer = _copy_model_and_optimizer(model, config)
+    _, optimizer = copy_model_and_optimizer(model, config)
     assert OptimizerConfig.from_torch(optimizer) == config
 
 

@@ -6,15 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from modelopt_mlir.frontend.capture import (
-    CaptureError,
-    OptimizerConfig,
-    capture_adam_step,
-    capture_training_step,
-    eager_reference_step,
-    import_to_linalg,
-    reference_step,
-)
+from modelopt_mlir.frontend.capture import capture_training_step
+from modelopt_mlir.frontend.errors import CaptureError
+from modelopt_mlir.frontend.importer import import_to_linalg
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
+from modelopt_mlir.frontend.reference import eager_reference_step, reference_step
+from modelopt_mlir.testing.captures import capture_adam_step
 
 
 def _mlp() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:

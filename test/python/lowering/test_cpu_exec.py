@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from modelopt_mlir.examples import EXAMPLES_DIR
 from modelopt_mlir.ir_context import parse_module
 from modelopt_mlir.lowering.cpu import (
     Comparison,
@@ -20,8 +20,6 @@ from modelopt_mlir.lowering.cpu import (
     random_arguments,
     run_cpu,
 )
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # out = exp(erf(tanh(a @ b + c))) through two temporaries; math ops exercise LLVM intrinsics and libm.
 PLAIN = """
@@ -323,7 +321,7 @@ def _unregistered_context():
 
 
 def test_mlp_sgd_example_is_deterministic() -> None:
-    path = EXAMPLES / "mlp_sgd.mlir"
+    path = EXAMPLES_DIR / "mlp_sgd.mlir"
     if not path.exists():
         pytest.skip(f"{path} not generated yet")
     sidecar = path.with_suffix(".json")

@@ -10,7 +10,8 @@ from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from modelopt_mlir.api import plan
-from modelopt_mlir.frontend.capture import LoweringError, import_to_linalg
+from modelopt_mlir.frontend.errors import LoweringError
+from modelopt_mlir.frontend.importer import import_to_linalg
 
 
 def _plan_and_check(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

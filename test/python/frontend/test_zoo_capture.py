@@ -22,19 +22,15 @@ from torch import nn
 from torch_mlir import ir
 
 from modelopt_mlir.frontend.bufferize import memref_level_problems
-from modelopt_mlir.frontend.capture import (
-    CapturedStep,
+from modelopt_mlir.frontend.capture import CapturedStep, capture_inference, capture_training_step
+from modelopt_mlir.frontend.errors import (
     CaptureError,
     DataDependentControlFlowError,
     DynamicShapeError,
-    OptimizerConfig,
     UnsupportedOptimizerError,
-    capture_inference,
-    capture_training_step,
-    eager_training_step,
-    reference_step,
-    torch_optimizer,
 )
+from modelopt_mlir.frontend.optimizer import OptimizerConfig, torch_optimizer
+from modelopt_mlir.frontend.reference import eager_training_step, reference_step
 from modelopt_mlir.ir_context import parse_module
 from modelopt_mlir.zoo import ZOO
 
@@ -129,10 +125,10 @@ def _assert_matches_eager(name: str, config: OptimizerConfig, captured: Captured
 def _eager_grads(built) -> dict[str, torch.Tensor]:
     import copy
 
-    from modelopt_mlir.frontend.capture import _model_mode
+    from modelopt_mlir.frontend.trace import model_mode
 
     clone = copy.deepcopy(built.model)
-    with _model_mode(clone, train=True):
+    with model_mode(clone, train=True):
         built.loss_fn(clone(*built.example_inputs), built.targets).backward()
     return {n: p.grad.detach() for n, p in clone.named_parameters() if p.grad is not None}
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from modelopt_mlir.frontend import decompositions as decomp
-from modelopt_mlir.frontend.capture import OptimizerConfig, capture_training_step
+from modelopt_mlir.frontend.capture import capture_training_step
+from modelopt_mlir.frontend.optimizer import OptimizerConfig
 
 aten = torch.ops.aten
 

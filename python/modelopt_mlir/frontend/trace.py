@@ -1,0 +1,359 @@
+"""Tracing a step function into one functional FX graph: ``make_fx`` over
+``torch.func.functionalize`` with fake tensors, under :func:`capture_environment`. The graph must
+have static shapes and no random ops; tracing errors become ``CaptureError`` subclasses that
+point at the user's line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from unittest import mock
+
+import torch
+from torch import nn
+from torch._functorch import eager_transforms
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from modelopt_mlir.frontend.decompositions import capture_decompositions
+from modelopt_mlir.frontend.errors import (
+    CaptureError,
+    CaptureUsageError,
+    DataDependentControlFlowError,
+    DynamicShapeError,
+)
+
+# Ops whose result is random: a captured step must be a deterministic function of its arguments.
+_RANDOM_OPS = (
+    "bernoulli",
+    "rand",
+    "randn",
+    "randint",
+    "native_dropout",
+    "normal",
+    "uniform",
+    "multinomial",
+    "randperm",
+)
+
+
+@contextlib.contextmanager
+def model_mode(model: nn.Module, *, train: bool) -> Iterator[None]:
+    """Training (dropout off) or eval mode for the duration of the trace; restored after."""
+    modes = {m: m.training for m in model.modules()}
+    model.train(train)
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
+    try:
+        yield
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+
+
+# While a training step is traced: for each gradient computed, whether each input got one.
+_GRADIENT_RECORD: list[list[tuple[bool, ...]]] = []
+
+
+@contextlib.contextmanager
+def recording_gradients() -> Iterator[list[tuple[bool, ...]]]:
+    record: list[tuple[bool, ...]] = []
+    _GRADIENT_RECORD.append(record)
+    try:
+        yield record
+    finally:
+        _GRADIENT_RECORD.remove(record)
+
+
+def _first_order_autograd_grad(
+    outputs: Sequence[torch.Tensor],
+    inputs: Sequence[torch.Tensor],
+    grad_outputs: Sequence[torch.Tensor] | None = None,
+    retain_graph: bool = False,
+    create_graph: bool = True,
+) -> tuple[torch.Tensor, ...]:
+    """functorch's ``_autograd_grad`` (torch 2.13) without ``create_graph``: one level of
+    ``torch.func.grad``, never differentiated again. It also records which inputs got no
+    gradient (functorch gives them zeros; torch.optim would skip them)."""
+    del create_graph
+    if grad_outputs is None:
+        pairs = [(out, None) for out in outputs if out.requires_grad]
+    else:
+        pairs = [
+            (out, go) for out, go in zip(outputs, grad_outputs, strict=True) if out.requires_grad
+        ]
+    if not pairs:
+        grads: Sequence[torch.Tensor | None] = [None] * len(inputs)
+    else:
+        with torch._dynamo.compiled_autograd._disable():
+            grads = torch.autograd.grad(
+                [out for out, _ in pairs],
+                inputs,
+                None if grad_outputs is None else [go for _, go in pairs],
+                retain_graph=retain_graph,
+                create_graph=False,
+                allow_unused=True,
+            )
+    if _GRADIENT_RECORD:
+        _GRADIENT_RECORD[-1].append(tuple(g is not None for g in grads))
+    return tuple(
+        torch.zeros_like(inp) if g is None else g for g, inp in zip(grads, inputs, strict=True)
+    )
+
+
+@contextlib.contextmanager
+def capture_environment() -> Iterator[None]:
+    """What every capture runs under.
+
+    - The Python dispatcher, so that ``native_batch_norm`` in training mode goes through
+      ``_native_batch_norm_legit``, whose running-statistics update functionalization can see.
+    - ``torch.func.grad`` runs its backward pass without ``create_graph``. We never
+      differentiate twice, and with a graph to create autograd picks the double-differentiable
+      backward formulas (``infinitely_differentiable_native_group_norm_backward``,
+      ``..._layer_norm_backward``, ...): C++ composites below which no decomposition of ours
+      applies, holding several full-size temporaries at once. First-order backward ops
+      (``native_group_norm_backward``, ...) reach the decomposition table instead.
+    - transformers' packed-sequence check patched out: it branches on tensor data unless it sees
+      dynamo or FakeTensors, and under functionalize/grad it sees neither. Each row is one
+      sequence.
+    - Attention through the math backend of ``scaled_dot_product_attention`` (matmuls and a
+      softmax, differentiated op by op): the fused CPU flash kernel's backward
+      (``_scaled_dot_product_flash_attention_for_cpu_backward``) has no torch-mlir lowering.
+      ``nn.TransformerEncoderLayer``, T5 and every model calling ``F.scaled_dot_product_attention``
+      need this.
+    - oneDNN (mkldnn) off: RNNs then take their composite path (matmuls and pointwise cells)
+      instead of ``mkldnn_rnn_layer``, which torch-mlir cannot lower.
+    Eager PyTorch, measured or used as the reference, runs with the defaults.
+    """
+    from torch._dispatch.python import enable_python_dispatcher
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(enable_python_dispatcher())
+        stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+        stack.enter_context(_onednn_off())
+        stack.enter_context(
+            mock.patch.object(eager_transforms, "_autograd_grad", _first_order_autograd_grad)
+        )
+        try:
+            from transformers import masking_utils
+        except ImportError:
+            masking_utils = None
+        if masking_utils is not None and hasattr(masking_utils, "find_packed_sequence_indices"):
+            stack.enter_context(
+                mock.patch.object(
+                    masking_utils, "find_packed_sequence_indices", lambda *_a, **_k: None
+                )
+            )
+        yield
+
+
+@contextlib.contextmanager
+def _onednn_off() -> Iterator[None]:
+    """oneDNN off for the block (``torch.backends.mkldnn.flags`` would also set TF32, which
+    warns on builds without Intel GPU support)."""
+    was = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = was
+
+
+def trace_functional(
+    fn: Callable[..., tuple[torch.Tensor, ...]], example_args: Sequence[torch.Tensor]
+) -> torch.fx.GraphModule:
+    try:
+        with capture_environment():
+            graph = make_fx(
+                torch.func.functionalize(fn, remove="mutations"),
+                decomposition_table=capture_decompositions(),
+                tracing_mode="fake",
+            )(*example_args)
+    except CaptureError:
+        raise
+    except Exception as exc:
+        translated = _translate_trace_error(exc)
+        if translated is None:
+            raise
+        raise translated from None
+    graph.graph.eliminate_dead_code()
+    _check_static(graph, fn, example_args)
+    _check_deterministic(graph)
+    graph.recompile()
+    return graph
+
+
+def drop_unchanged_buffers(
+    graph: torch.fx.GraphModule,
+    buffer_names: Sequence[str],
+    *,
+    first_buffer_arg: int,
+    first_buffer_result: int,
+) -> list[str]:
+    """Remove buffer results that are the buffer argument itself (or a clone of it), and the
+    clones of buffer arguments (functional IR has no use for them). Returns the names of the
+    buffers that remain results, i.e. are updated by the step."""
+    n_buffers = len(buffer_names)
+    if not n_buffers:
+        return []
+    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    buffer_args = placeholders[first_buffer_arg : first_buffer_arg + n_buffers]
+    for node in list(graph.graph.nodes):
+        if (
+            node.op == "call_function"
+            and node.target is torch.ops.aten.clone.default
+            and node.args[0] in buffer_args
+        ):
+            node.replace_all_uses_with(node.args[0])
+            graph.graph.erase_node(node)
+    out_node = next(n for n in graph.graph.nodes if n.op == "output")
+    results = list(out_node.args[0])
+    buffer_results = results[first_buffer_result : first_buffer_result + n_buffers]
+    keep = [
+        i
+        for i, (arg, res) in enumerate(zip(buffer_args, buffer_results, strict=True))
+        if res is not arg
+    ]
+    out_node.args = (tuple(results[:first_buffer_result] + [buffer_results[i] for i in keep]),)
+    graph.graph.eliminate_dead_code()
+    graph.recompile()
+    return [buffer_names[i] for i in keep]
+
+
+def _check_static(
+    graph: torch.fx.GraphModule, fn: Callable[..., Any], example_args: Sequence[torch.Tensor]
+) -> None:
+    for node in graph.graph.nodes:
+        value = node.meta.get("val")
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if isinstance(v, torch.Tensor) and not all(isinstance(d, int) for d in v.shape):
+                op = _op_name(node.target)
+                where = _source_of(fn, example_args, node.name)
+                raise DynamicShapeError(
+                    f"{op} produces a tensor whose shape depends on tensor data ({tuple(v.shape)})"
+                    f"{where}; the captured step needs static shapes: use static example inputs "
+                    "and shape-preserving ops (e.g. torch.where instead of boolean indexing)"
+                )
+
+
+def _check_deterministic(graph: torch.fx.GraphModule) -> None:
+    for node in graph.graph.nodes:
+        if node.op == "call_function":
+            name = _op_name(node.target).split(".")[1] if "." in _op_name(node.target) else ""
+            if name in _RANDOM_OPS:
+                raise CaptureError(
+                    f"the step uses a random op ({_op_name(node.target)}), e.g. functional dropout "
+                    "with p > 0 in training mode; a captured step must be deterministic: set the "
+                    "dropout probabilities to 0"
+                )
+
+
+def _source_of(fn: Callable[..., Any], example_args: Sequence[torch.Tensor], node_name: str) -> str:
+    """Trace again with stack traces recorded (only on the error path) to find the user line that
+    created ``node_name``."""
+    try:
+        with capture_environment():
+            graph = make_fx(
+                torch.func.functionalize(fn, remove="mutations"),
+                decomposition_table=capture_decompositions(),
+                tracing_mode="fake",
+                record_stack_traces=True,
+            )(*example_args)
+    except Exception:
+        return ""
+    for node in graph.graph.nodes:
+        if node.name == node_name:
+            trace = node.meta.get("stack_trace") or ""
+            frames = [
+                line.strip() for line in trace.splitlines() if line.strip().startswith("File ")
+            ]
+            for line in reversed(frames):
+                path = line.split('"')[1] if '"' in line else ""
+                if path and _is_user_file(path):
+                    lineno = line.split("line ")[1].split(",")[0] if "line " in line else "?"
+                    return f" at {path}:{lineno}"
+    return ""
+
+
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(m.__file__) + os.sep for m in (torch, contextlib) if m.__file__
+)
+
+
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _is_user_file(path: str) -> bool:
+    path = os.path.abspath(path)
+    return not (
+        path.startswith(_LIBRARY_DIRS)
+        or path.startswith(_OWN_DIR)
+        or "/torch_mlir/" in path
+        or path.startswith("<")
+    )
+
+
+def _user_frame(exc: BaseException) -> str:
+    """``file:line: code`` of the innermost traceback frame in user (model) code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if _is_user_file(frame.filename):
+            code = f" (`{frame.line.strip()}`)" if frame.line else ""
+            return f" at {frame.filename}:{frame.lineno}{code}"
+    return ""
+
+
+def _op_name(target: Any) -> str:
+    name = getattr(target, "name", None)
+    text = name() if callable(name) else str(target)
+    return text.replace("::", ".")
+
+
+def _translate_trace_error(exc: Exception) -> CaptureError | None:
+    from torch._subclasses.fake_tensor import (
+        DataDependentOutputException,
+        DynamicOutputShapeException,
+        FakeTensorDeviceMismatchError,
+        UnsupportedOperatorException,
+    )
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    where = _user_frame(exc)
+    if isinstance(exc, GuardOnDataDependentSymNode):
+        return DataDependentControlFlowError(
+            "data-dependent control flow: a Python branch or value depends on tensor data "
+            f"(aten._local_scalar_dense: `if tensor`, .item(), bool(), int()){where}; the captured "
+            "step must not branch on tensor values: use torch.where or move the check out of "
+            "the model"
+        )
+    if isinstance(exc, DataDependentOutputException):
+        return DataDependentControlFlowError(
+            f"data-dependent control flow: {_op_name(exc.func)} reads a tensor value into Python"
+            f"{where}; the captured step must not branch on tensor values"
+        )
+    if isinstance(exc, DynamicOutputShapeException):
+        return DynamicShapeError(
+            f"{_op_name(exc.func)} produces a data-dependent shape{where}; the captured step "
+            "needs static shapes: use static example inputs and shape-preserving ops"
+        )
+    if isinstance(exc, FakeTensorDeviceMismatchError):
+        devices = sorted({str(exc.common_device), str(exc.device)})
+        return CaptureUsageError(
+            f"{_op_name(exc.func)} mixes tensors on {' and '.join(devices)}{where}: put the model "
+            "and every example input and target on one device (the CPU)"
+        )
+    if isinstance(exc, UnsupportedOperatorException):
+        return CaptureError(f"{_op_name(exc.func)} cannot be traced{where}")
+    message = str(exc)
+    if "data-dependent" in message or "data dependent" in message:
+        first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        return DataDependentControlFlowError(f"data-dependent control flow{where}: {first}")
+    if "dynamic shape" in message.lower() or "symbolic" in message.lower():
+        first = message.strip().splitlines()[0]
+        return DynamicShapeError(f"dynamic shapes{where}: {first}; give static example inputs")
+    return None
