@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import multiprocessing
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from modelopt_mlir.testing.cpu_load import BusyCores
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -42,31 +42,6 @@ with open(sys.argv[1], "w") as out:
     out.write(r.module_text)
     out.write(json.dumps(build_plan_json([plan]), sort_keys=True))
 """
-
-
-def _burn(stop: float) -> None:
-    while time.time() < stop:
-        pass
-
-
-class Load:
-    """Busy loops on every core while the block runs."""
-
-    def __enter__(self) -> Load:
-        stop = time.time() + 3600
-        self.workers = [
-            multiprocessing.Process(target=_burn, args=(stop,), daemon=True)
-            for _ in range(os.cpu_count() or 2)
-        ]
-        for worker in self.workers:
-            worker.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for worker in self.workers:
-            worker.terminate()
-        for worker in self.workers:
-            worker.join()
 
 
 def _timed(command: list[str]) -> float:
@@ -138,7 +113,7 @@ def main() -> None:
         for index, (name, command) in enumerate(cases(args.time_limit, only)):
             idle_path, loaded_path = out / f"{index}.idle", out / f"{index}.loaded"
             idle = _timed(command(idle_path))
-            with Load():
+            with BusyCores():
                 loaded = _timed(command(loaded_path))
             same = _digest(idle_path) == _digest(loaded_path)
             # plan() includes capture and import; the limit is for planning, so only the

@@ -7,29 +7,23 @@ keeps the bundled GPT-2 Adam step under modelopt-opt, whose searches hit their w
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from modelopt_mlir.examples import EXAMPLES_DIR
+from modelopt_mlir.testing.cpu_load import BusyCores
+
 BIN = Path(sys.executable).parent
-
-
-def _burn(stop: float) -> None:
-    while time.time() < stop:
-        pass
 
 
 def _plan(output: Path) -> str:
     done = subprocess.run(
         [
             str(BIN / "modelopt-opt"),
-            str(ROOT / "test/examples/gpt2_adam.mlir"),
+            str(EXAMPLES_DIR / "gpt2_adam.mlir"),
             "--memory-plan=time-limit=10",
             "--plan-report",
             str(output.with_suffix(".json")),
@@ -50,19 +44,8 @@ def _plan(output: Path) -> str:
 @pytest.mark.slow
 def test_loaded_machine_gives_the_same_plan(tmp_path: Path) -> None:
     idle = _plan(tmp_path / "idle.mlir")
-    stop = time.time() + 120
-    burners = [
-        multiprocessing.Process(target=_burn, args=(stop,), daemon=True)
-        for _ in range(os.cpu_count() or 2)
-    ]
-    for burner in burners:
-        burner.start()
-    try:
+    with BusyCores(seconds=120):
         loaded = _plan(tmp_path / "loaded.mlir")
-    finally:
-        for burner in burners:
-            burner.terminate()
-            burner.join()
     assert loaded == idle
 
     # The plan files agree too, apart from the measured seconds.
