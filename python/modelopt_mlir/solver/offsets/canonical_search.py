@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from modelopt_mlir.solver.offsets.arrays import IntervalArrays, load_profile
-from modelopt_mlir.solver.offsets.search_base import SearchResult
+from modelopt_mlir.solver.offsets.search_base import SearchResult, sections_of
 from modelopt_mlir.solver.work import Budget
 
 FIRST_ROUND_NODES = 2_000  # node limit of each preorder in the first round; doubles per round
@@ -35,17 +35,6 @@ NODE_SCAN_PER_UNIT = 300
 
 def node_units(buffers: int, sections: int) -> int:
     return max(NODE_UNITS_MIN, (2 * buffers + sections) // NODE_SCAN_PER_UNIT)
-
-
-def sections_of(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each buffer's first and last (exclusive) section, sections being the spans between
-    consecutive interval end points of ``subset``."""
-    lower = arrays.lower[subset]
-    upper = arrays.upper[subset]
-    times = np.unique(np.concatenate([lower, upper]))
-    return np.searchsorted(times, lower).astype(np.int64), np.searchsorted(times, upper).astype(
-        np.int64
-    )
 
 
 def adjacency(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

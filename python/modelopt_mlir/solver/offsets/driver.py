@@ -114,9 +114,7 @@ def solve_offsets(
     small = count_overlapping_pairs(arrays) <= ILP_MAX_PAIRS
     # On small instances the ILP often settles what the search cannot: keep work for it.
     search_budget = budget.share(SEARCH_SHARE_BEFORE_ILP) if small else budget
-    best, bound, proven_infeasible = search_components(
-        arrays, best, bound, capacity, search_budget
-    )
+    best, bound, proven_infeasible = search_components(arrays, best, bound, capacity, search_budget)
     if proven_infeasible:
         return finish(None, bound, "infeasible")
     if best.arena <= bound or (capacity is not None and best.arena <= capacity):

@@ -26,7 +26,7 @@ import numpy as np
 
 from modelopt_mlir.solver.offsets.arrays import IntervalArrays, load_profile
 from modelopt_mlir.solver.offsets.check import offsets_are_valid
-from modelopt_mlir.solver.offsets.search_base import SearchResult, luby
+from modelopt_mlir.solver.offsets.search_base import SearchResult, luby, sections_of
 from modelopt_mlir.solver.work import COMPILED_NODE_UNITS, SEARCH_NODE_UNITS, Budget
 
 
@@ -132,15 +132,6 @@ GUILLOTINE_SHARE = 0.5  # of the work left, for the guillotine search on zero-sl
 CANONICAL_SHARE = 0.5  # of the work left then, for the canonical search
 
 
-def _sections(arrays: IntervalArrays, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each buffer's first and last (exclusive) section, sections being the spans between
-    consecutive interval end points of ``subset``."""
-    lower = arrays.lower[subset]
-    upper = arrays.upper[subset]
-    times = np.unique(np.concatenate([lower, upper]))
-    return np.searchsorted(times, lower), np.searchsorted(times, upper)
-
-
 def zero_slack(arrays: IntervalArrays, subset: np.ndarray, capacity: int) -> bool:
     """Whether the live bytes of ``subset`` equal ``capacity`` at every section of its span:
     then every plan within the capacity tiles the address x time rectangle."""
@@ -154,7 +145,7 @@ def _search_guillotine(
     or if its plan is not valid, e.g. breaks an alignment), and the steps it took."""
     from modelopt_mlir.solver.offsets.guillotine import search_guillotine
 
-    first, last = _sections(arrays, subset)
+    first, last = sections_of(arrays, subset)
     found, steps = search_guillotine(
         first.tolist(), last.tolist(), arrays.size[subset].tolist(), budget
     )
@@ -254,7 +245,7 @@ def _search_compiled(
     nodes are capped by what the work budget has left."""
     from modelopt_mlir.solver.offsets import dsa_kernel
 
-    first, last = _sections(arrays, subset)
+    first, last = sections_of(arrays, subset)
     prepared = dsa_kernel.Prepared(
         first.astype(np.int64),
         last.astype(np.int64),
@@ -294,7 +285,7 @@ class _Search:
         seed: int,
         failed: set[tuple[int, tuple[int, ...]]],
     ) -> None:
-        first, last = _sections(arrays, subset)
+        first, last = sections_of(arrays, subset)
         sections = int(last.max())
         self.capacity = capacity
         self.budget = budget
