@@ -15,7 +15,7 @@ from modelopt_mlir.lowering.cpu import compare_bitwise
 from modelopt_mlir.passes import memory_plan
 from modelopt_mlir.planning import plan_module
 from modelopt_mlir.rewrite import apply_plan
-from modelopt_mlir.solver.planner import plan_arena
+from modelopt_mlir.solver.arena_planner import plan_arena
 from modelopt_mlir.solver.problem import ArenaPlan, ScheduleProblem
 from modelopt_mlir.validate import InvalidPlanError, check_plan, validate_plan
 
