@@ -1,12 +1,16 @@
 """Fuzz memory-plan and the tools, and print how many runs ended in each outcome.
 
     python bench/fuzz.py --count N --seed S [--kind programs|mutants|plan] [--no-execute]
+                         [--outputs-in-arena]
 
 ``programs`` (the default): N random valid bufferized programs
 (:mod:`modelopt_mlir.testing.programs`), each planned in process, checked by an independent
 validator on the planned IR and run planned against unplanned on the CPU, bit for bit
 (``--no-execute`` skips the runs). The first failing program is shrunk (statements deleted
-while it fails the same way) and printed with its diagnostics.
+while it fails the same way) and printed with its diagnostics. ``--outputs-in-arena`` marks
+the entry's static-shape arguments at odd positions ``{modelopt.output}`` and plans with
+``outputs=arena``; programs that read such an argument's incoming contents count as "not an
+output", the others run planned (outputs read back from the arena) against unplanned.
 
 ``mutants`` and ``plan``: mutated examples and lit inputs through modelopt-opt, and random or
 malformed problem files through modelopt-plan (:mod:`modelopt_mlir.testing.mutate`).
@@ -44,7 +48,9 @@ def print_counts(kind: str, counts: Counter[str], seconds: float, count: int) ->
         print(f"  {outcome:<{width}}  {counts.get(outcome, 0):>7}")
 
 
-def fuzz_programs(count: int, seed: int, execute: bool, shrink_budget: float) -> Counter[str]:
+def fuzz_programs(
+    count: int, seed: int, execute: bool, shrink_budget: float, outputs_in_arena: bool = False
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     first = None
     refused = None
@@ -56,7 +62,7 @@ def fuzz_programs(count: int, seed: int, execute: bool, shrink_budget: float) ->
             counts[GENERATOR] += 1
             print(f"generator failed: seed {seed} index {index}\n{traceback.format_exc()}")
             continue
-        result = check_program(program, execute)
+        result = check_program(program, execute, outputs_in_arena)
         counts[result.outcome] += 1
         if result.outcome.startswith(FAILED) and first is None:
             first = (program, result)
@@ -73,10 +79,10 @@ def fuzz_programs(count: int, seed: int, execute: bool, shrink_budget: float) ->
         outcome = result.outcome
 
         def still_fails(candidate):  # noqa: ANN001, ANN202
-            return check_program(candidate, execute).outcome == outcome
+            return check_program(candidate, execute, outputs_in_arena).outcome == outcome
 
         shrunk = shrink(program, still_fails, budget=shrink_budget)
-        final = check_program(shrunk, execute)
+        final = check_program(shrunk, execute, outputs_in_arena)
         print(
             f"\nfirst failing program (seed {seed}, index {program.index}, {outcome}), shrunk "
             f"from {program.size} to {shrunk.size} statements:\n"
@@ -112,9 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shrink-budget", type=float, default=300.0, help="seconds for shrinking a failure"
     )
+    parser.add_argument(
+        "--outputs-in-arena",
+        action="store_true",
+        help="programs: mark the entry's static arguments at odd positions {modelopt.output} "
+        "and plan with outputs=arena",
+    )
     args = parser.parse_args(argv)
     if args.kind == "programs":
-        counts = fuzz_programs(args.count, args.seed, not args.no_execute, args.shrink_budget)
+        counts = fuzz_programs(
+            args.count, args.seed, not args.no_execute, args.shrink_budget, args.outputs_in_arena
+        )
     else:
         found = fuzz_tools(args.kind, args.count, args.seed)
         if found is None:

@@ -176,7 +176,10 @@ class MemoryPlanPass(ModulePass):
                 for s in slots
             }
             apply_plan(
-                dataclasses.replace(analysis, buffers=live), plan, arena_argument=bool(slots)
+                dataclasses.replace(analysis, buffers=live),
+                plan,
+                arena_argument=bool(slots),
+                outputs={buffer: argument for argument, buffer in output_buffers.items()},
             )
             erase_dead_buffers(dead)
             if slots:

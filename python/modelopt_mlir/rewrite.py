@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from torch_mlir import ir
@@ -11,14 +12,24 @@ from modelopt_mlir.analysis.function import AnalysisError, FunctionAnalysis
 from modelopt_mlir.solver.problem import ArenaPlan
 
 ARENA_ALIGNMENT_FLOOR = 64
+# outputs=arena (see finish_outputs_in_arena)
+OUTPUT_ATTRS = ("modelopt.output",)  # a unit attribute on an out-param argument
+OUTPUTS_ATTR = "modelopt.outputs"  # on the function: where each output ended up
+OUTPUT_VIEW_ATTR = "modelopt.output"  # on an output's view: its argument index before planning
 
 
 def apply_plan(
-    analysis: FunctionAnalysis, plan: ArenaPlan, arena_argument: bool = False
+    analysis: FunctionAnalysis,
+    plan: ArenaPlan,
+    arena_argument: bool = False,
+    outputs: Mapping[int, int] | None = None,
 ) -> ir.Value | None:
     """Mutate the function. Returns the arena (None if there are no arena buffers): an alloc's
     result, or with ``arena_argument`` a new last argument of the function, which the caller
-    provides (memory-plan ``outputs=arena``: the outputs live in it after the return)."""
+    provides (memory-plan ``outputs=arena``: the outputs live in it after the return).
+    ``outputs`` maps the buffer index of each output to its argument index; its view gets
+    ``{modelopt.output = ARGUMENT}``, so that checkers know it lives to the return."""
+    outputs = outputs or {}
     func = analysis.func
     block = func.regions[0].blocks[0]
     arena: ir.Value | None = None
@@ -51,6 +62,10 @@ def apply_plan(
                             ir.IndexType.get(), ir.IntegerAttr.get(ir.IndexType.get(), offset)
                         ).result
                     view = memref.ViewOp(buffer.alloc.results[0].type, arena, constants[offset], [])
+                    if buffer.index in outputs:
+                        view.operation.attributes[OUTPUT_VIEW_ATTR] = ir.IntegerAttr.get(
+                            ir.IntegerType.get_signless(64), outputs[buffer.index]
+                        )
                 buffer.alloc.results[0].replace_all_uses_with(view.result)
         had_dealloc = False
         for buffer in analysis.buffers:
@@ -87,9 +102,6 @@ def apply_plan(
 
 # --------------------------------------------------------------------------------------------
 # outputs=arena: the function's outputs live in the arena, which the caller provides.
-
-OUTPUT_ATTRS = ("modelopt.output",)  # a unit attribute on an out-param argument
-OUTPUTS_ATTR = "modelopt.outputs"  # on the function: where each output ended up
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 // RUN: modelopt-opt %s --memory-plan | filecheck %s --check-prefix=ARGS
 
 // outputs=arena: the out-param becomes an arena buffer, live from its first write to the
-// return, and the arena becomes the last argument (the caller provides it). The output takes
+// return (its view says which argument it was), and the arena becomes the last argument (the
+// caller provides it). The output takes
 // %h1's bytes once %h1 is dead, so the arena stays at the 4096 bytes of %h1 + %h2, and no
 // caller memory is held for the output through the whole call.
 // CHECK-LABEL: func.func @mlp
@@ -12,7 +13,7 @@
 // CHECK-NOT: memref.alloc
 // CHECK-DAG: %[[C0:.*]] = arith.constant 0 : index
 // CHECK-DAG: %[[C2048:.*]] = arith.constant 2048 : index
-// CHECK-DAG: %[[OUT:.*]] = memref.view %[[ARENA]][%[[C0]]][] : memref<4096xi8> to memref<8x10xf32>
+// CHECK-DAG: %[[OUT:.*]] = memref.view %[[ARENA]][%[[C0]]][] {modelopt.output = 4 : i64} : memref<4096xi8> to memref<8x10xf32>
 // CHECK-DAG: %[[H1:.*]] = memref.view %[[ARENA]][%[[C0]]][] : memref<4096xi8> to memref<8x64xf32>
 // CHECK-DAG: %[[H2:.*]] = memref.view %[[ARENA]][%[[C2048]]][] : memref<4096xi8> to memref<8x64xf32>
 // CHECK: linalg.matmul ins(%[[H2]], %{{.*}} : memref<8x64xf32>, memref<64x10xf32>) outs(%[[OUT]] : memref<8x10xf32>)
@@ -48,7 +49,7 @@ func.func @mlp(%x: memref<8x32xf32>, %w1: memref<32x64xf32>, %w2: memref<64x64xf
 // CHECK-SAME: (%{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %[[A2:.*]]: memref<128xi8> {modelopt.arena})
 // CHECK-SAME: modelopt.arena_size = 128 : i64
 // CHECK-SAME: modelopt.outputs = [{argument = 1 : i64, name = "output0", offset = 0 : i64, type = memref<16xf32>}]
-// CHECK-DAG: memref.view %[[A2]][%{{.*}}][] : memref<128xi8> to memref<16xf32>
+// CHECK-DAG: memref.view %[[A2]][%{{.*}}][] {modelopt.output = 1 : i64} : memref<128xi8> to memref<16xf32>
 // CHECK-DAG: memref.view %[[A2]][%{{.*}}][] : memref<128xi8> to memref<16xf32>
 func.func @written_early(%x: memref<16xf32>, %out: memref<16xf32> {modelopt.output},
                          %other: memref<16xf32>) {

@@ -11,6 +11,7 @@ from modelopt_mlir.ir_context import parse_module
 from modelopt_mlir.lowering.cpu import compare_bitwise
 from modelopt_mlir.planning import plan_module
 from modelopt_mlir.testing.programs import (
+    FAILED,
     IDENTICAL,
     MENU,
     REFUSED,
@@ -41,6 +42,23 @@ def test_generated_programs_plan_validate_and_run_bit_identical(start: int) -> N
         f"{len(failures)} failing programs (shrink with bench/fuzz.py --seed {SEED}):\n"
         + "\n\n".join(failures[:2])
     )
+
+
+def test_generated_programs_with_outputs_in_arena() -> None:
+    """outputs=arena on 100 programs: the entry's static arguments at odd positions are marked
+    outputs; those never read before being overwritten end in the caller's arena, and the
+    planned program (called through lowering/arena_outputs.py) gives the same bits."""
+    failures = []
+    placed = 0
+    for index in range(100):
+        program = generate(1, index)
+        result = check_program(program, outputs_in_arena=True)
+        if result.outcome == IDENTICAL and "modelopt.outputs" in result.planned:
+            placed += 1
+        if result.outcome.startswith(FAILED):
+            failures.append(f"seed 1 index {index}: {result.outcome}\n{result.detail[:2000]}")
+    assert not failures, "\n\n".join(failures[:2])
+    assert placed >= 20  # the premise: many programs really have outputs in the arena
 
 
 def test_generator_produces_every_menu_item() -> None:

@@ -60,6 +60,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 FAILED = "failed: "
 IDENTICAL = "planned, identical"
@@ -70,8 +71,11 @@ INVALID_OUTPUT = FAILED + "invalid output IR"
 BIT_DIFFERENCE = FAILED + "bit difference"
 LOWERING = FAILED + "planned IR does not run"
 GENERATOR = FAILED + "generator produced an invalid program"
-OUTCOMES = (IDENTICAL, REFUSED, TRACEBACK, VALIDATOR, INVALID_OUTPUT, BIT_DIFFERENCE, LOWERING,
-            GENERATOR)  # fmt: skip
+# outputs=arena only: an argument marked as an output is read before the program overwrites it
+# (or is not overwritten at all), so its incoming contents matter and it is no output.
+READS_OUTPUT = "not an output: its incoming contents are read"
+OUTCOMES = (IDENTICAL, REFUSED, READS_OUTPUT, TRACEBACK, VALIDATOR, INVALID_OUTPUT,
+            BIT_DIFFERENCE, LOWERING, GENERATOR)  # fmt: skip
 
 ELEMENT_TYPES = ("f32", "f16", "bf16", "i1", "i64")
 FLOATS = ("f32", "f16", "bf16")
@@ -1173,16 +1177,53 @@ class Result:
     planned: str = ""
 
 
-def check_program(program: Program, execute: bool = True) -> Result:
+def check_program(program: Program, execute: bool = True, outputs_in_arena: bool = False) -> Result:
     """Plan ``program`` in process, validate the planned IR, and (if ``execute``) run both on
-    the CPU and compare every argument bit for bit."""
+    the CPU and compare every argument bit for bit. With ``outputs_in_arena`` the entry's
+    static-shape memref arguments at odd positions are marked ``{modelopt.output}`` and planned
+    with ``outputs=arena``; a marked argument whose incoming contents change the results (run
+    twice with different contents there) is no output, and the program counts as
+    READS_OUTPUT."""
     try:
-        return _check(program.text, program.entry, execute)
+        return _check(program.text, program.entry, execute, outputs_in_arena)
     except Exception:
         return Result(TRACEBACK, traceback.format_exc())
 
 
-def _check(text: str, entry: str, execute: bool) -> Result:
+def _mark_outputs(module: object, entry: str) -> list[int]:
+    """Mark the entry's static-shape memref arguments at odd positions ``{modelopt.output}``;
+    returns their indices."""
+    from torch_mlir import ir
+
+    func = next(
+        op.operation
+        for op in module.body.operations  # type: ignore[attr-defined]
+        if op.operation.name == "func.func"
+        and ir.StringAttr(op.attributes["sym_name"]).value == entry
+    )
+    arguments = list(func.regions[0].blocks[0].arguments)
+    old = (
+        list(ir.ArrayAttr(func.attributes["arg_attrs"]))
+        if "arg_attrs" in func.attributes
+        else [ir.DictAttr.get({}) for _ in arguments]
+    )
+    marked = []
+    attrs = []
+    for index, (argument, attr) in enumerate(zip(arguments, old, strict=True)):
+        entries = {named.name: named.attr for named in ir.DictAttr(attr)}
+        if (
+            index % 2 == 1
+            and isinstance(argument.type, ir.MemRefType)
+            and ir.MemRefType(argument.type).has_static_shape
+        ):
+            entries["modelopt.output"] = ir.UnitAttr.get()
+            marked.append(index)
+        attrs.append(ir.DictAttr.get(entries))
+    func.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs)
+    return marked
+
+
+def _check(text: str, entry: str, execute: bool, outputs_in_arena: bool = False) -> Result:
     from torch_mlir import ir
 
     from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
@@ -1195,10 +1236,17 @@ def _check(text: str, entry: str, execute: bool) -> Result:
     except ir.MLIRError as error:
         return Result(GENERATOR, str(error))
     diagnostics = DiagnosticEngine()
+    options = dict(PLAN_OPTIONS)
+    outputs: list[int] = []
+    if outputs_in_arena:
+        with module.context:
+            outputs = _mark_outputs(module, entry)
+            text = module.operation.get_asm()
+        options["outputs"] = "arena"
     with module.context:
         before = module.operation.get_asm()
         try:
-            plan_module(module, diagnostics, **PLAN_OPTIONS)
+            plan_module(module, diagnostics, **options)
         except PassFailure:
             errors = [d.format() for d in diagnostics.diagnostics if d.severity == "error"]
             if module.operation.get_asm() != before:
@@ -1224,6 +1272,8 @@ def _check(text: str, entry: str, execute: bool) -> Result:
         return Result(IDENTICAL, "not executed", planned)
     from modelopt_mlir.lowering.cpu import LoweringError, random_arguments, run_cpu
 
+    if outputs and "modelopt.outputs" in planned:
+        return _compare_outputs_in_arena(text, planned, entry, outputs)
     try:
         comparison = compare_bitwise(text, planned, entry, seed=0)
     except (LoweringError, ValueError, RuntimeError) as error:
@@ -1235,6 +1285,48 @@ def _check(text: str, entry: str, execute: bool) -> Result:
         return Result(LOWERING, str(error), planned)
     if not comparison.identical:
         return Result(BIT_DIFFERENCE, comparison.summary(), planned)
+    return Result(IDENTICAL, "", planned)
+
+
+def _flip(array: Any) -> Any:
+    """``array`` with every bit flipped (booleans negated), same dtype and shape."""
+    import numpy as np
+
+    if array.dtype == bool:
+        return np.logical_not(array, out=np.empty_like(array))
+    flat = np.ascontiguousarray(array).reshape(-1)
+    return np.invert(flat.view(np.uint8)).view(array.dtype).reshape(array.shape)
+
+
+def _compare_outputs_in_arena(text: str, planned: str, entry: str, outputs: list[int]) -> Result:
+    """Run the unplanned program twice, with every bit of the marked arguments flipped: if
+    the results differ, they were read and are no outputs (READS_OUTPUT). Otherwise the planned
+    program, called through lowering/arena_outputs.py with the unplanned signature, must give
+    the same bits in every argument."""
+    from modelopt_mlir.ir_context import parse_module
+    from modelopt_mlir.lowering.arena_outputs import compile_planned
+    from modelopt_mlir.lowering.cpu import LoweringError, compile_cpu, random_arguments
+
+    try:
+        reference = compile_cpu(text, entry)
+        arguments = random_arguments(parse_module(text), entry, 0)
+        want = reference(arguments)
+        # every bit of the marked arguments flipped (bools negated)
+        flipped = [_flip(a) if i in outputs else a for i, a in enumerate(arguments)]
+        again = reference(flipped)
+    except (LoweringError, ValueError, RuntimeError) as error:
+        return Result(GENERATOR, f"the unplanned program does not run: {error}")
+    if any(a.tobytes() != b.tobytes() for a, b in zip(want, again, strict=True)):
+        return Result(READS_OUTPUT, "", planned)
+    try:
+        got = compile_planned(planned, entry)(arguments)
+    except (LoweringError, ValueError, RuntimeError) as error:
+        return Result(LOWERING, str(error), planned)
+    differ = [
+        i for i, (a, b) in enumerate(zip(want, got, strict=True)) if a.tobytes() != b.tobytes()
+    ]
+    if differ:
+        return Result(BIT_DIFFERENCE, f"arguments {differ} differ (outputs {outputs})", planned)
     return Result(IDENTICAL, "", planned)
 
 
@@ -1256,17 +1348,28 @@ def check_planned_ir(text: str) -> list[str]:
         if "modelopt.arena_size" not in func.attributes:
             continue
         top = [o.operation for o in func.regions[0].blocks[0].operations]
-        # The rewrite puts the arena first: an i8 buffer of the size the function records.
+        # The rewrite puts the arena first: an i8 buffer of the size the function records; or,
+        # under outputs=arena, the arena is the last argument, marked {modelopt.arena}.
         arena_size = ir.IntegerAttr(func.attributes["modelopt.arena_size"]).value
-        arena = top[0] if top else None
-        if arena is None or arena.name not in ("memref.alloc", "memref.alloca"):
+        arena_type = f"memref<{arena_size}xi8>"
+        arguments = list(func.regions[0].blocks[0].arguments)
+        arena: ir.Value | None = None
+        if top and top[0].name in ("memref.alloc", "memref.alloca"):
+            if str(top[0].results[0].type) == arena_type:
+                arena = top[0].results[0]
+        elif arguments and str(arguments[-1].type) == arena_type:
+            attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
+            if "modelopt.arena" in {named.name for named in ir.DictAttr(attrs[len(attrs) - 1])}:
+                arena = arguments[-1]
+        if arena is None:
             continue
-        if str(arena.results[0].type) != f"memref<{arena_size}xi8>":
-            continue
-        arena_bytes = ir.MemRefType(arena.results[0].type).shape[0]
+        arena_bytes = ir.MemRefType(arena.type).shape[0]
         ranges: dict[ir.Value, tuple[int, int]] = {}
+        outputs: list[ir.Value] = []  # outputs=arena: live to the return
         for o in top:
-            if o.name == "memref.view" and o.operands[0] == arena.results[0]:
+            if o.name == "memref.view" and "modelopt.output" in o.attributes:
+                outputs.append(o.results[0])
+            if o.name == "memref.view" and o.operands[0] == arena:
                 offset_op = o.operands[1].owner
                 offset = ir.IntegerAttr(offset_op.attributes["value"]).value
                 view_type = ir.MemRefType(o.results[0].type)
@@ -1297,6 +1400,9 @@ def check_planned_ir(text: str) -> list[str]:
                             for result in nested.results:
                                 if isinstance(result.type, ir.MemRefType):
                                     root[result] = root[operand]
+        for value in outputs:
+            if value in users:
+                users[value].append(len(top) - 1)
         live = [(min(s), max(s), v) for v, s in users.items() if s and ranges[v][1] > ranges[v][0]]
         for i, (first, last, value) in enumerate(live):
             for other_first, other_last, other in live[i + 1 :]:
