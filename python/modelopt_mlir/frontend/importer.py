@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 
 def report_progress(progress: bool, what: str, captured: CapturedStep) -> None:
+    """With ``progress``, print how long stage ``what`` took to stderr."""
     if progress:
         stage = {"captured": "capture"}.get(what, what)
         print(

@@ -156,6 +156,7 @@ def initial_state(
 
 
 def needs_step_counter(configs: Iterable[OptimizerConfig]) -> bool:
+    """Whether the optimizer state ends with the scalar ``step`` (Adam, SGD with dampening)."""
     return any(c.has_step_counter for c in configs)
 
 
@@ -227,6 +228,8 @@ def functional_update(
 
 
 def state_float_range(name: str) -> tuple[float, float] | None:
+    """Values a state tensor must stay within for finite results (second moments and ``step``
+    are never negative), or None."""
     if name == "step" or name.endswith(".exp_avg_sq"):
         return (0.0, 1.0)
     return None

@@ -127,6 +127,7 @@ def eager_results(
 
 
 def max_relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |actual - expected| / max |expected| (inf when a difference is not finite)."""
     scale = max(float(expected.abs().max()), 1e-12) if expected.numel() else 1.0
     diff = float((actual.double() - expected.double()).abs().max()) if expected.numel() else 0.0
     return diff / scale if math.isfinite(diff) else math.inf

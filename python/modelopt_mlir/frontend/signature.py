@@ -115,6 +115,7 @@ def value_spec(
     *,
     updated: bool = False,
 ) -> ValueSpec:
+    """The spec of argument ``name`` holding ``tensor``; refuses dtypes the IR cannot carry."""
     dtype = DTYPE_NAMES.get(tensor.dtype)
     if dtype is None:
         supported = ", ".join(str(d).removeprefix("torch.") for d in DTYPE_NAMES)
@@ -127,10 +128,12 @@ def value_spec(
 
 
 def output_spec(name: str, tensor: torch.Tensor, result: ResultKind) -> ValueSpec:
+    """The spec of an out-param holding ``result`` (the loss or a model output)."""
     return dataclasses.replace(value_spec(name, "output", tensor), result=result)
 
 
 def buffer_int_range(tensor: torch.Tensor) -> tuple[int, int] | None:
+    """``[lo, hi)`` of an integer tensor's example values (None for floats)."""
     if tensor.is_floating_point():
         return None
     if tensor.dtype == torch.bool:
@@ -143,6 +146,8 @@ def buffer_int_range(tensor: torch.Tensor) -> tuple[int, int] | None:
 def batch_int_range(
     name: str, tensor: torch.Tensor, int_ranges: Mapping[str, tuple[int, int]]
 ) -> tuple[int, int] | None:
+    """``[lo, hi)`` of batch argument ``name``: from ``int_ranges`` (checked against the example
+    values), else the example values' range; None for floats."""
     if tensor.is_floating_point():
         if name in int_ranges:
             raise CaptureError(f"int_ranges given for floating-point argument '{name}'")
@@ -156,16 +161,19 @@ def batch_int_range(
 
 
 def as_tensor_list(targets: Sequence[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+    """One target or a sequence of them, as a list."""
     return [targets] if isinstance(targets, torch.Tensor) else list(targets)
 
 
 def target_names(
     targets: Sequence[torch.Tensor] | torch.Tensor | None, target_list: list[torch.Tensor]
 ) -> dict[str, torch.Tensor]:
+    """The targets by argument name: ``target``, or ``target0``, ``target1``, ... for a sequence."""
     if isinstance(targets, torch.Tensor):
         return {"target": targets}
     return {f"target{i}": t for i, t in enumerate(target_list)}
 
 
 def to_numpy(value: torch.Tensor, dtype: str) -> np.ndarray:
+    """A numpy copy of ``value`` with the element type ``dtype`` (an IR name, e.g. ``f32``)."""
     return value.detach().cpu().contiguous().numpy().astype(NUMPY_DTYPES[dtype], copy=True)

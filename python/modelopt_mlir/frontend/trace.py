@@ -60,6 +60,7 @@ _GRADIENT_RECORD: list[list[tuple[bool, ...]]] = []
 
 @contextlib.contextmanager
 def recording_gradients() -> Iterator[list[tuple[bool, ...]]]:
+    """Record, for each gradient computed in the block, which inputs got one."""
     record: list[tuple[bool, ...]] = []
     _GRADIENT_RECORD.append(record)
     try:
@@ -166,6 +167,8 @@ def _onednn_off() -> Iterator[None]:
 def trace_functional(
     fn: Callable[..., tuple[torch.Tensor, ...]], example_args: Sequence[torch.Tensor]
 ) -> torch.fx.GraphModule:
+    """``fn`` functionalized and traced with fake tensors into one FX graph with static shapes and
+    no random op; tracing errors become CaptureErrors that name the user's line."""
     try:
         with capture_environment():
             graph = make_fx(

@@ -24,6 +24,7 @@ def capture_sgd_step(
     weight_decay: float = 0.0,
     int_ranges: Mapping[str, tuple[int, int]] | None = None,
 ) -> CapturedStep:
+    """SGD (momentum, nesterov, weight decay as keywords)."""
     config = OptimizerConfig(
         "sgd", lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
     )
