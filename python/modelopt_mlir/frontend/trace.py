@@ -164,18 +164,28 @@ def _onednn_off() -> Iterator[None]:
         torch.backends.mkldnn.enabled = was
 
 
+def _make_fx(
+    fn: Callable[..., Any],
+    example_args: Sequence[torch.Tensor],
+    *,
+    record_stack_traces: bool = False,
+) -> torch.fx.GraphModule:
+    with capture_environment():
+        return make_fx(
+            torch.func.functionalize(fn, remove="mutations"),
+            decomposition_table=capture_decompositions(),
+            tracing_mode="fake",
+            record_stack_traces=record_stack_traces,
+        )(*example_args)
+
+
 def trace_functional(
     fn: Callable[..., tuple[torch.Tensor, ...]], example_args: Sequence[torch.Tensor]
 ) -> torch.fx.GraphModule:
     """``fn`` functionalized and traced with fake tensors into one FX graph with static shapes and
     no random op; tracing errors become CaptureErrors that name the user's line."""
     try:
-        with capture_environment():
-            graph = make_fx(
-                torch.func.functionalize(fn, remove="mutations"),
-                decomposition_table=capture_decompositions(),
-                tracing_mode="fake",
-            )(*example_args)
+        graph = _make_fx(fn, example_args)
     except CaptureError:
         raise
     except Exception as exc:
@@ -260,13 +270,7 @@ def _source_of(fn: Callable[..., Any], example_args: Sequence[torch.Tensor], nod
     """Trace again with stack traces recorded (only on the error path) to find the user line that
     created ``node_name``."""
     try:
-        with capture_environment():
-            graph = make_fx(
-                torch.func.functionalize(fn, remove="mutations"),
-                decomposition_table=capture_decompositions(),
-                tracing_mode="fake",
-                record_stack_traces=True,
-            )(*example_args)
+        graph = _make_fx(fn, example_args, record_stack_traces=True)
     except Exception:
         return ""
     for node in graph.graph.nodes:
