@@ -21,7 +21,7 @@ _LAZY_EXPORTS: dict[str, str] = {
     "PlanError": "modelopt_mlir.api",
     "capture_training_step": "modelopt_mlir.frontend.capture",
     "capture_inference": "modelopt_mlir.frontend.capture",
-    "OptimizerConfig": "modelopt_mlir.frontend.capture",
+    "OptimizerConfig": "modelopt_mlir.frontend.optimizer",
     "render_timeline": "modelopt_mlir.timeline",
 }
 
@@ -48,11 +48,8 @@ if TYPE_CHECKING:
         VerificationError,
         plan,
     )
-    from modelopt_mlir.frontend.capture import (
-        OptimizerConfig,
-        capture_inference,
-        capture_training_step,
-    )
+    from modelopt_mlir.frontend.capture import capture_inference, capture_training_step
+    from modelopt_mlir.frontend.optimizer import OptimizerConfig
     from modelopt_mlir.timeline import render_timeline
 
 

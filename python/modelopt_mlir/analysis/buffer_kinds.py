@@ -22,7 +22,7 @@ from typing import Any
 
 from torch_mlir import ir
 
-from modelopt_mlir.analysis.function import _effects, analyze_function
+from modelopt_mlir.analysis.function import analyze_function, memory_effects
 from modelopt_mlir.ir_context import VIEW_LIKE_OPS, parse_module, walk
 
 
@@ -113,7 +113,7 @@ def _classify(
                     if producer is not None and producer != index:
                         producers[index].add(producer)
                         consumers[producer].add(index)
-            effects = _effects(nested)
+            effects = memory_effects(nested)
             if effects is None:  # unmodelled: assume it reads and writes every memref operand
                 touched = [root[v] for v in nested.operands if v in root]
                 reads[index].update(touched)

@@ -166,7 +166,7 @@ def _operand_segments(op: ir.Operation) -> list[int] | None:
     return list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))
 
 
-def _effects(op: ir.Operation) -> tuple[list[ir.Value], list[ir.Value]] | None:
+def memory_effects(op: ir.Operation) -> tuple[list[ir.Value], list[ir.Value]] | None:
     """(read, written) memref operands of one op, ignoring nested ops; None if not modelled."""
     name = op.name
     operands = list(op.operands)
@@ -348,7 +348,7 @@ def analyze_function(
                 producer = unit_of.get(owner.operation)
                 if producer is not None and producer != index:
                     edges.add((producer, index))
-            effects = _effects(nested)
+            effects = memory_effects(nested)
             if effects is None:
                 is_barrier = True
                 barriers.append(nested)
@@ -442,6 +442,6 @@ def _escape_reason(user: ir.Operation, position: int) -> str | None:
         return "it is stored into memory"
     if name in REGION_CONTAINERS:
         return "it flows into a region"
-    if _effects(user) is None:
+    if memory_effects(user) is None:
         return f"it is used by '{name}', whose memory effects are not modelled"
     return None
