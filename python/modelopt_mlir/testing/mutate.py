@@ -402,7 +402,7 @@ def _import_passes() -> None:
 
     for name in PASS_REGISTRY:
         lookup_pass(name)
-    for module in pkgutil.iter_modules(solver.__path__, f"{solver.__name__}."):
+    for module in pkgutil.walk_packages(solver.__path__, f"{solver.__name__}."):
         importlib.import_module(module.name)
 
 

@@ -21,7 +21,7 @@ from modelopt_mlir.lowering.cpu import compile_cpu, random_arguments
 from modelopt_mlir.plan_json import build_plan_json, validate_plan_json
 from modelopt_mlir.planning import plan_module
 
-LIT = Path(__file__).resolve().parents[1] / "memory-plan"
+LIT = Path(__file__).resolve().parents[2] / "memory-plan"
 
 
 def _plan(text: str, **options) -> tuple[str, list[dict]]:

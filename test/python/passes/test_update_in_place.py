@@ -19,7 +19,7 @@ from modelopt_mlir.passes.memory_plan import MemoryPlanPass
 from modelopt_mlir.passes.update_in_place import UpdateInPlacePass
 
 # The MLP training step in out-param form, as captured before parameters were updated in place.
-OUT_PARAM_EXAMPLE = Path(__file__).resolve().parents[1] / "Inputs" / "mlp_sgd_out_params.mlir"
+OUT_PARAM_EXAMPLE = Path(__file__).resolve().parents[2] / "Inputs" / "mlp_sgd_out_params.mlir"
 
 # A training step in out-param form: y = x @ w, loss = sum(y * y), g = x^T @ 2y,
 # new_w = w - 0.1 g. GRADIENT names the buffer the gradient is accumulated in.
