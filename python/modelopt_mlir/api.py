@@ -75,7 +75,8 @@ class TensorError:
 # Report
 
 
-def _mib(value: int | None) -> str:
+def format_size(value: int | None) -> str:
+    """Bytes as the report prints them: KiB below a MiB, MiB from there; "-" for None."""
     if value is None:
         return "-"
     if value < 1 << 20:
@@ -210,41 +211,48 @@ class PlanReport:
 
         rows = [
             ("model", f"{self.model} ({self.mode}, {self.optimizer})"),
-            ("parameters", _mib(self.param_bytes)),
-            ("optimizer state", _mib(self.state_bytes)),
+            ("parameters", format_size(self.param_bytes)),
+            ("optimizer state", format_size(self.state_bytes)),
         ]
         if self.buffer_bytes:
-            rows.append(("model buffers", _mib(self.buffer_bytes)))
+            rows.append(("model buffers", format_size(self.buffer_bytes)))
         rows += [
-            ("batch", _mib(self.batch_bytes)),
+            ("batch", format_size(self.batch_bytes)),
             (
                 "outputs",
-                _mib(self.output_bytes) + (" (in the arena)" if self.outputs_in_arena else ""),
+                format_size(self.output_bytes)
+                + (" (in the arena)" if self.outputs_in_arena else ""),
             ),
-            ("temporaries, no reuse", _mib(self.temporaries_bytes) + ratio(self.temporaries_bytes)),
-            ("program-order peak", _mib(self.program_order_peak) + ratio(self.program_order_peak)),
+            (
+                "temporaries, no reuse",
+                format_size(self.temporaries_bytes) + ratio(self.temporaries_bytes),
+            ),
+            (
+                "program-order peak",
+                format_size(self.program_order_peak) + ratio(self.program_order_peak),
+            ),
         ]
         if self.upstream_best_fit_plain is not None:
             rows.append(
                 (
                     "upstream best-fit",
-                    _mib(self.upstream_best_fit_plain) + ratio(self.upstream_best_fit_plain),
+                    format_size(self.upstream_best_fit_plain) + ratio(self.upstream_best_fit_plain),
                 )
             )
         if self.upstream_best_fit is not None:
             rows.append(
                 (
                     "upstream best-fit+liveness",
-                    _mib(self.upstream_best_fit) + ratio(self.upstream_best_fit),
+                    format_size(self.upstream_best_fit) + ratio(self.upstream_best_fit),
                 )
             )
         if self.left_alone_bytes:
-            rows.append(("left outside the arena", _mib(self.left_alone_bytes)))
+            rows.append(("left outside the arena", format_size(self.left_alone_bytes)))
         rows += [
-            ("planned arena (ours)", _mib(self.arena_bytes)),
-            ("peak of the chosen order", _mib(self.lower_bound)),
+            ("planned arena (ours)", format_size(self.arena_bytes)),
+            ("peak of the chosen order", format_size(self.lower_bound)),
         ]
-        bound = _mib(self.order_lower_bound)
+        bound = format_size(self.order_lower_bound)
         if self.status == "heuristic":
             bound += " (op-local: greedy searches nothing)"
         rows += [
@@ -256,14 +264,14 @@ class PlanReport:
             ("saved vs program order", f"{self.reduction_vs_program_order:.1%}"),
             (
                 "whole-step footprint",
-                f"{_mib(self.footprint_bytes)} (program order: "
-                f"{_mib(self.program_order_footprint_bytes)})",
+                f"{format_size(self.footprint_bytes)} (program order: "
+                f"{format_size(self.program_order_footprint_bytes)})",
             ),
         ]
         if self.eager is not None:
-            kinds = ", ".join(f"{k} {_mib(v)}" for k, v in self.eager.by_kind.items())
+            kinds = ", ".join(f"{k} {format_size(v)}" for k, v in self.eager.by_kind.items())
             rows += [
-                ("PyTorch eager peak", f"{_mib(self.eager.total)} ({kinds})"),
+                ("PyTorch eager peak", f"{format_size(self.eager.total)} ({kinds})"),
                 ("footprint / eager", f"{self.vs_eager:.3f}x"),
             ]
         rows += [
@@ -690,11 +698,11 @@ class PlanResult:
 
     def _title(self) -> str:
         r = self.report
-        eager = f", eager {_mib(r.eager.total)}" if r.eager is not None else ""
+        eager = f", eager {format_size(r.eager.total)}" if r.eager is not None else ""
         return (
-            f"{r.model} {r.mode} step ({r.optimizer})\nfootprint {_mib(r.footprint_bytes)}"
-            f"{eager}; arena {_mib(r.arena_bytes)}, chosen order's peak {_mib(r.lower_bound)}, "
-            f"program order {_mib(r.program_order_peak)}; {r.status}"
+            f"{r.model} {r.mode} step ({r.optimizer})\nfootprint {format_size(r.footprint_bytes)}"
+            f"{eager}; arena {format_size(r.arena_bytes)}, chosen order's peak {format_size(r.lower_bound)}, "
+            f"program order {format_size(r.program_order_peak)}; {r.status}"
         )
 
     def _compiled_function(self, which: str) -> Any:
@@ -855,8 +863,7 @@ class PlanResult:
     def verify_planned_vs_unplanned(self) -> Any:
         """Run planned and unplanned IR on the same (real) arguments; every buffer must be
         bit-identical. Returns a lowering.cpu Comparison; raises VerificationError otherwise."""
-        from modelopt_mlir.lowering.cpu import ArgumentResult, Comparison
-        from modelopt_mlir.lowering.cpu import max_abs_diff as _max_abs_diff
+        from modelopt_mlir.lowering.cpu import ArgumentResult, Comparison, max_abs_diff
 
         arrays = self.arguments()
         want = self._compiled_function("unplanned")(arrays)
@@ -865,7 +872,7 @@ class PlanResult:
         results = []
         for spec, a, b in zip(specs, want, got, strict=True):
             equal = a.tobytes() == b.tobytes()
-            diff = 0.0 if equal else _max_abs_diff(a, b, spec.element_type)
+            diff = 0.0 if equal else max_abs_diff(a, b, spec.element_type)
             results.append(ArgumentResult(spec.index, a.shape, spec.element_type, equal, diff))
         comparison = Comparison(self.func_name, -1, tuple(results))
         if not comparison.identical:

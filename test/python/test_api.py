@@ -16,8 +16,8 @@ from modelopt_mlir.api import (
     PlanResult,
     PlanWarning,
     VerificationError,
-    _mib,
     compare_results,
+    format_size,
     plan,
 )
 
@@ -69,9 +69,9 @@ def test_report_fields_consistent(sgd_result: PlanResult) -> None:
     assert r.gap == pytest.approx((r.arena_bytes - r.order_lower_bound) / r.order_lower_bound)
     assert r.status in ("optimal", "feasible") and r.time_limit == 10
     rows = dict(r.rows())
-    assert rows["planned arena (ours)"] == _mib(r.arena_bytes)
-    assert rows["peak of the chosen order"] == _mib(r.lower_bound)
-    assert rows["bound over all orders"] == _mib(r.order_lower_bound)
+    assert rows["planned arena (ours)"] == format_size(r.arena_bytes)
+    assert rows["peak of the chosen order"] == format_size(r.lower_bound)
+    assert rows["bound over all orders"] == format_size(r.order_lower_bound)
     assert rows["gap to the bound over all orders"] == f"{r.gap:.1%}"
     assert rows["solver status"].startswith(f"{r.status} (")
     text = str(r)
