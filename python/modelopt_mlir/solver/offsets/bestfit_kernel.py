@@ -38,10 +38,25 @@ class State:
         self.counts = np.zeros(2, np.int64)  # rows in use, entries placed
         self.counts[0] = 1
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The arrays the kernel functions take, as one tuple."""
+        return (
+            self.lower,
+            self.upper,
+            self.start,
+            self.end,
+            self.length,
+            self.min_lower,
+            self.max_upper,
+            self.rows,
+            self.counts,
+        )
+
 
 @njit(cache=True)
-def _insert(lower, upper, start, end, length, min_lower, max_upper, rows, counts, lo, hi, s, e):
+def _insert(state, lo, hi, s, e):
     """Insert the entry after every entry whose start is <= s."""
+    lower, upper, start, end, length, min_lower, max_upper, rows, counts = state
     used = counts[0]
     # the last row (in offset order) whose first start is <= s, or the first row
     position = 0
@@ -92,28 +107,12 @@ def _insert(lower, upper, start, end, length, min_lower, max_upper, rows, counts
 
 @njit(cache=True)
 def place(
-    order,
-    begin,
-    end_at,
-    lower_of,
-    upper_of,
-    size_of,
-    align_of,
-    lowest,
-    offsets,
-    lower,
-    upper,
-    start,
-    end,
-    length,
-    min_lower,
-    max_upper,
-    rows,
-    counts,
-    arena,
+    order, begin, end_at, lower_of, upper_of, size_of, align_of, lowest, offsets, state, arena
 ):
     """Place ``order[begin:end_at]``; returns (arena, work), work counted as the numpy pass
-    counts it (every placed buffer scanned, eight per overlapping buffer sorted)."""
+    counts it (every placed buffer scanned, eight per overlapping buffer sorted). ``state``
+    is :meth:`State.arrays`."""
+    lower, upper, start, end, length, min_lower, max_upper, rows, counts = state
     work = 0
     for position in range(begin, end_at):
         i = order[position]
@@ -155,39 +154,11 @@ def place(
         else:
             offset = cursor
         offsets[i] = offset
-        _insert(
-            lower,
-            upper,
-            start,
-            end,
-            length,
-            min_lower,
-            max_upper,
-            rows,
-            counts,
-            lo,
-            hi,
-            offset,
-            offset + padded,
-        )
+        _insert(state, lo, hi, offset, offset + padded)
         if offset + padded > arena:
             arena = offset + padded
     return arena, work
 
 
 def insert_fixed(state: State, lower: int, upper: int, start: int, end: int) -> None:
-    _insert(
-        state.lower,
-        state.upper,
-        state.start,
-        state.end,
-        state.length,
-        state.min_lower,
-        state.max_upper,
-        state.rows,
-        state.counts,
-        lower,
-        upper,
-        start,
-        end,
-    )
+    _insert(state.arrays(), lower, upper, start, end)

@@ -128,15 +128,7 @@ def best_fit_compiled(
             alignment,
             lowest,
             offsets,
-            state.lower,
-            state.upper,
-            state.start,
-            state.end,
-            state.length,
-            state.min_lower,
-            state.max_upper,
-            state.rows,
-            state.counts,
+            state.arrays(),
             arena,
         )
         work += int(spent)
