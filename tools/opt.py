@@ -322,7 +322,9 @@ def run_chunk(
 # Constructs on which MLIR's parser crashes the process (segfault, std::bad_alloc) instead of
 # emitting a diagnostic, found by mutation fuzzing; refused before parsing:
 # - linalg.generic's custom form casts each iterator_types entry to a string unchecked;
-# - linalg.reduce / transpose / broadcast read a malformed dimensions / permutation array.
+# - linalg.reduce / transpose / broadcast read a malformed dimensions / permutation array;
+# - a block label defined twice in one region, after values used before their definition
+#   (the parser reports "redefinition of block", then corrupts its heap and aborts).
 _GENERIC_ITERATORS = re.compile(r"\blinalg\.generic\s*\{[^{}]*?\biterator_types\s*=\s*\[([^\]]*)\]")
 _STRING_LITERAL = re.compile(r'\s*"(?:[^"\\]|\\.)*"\s*')
 _DIMENSIONS = re.compile(
@@ -331,9 +333,39 @@ _DIMENSIONS = re.compile(
 _INTEGER_ARRAY = re.compile(r"\[\s*(?:-?\d+\s*(?:,\s*-?\d+\s*)*)?\]")
 
 
+_BRACE_OR_LABEL = re.compile(r"[{}]|^[ \t]*(\^[\w$.-]+)[ \t]*[(:]", re.MULTILINE)
+# What can hold a brace that opens or closes no region: comments, strings, and the
+# dialect-resource block {-# ... #-}.
+_NO_BRACES = re.compile(r'//[^\n]*|"(?:[^"\\\n]|\\.)*"|\{-#|#-\}')
+
+
+def redefined_block(text: str) -> tuple[int, str] | None:
+    """(offset, message) of the first block label defined twice in the same region (regions
+    told apart by brace depth, comments and strings skipped), which MLIR reports as a
+    "redefinition of block" before it crashes on some inputs; None when there is none."""
+    blanked = _NO_BRACES.sub(lambda m: " " * len(m.group(0)), text)
+    scopes: list[set[str]] = [set()]
+    for match in _BRACE_OR_LABEL.finditer(blanked):
+        token = match.group(0)
+        if token == "{":
+            scopes.append(set())
+        elif token == "}":
+            if len(scopes) > 1:
+                scopes.pop()
+        else:
+            label = match.group(1)
+            if label in scopes[-1]:
+                return match.start(1), f"redefinition of block '{label}'"
+            scopes[-1].add(label)
+    return None
+
+
 def parser_crash(text: str) -> tuple[int, int, str] | None:
     """(line, column, message) of the first construct known to crash MLIR's parser."""
     found: list[tuple[int, str]] = []
+    redefined = redefined_block(text)
+    if redefined is not None:
+        found.append(redefined)
     for match in _GENERIC_ITERATORS.finditer(text):
         position = match.start(1)
         for entry in match.group(1).split(",") if match.group(1).strip() else []:

@@ -35,3 +35,16 @@ func.func @reduce(%x: memref<16xf32>, %s: memref<f32>) {
   linalg.reduce ins(%x : memref<16xf32>) outs(%s : memref<f32>) dimensions = [0
   return
 }
+
+// -----
+
+// A block label defined twice in one region, after values used before any definition: MLIR's
+// parser reports the redefinition, then aborts on a corrupted heap (mutant 2396 of seed 8).
+// Labels of the same name in different regions are fine.
+// CHECK: [[FILE]]:[[# @LINE + 6]]:5: error: redefinition of block '^bb0'
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#map2 = affine_map<(d0, d1) -> (d0, 0)>
+      %4 = arith.cmpf ogt, %in, %out : f32
+    linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%collapse_shape_12, %expand_shape_15 : memref<8x10xf32>, memref<8x1xf32>) outs(%collapse_shape_12 : memref<8x10xf32>) {
+    ^bb0(%in: f32, %in_47: f32, %out: f32):
+    ^bb0(%in: f32, %out: f32, %out_47: i64):

@@ -193,3 +193,17 @@ def test_import_sidecar_unwritable(tmp_path: Path) -> None:
     completed = run("modelopt-import", "--model", "mlp", "-o", tmp_path / "x.mlir")
     assert_refused(completed, f"cannot write '{tmp_path}/x.json': it is a directory")
     assert not (tmp_path / "x.mlir").exists()
+
+
+def test_block_redefinition_is_found_before_parsing_and_only_within_one_region() -> None:
+    from modelopt_mlir.tools.opt import redefined_block
+
+    twice = '"x.y"() ({\n^bb0(%a: f32):\n^bb0(%b: f32):\n}) : () -> ()\n'
+    assert redefined_block(twice) == (twice.rindex("^bb0"), "redefinition of block '^bb0'")
+    # the same label in two regions, nested regions, a comment and a string
+    fine = (
+        '"x.y"() ({\n^bb0(%a: f32):\n  "x.z"() ({\n  ^bb0:\n  }) : () -> ()\n'
+        "^bb1:\n}, {\n^bb0(%b: f32):\n}) : () -> ()\n"
+        '// ^bb1:\n"x.w"() {s = "{ ^bb0: }"} : () -> ()\n'
+    )
+    assert redefined_block(fine) is None
