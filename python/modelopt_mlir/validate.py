@@ -14,14 +14,6 @@ class PlanViolation:
     message: str
 
 
-class InvalidPlanError(Exception):
-    def __init__(self, violations: Sequence[PlanViolation]) -> None:
-        self.violations = list(violations)
-        shown = "; ".join(v.message for v in self.violations[:5])
-        more = f" (and {len(self.violations) - 5} more)" if len(self.violations) > 5 else ""
-        super().__init__(f"invalid memory plan: {shown}{more}")
-
-
 def check_plan(
     problem: ScheduleProblem,
     order: Sequence[int],
@@ -93,11 +85,3 @@ def check_plan(
                     return violations
         active.append((first, last, buffer))
     return violations
-
-
-def validate_plan(
-    problem: ScheduleProblem, order: Sequence[int], offsets: Mapping[int, int], arena_size: int
-) -> None:
-    violations = check_plan(problem, order, offsets, arena_size)
-    if violations:
-        raise InvalidPlanError(violations)

@@ -17,7 +17,7 @@ from modelopt_mlir.planning import plan_module
 from modelopt_mlir.rewrite import apply_plan
 from modelopt_mlir.solver.arena_planner import plan_arena
 from modelopt_mlir.solver.problem import ArenaPlan, ScheduleProblem
-from modelopt_mlir.validate import InvalidPlanError, check_plan, validate_plan
+from modelopt_mlir.validate import check_plan
 
 # Buffers 0 and 1 are both live at unit 1; buffer 2 is live at units 2-3.
 PROBLEM = ScheduleProblem(
@@ -37,8 +37,8 @@ def test_overlap_of_live_buffers_is_rejected() -> None:
     violations = check_plan(PROBLEM, (0, 1, 2, 3), {0: 0, 1: 32, 2: 0}, 128)
     assert any("overlap" in v.message for v in violations)
     assert any("not 64-byte aligned" in v.message for v in violations)
-    with pytest.raises(InvalidPlanError, match="overlap"):
-        validate_plan(PROBLEM, (0, 1, 2, 3), {0: 0, 1: 0, 2: 64}, 128)
+    violations = check_plan(PROBLEM, (0, 1, 2, 3), {0: 0, 1: 0, 2: 64}, 128)
+    assert any("overlap" in v.message for v in violations)
 
 
 def test_dependence_violation_is_rejected() -> None:
