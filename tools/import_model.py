@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from modelopt_mlir.tools.cli import quiet_broken_pipe
 from modelopt_mlir.tools.files import first_output_problem
 
 PROG = "modelopt-import"
@@ -81,6 +82,7 @@ def _parser(model_names: Sequence[str]) -> _Parser:
     return parser
 
 
+@quiet_broken_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     from modelopt_mlir.zoo import ZOO
 

@@ -27,6 +27,7 @@ from modelopt_mlir.passes import (
     lookup_pass,
 )
 from modelopt_mlir.plan_json import build_plan_json
+from modelopt_mlir.tools.cli import quiet_broken_pipe
 from modelopt_mlir.tools.files import InputError, InvalidUtf8Error, first_output_problem, read_text
 
 USAGE = """\
@@ -478,6 +479,7 @@ def list_passes() -> str:
     return "\n".join(lines)
 
 
+@quiet_broken_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = parse_args(sys.argv[1:] if argv is None else argv)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from modelopt_mlir.solver.errors import ProblemFileError
 from modelopt_mlir.solver.work import Budget
+from modelopt_mlir.tools.cli import quiet_broken_pipe
 from modelopt_mlir.tools.files import (
     InputError,
     InvalidUtf8Error,
@@ -198,6 +199,7 @@ def _warn_if_clock_stopped(stopped: bool, args: argparse.Namespace) -> None:
         )
 
 
+@quiet_broken_pipe
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     args = _parser().parse_args(argv)

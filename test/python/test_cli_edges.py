@@ -207,3 +207,17 @@ def test_block_redefinition_is_found_before_parsing_and_only_within_one_region()
         '// ^bb1:\n"x.w"() {s = "{ ^bb0: }"} : () -> ()\n'
     )
     assert redefined_block(fine) is None
+
+
+def test_output_into_a_closed_pipe_ends_without_a_traceback() -> None:
+    """``modelopt-opt --list-passes | head -0``: the reader has closed the pipe before the
+    tool writes (it printed a BrokenPipeError traceback)."""
+    for tool, args in (("modelopt-opt", ["--list-passes"]), ("modelopt-plan", ["--help"])):
+        process = subprocess.Popen(
+            [str(BIN / tool), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        assert process.wait(timeout=120) in (0, 1)
+        assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
