@@ -14,17 +14,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-KINDS = ("forward", "gradient", "optimizer", "unknown")
+KINDS = ("forward", "gradient", "optimizer", "output", "unknown")
 KIND_LABELS = {
     "forward": "forward activation",
     "gradient": "gradient / backward temporary",
     "optimizer": "optimizer temporary",
+    "output": "output (outputs=arena: in the arena to the return)",
     "unknown": "unknown",
 }
 KIND_COLOURS = {
     "forward": "#4C72B0",
     "gradient": "#DD8452",
     "optimizer": "#55A868",
+    "output": "#C44E52",
     "unknown": "#9E9E9E",
 }
 _LOCATION_KEYWORDS = (
@@ -101,6 +103,10 @@ def render_timeline(
         kinds = [
             kinds[b["index"]] if "index" in b else k for b, k in zip(buffers, kinds, strict=False)
         ]
+    # outputs=arena: the outputs are arena buffers too (listed apart in the report)
+    outputs = [o for o in report.get("outputs", []) if o.get("first_step") is not None]
+    buffers = buffers + outputs
+    kinds = [*kinds, *(["output"] * len(outputs))]
     arena = int(report.get("arena_size", 0))
     lower_bound = int(report.get("lower_bound", 0))  # the peak of the chosen order
     status = str(report.get("status", ""))

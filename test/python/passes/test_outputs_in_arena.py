@@ -87,6 +87,30 @@ def test_plan_file_lists_outputs() -> None:
     assert "outputs" not in next(f for f in doc["functions"] if f["function"] == "no_outputs")
 
 
+def test_timeline_draws_the_outputs(tmp_path: Path) -> None:
+    """The picture counts the outputs as the plan does: its live curve peaks at the chosen
+    order's peak, and the output gets its own colour."""
+    from modelopt_mlir import timeline
+
+    _, reports = _plan((LIT / "outputs-arena.mlir").read_text())
+    report = next(r for r in reports if r["function"] == "written_early")
+    drawn = []
+    original = timeline.live_bytes_per_step
+
+    def spy(buffers):  # noqa: ANN001, ANN202
+        drawn.extend(buffers)
+        return original(buffers)
+
+    timeline.live_bytes_per_step = spy
+    try:
+        path = timeline.render_timeline(report, tmp_path / "t.png")
+    finally:
+        timeline.live_bytes_per_step = original
+    assert path.stat().st_size > 0
+    assert max(original(drawn)) == report["lower_bound"] == 128
+    assert any(b.get("argument") == 1 for b in drawn)
+
+
 def test_mlp_inference_at_most_eager_and_verified() -> None:
     from modelopt_mlir.api import plan
     from modelopt_mlir.zoo import ZOO
