@@ -170,11 +170,7 @@ class MemoryPlanPass(ModulePass):
             dead = dead_buffers(analysis)
             dead_indices = {b.index for b in dead}
             live = [b for b in analysis.buffers if b.index not in dead_indices]
-            # ir.Operation handles compare equal but may hash apart: match by ==.
-            output_buffers = {
-                s.argument: next(b.index for b in analysis.buffers if b.alloc == s.alloc)
-                for s in slots
-            }
+            output_buffers = dict(zip((s.argument for s in slots), analysis.outputs, strict=True))
             apply_plan(
                 dataclasses.replace(analysis, buffers=live),
                 plan,
@@ -243,12 +239,13 @@ def function_report(
     index among the function's top-level ops as memory-plan read them (see plan_json). Under
     outputs=arena (``slots``) the outputs are listed apart, each with its argument, and the
     allocs standing for them and the return (the last unit) are not counted as ops."""
-    slots = slots or []
+    slot_of_buffer = dict(zip(analysis.outputs, slots or [], strict=True))
+    standing_in = [analysis.buffers[index].alloc for index in analysis.outputs]
     name = ir.StringAttr(analysis.func.attributes["sym_name"]).value
     top_level = [
         op.operation
         for op in analysis.func.regions[0].blocks[0].operations
-        if not any(op.operation == slot.alloc for slot in slots)
+        if op.operation not in standing_in
     ]
     position = {op: index for index, op in enumerate(top_level)}
 
@@ -260,7 +257,7 @@ def function_report(
     outputs = []
     for buffer in analysis.buffers:
         interval = by_buffer.get(buffer.index)
-        slot = next((slot for slot in slots if slot.alloc == buffer.alloc), None)
+        slot = slot_of_buffer.get(buffer.index)
         if slot is not None:
             outputs.append(
                 {
@@ -290,7 +287,7 @@ def function_report(
             }
         )
     order = [analysis.units[unit] for unit in plan.order]
-    if slots:
+    if analysis.outputs:
         order = [op for op in order if op != analysis.terminator]
     report = {
         "function": name,
@@ -313,7 +310,7 @@ def function_report(
         "buffers": buffers,
         "order": [op_ref(op) for op in order],
     }
-    if slots:
+    if analysis.outputs:
         report["outputs"] = outputs
     return report
 

@@ -306,7 +306,7 @@ def _is_updated(func: ir.Operation, index: int) -> bool:
     """The step overwrites argument ``index`` and no other argument aliases it, so nobody but
     this function sees its contents before the new value is written."""
     names = argument_attributes(func, index)
-    return "modelopt.updated" in names and bool(names & set(NOALIAS_ATTRS))
+    return "modelopt.updated" in names and bool(names.keys() & set(NOALIAS_ATTRS))
 
 
 _RESHAPES = ("memref.collapse_shape", "memref.expand_shape")
@@ -318,7 +318,7 @@ def _results_into_outputs(func: ir.Operation) -> int:
     # (argument, its only use: the copy into it), found before any analysis.
     outputs = []
     for index, argument in enumerate(block.arguments):
-        if not argument_attributes(func, index) & set(NOALIAS_ATTRS):
+        if not argument_attributes(func, index).keys() & set(NOALIAS_ATTRS):
             continue
         uses = list(argument.uses)
         if len(uses) == 1 and uses[0].owner.name == "memref.copy" and uses[0].operand_number == 1:

@@ -78,6 +78,17 @@ def parse_module(source: ir.Module | str, context: ir.Context | None = None) -> 
         return ir.Module.parse(source)
 
 
+def find_function(module: ir.Module, name: str) -> ir.Operation:
+    """The ``func.func`` named ``name`` in ``module``; ValueError naming the functions there
+    when there is none."""
+    functions = [op.operation for op in module.body.operations if op.operation.name == "func.func"]
+    for function in functions:
+        if ir.StringAttr(function.attributes["sym_name"]).value == name:
+            return function
+    names = ", ".join(ir.StringAttr(f.attributes["sym_name"]).value for f in functions)
+    raise ValueError(f"no func.func @{name} in module (functions: {names or 'none'})")
+
+
 def run_pipeline(
     op: ir.Module | ir.Operation, pipeline: str, context: ir.Context | None = None
 ) -> None:

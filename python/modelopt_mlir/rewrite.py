@@ -8,14 +8,20 @@ from dataclasses import dataclass
 from torch_mlir import ir
 from torch_mlir.dialects import arith, memref
 
-from modelopt_mlir.analysis.function import AnalysisError, FunctionAnalysis
+from modelopt_mlir.analysis.function import (
+    AnalysisError,
+    FunctionAnalysis,
+    argument_attributes,
+)
 from modelopt_mlir.solver.problem import ArenaPlan
 
 ARENA_ALIGNMENT_FLOOR = 64
 # outputs=arena (see finish_outputs_in_arena)
-OUTPUT_ATTRS = ("modelopt.output",)  # a unit attribute on an out-param argument
+# {modelopt.output}: on an argument, a unit attribute marking an out-param; on an output's
+# view after the rewrite, its argument index before planning.
+OUTPUT_ATTR = "modelopt.output"
 OUTPUTS_ATTR = "modelopt.outputs"  # on the function: where each output ended up
-OUTPUT_VIEW_ATTR = "modelopt.output"  # on an output's view: its argument index before planning
+ARENA_ATTR = "modelopt.arena"  # on the arena argument
 
 
 def apply_plan(
@@ -63,7 +69,7 @@ def apply_plan(
                         ).result
                     view = memref.ViewOp(buffer.alloc.results[0].type, arena, constants[offset], [])
                     if buffer.index in outputs:
-                        view.operation.attributes[OUTPUT_VIEW_ATTR] = ir.IntegerAttr.get(
+                        view.operation.attributes[OUTPUT_ATTR] = ir.IntegerAttr.get(
                             ir.IntegerType.get_signless(64), outputs[buffer.index]
                         )
                 buffer.alloc.results[0].replace_all_uses_with(view.result)
@@ -116,13 +122,8 @@ class OutputSlot:
 def is_output_argument(func: ir.Operation, index: int) -> bool:
     """Whether argument ``index`` is an out-param: ``{modelopt.output}`` or the capture's
     ``{modelopt.kind = "output"}``."""
-    if "arg_attrs" not in func.attributes:
-        return False
-    attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
-    if index >= len(attrs):
-        return False
-    entries = {named.name: named.attr for named in ir.DictAttr(attrs[index])}
-    if any(name in entries for name in OUTPUT_ATTRS):
+    entries = argument_attributes(func, index)
+    if OUTPUT_ATTR in entries:
         return True
     kind = entries.get("modelopt.kind")
     return kind is not None and ir.StringAttr(kind).value == "output"
@@ -134,7 +135,6 @@ def outputs_to_allocs(func: ir.Operation) -> list[OutputSlot]:
     AnalysisError at the argument when an out-param is not a static-shape memref."""
     block = func.regions[0].blocks[0]
     slots: list[OutputSlot] = []
-    names = _argument_names(func)
     for index, argument in enumerate(block.arguments):
         if not is_output_argument(func, index):
             continue
@@ -149,7 +149,10 @@ def outputs_to_allocs(func: ir.Operation) -> list[OutputSlot]:
         with ir.InsertionPoint.at_block_begin(block), argument.location:
             alloc = memref.AllocOp(argument.type, [], []).operation
         argument.replace_all_uses_with(alloc.results[0])
-        slots.append(OutputSlot(index, names.get(index, f"output{len(slots)}"), alloc))
+        name = argument_attributes(func, index).get("modelopt.name")
+        slots.append(
+            OutputSlot(index, ir.StringAttr(name).value if name else f"output{len(slots)}", alloc)
+        )
     return slots
 
 
@@ -193,7 +196,7 @@ def finish_outputs_in_arena(
     dropped = {slot.argument for slot in slots}
     for index in sorted(dropped, reverse=True):
         block.erase_argument(index)
-    arena_attrs = ir.DictAttr.get({"modelopt.arena": ir.UnitAttr.get(context)}, context)
+    arena_attrs = ir.DictAttr.get({ARENA_ATTR: ir.UnitAttr.get(context)}, context)
     kept_attrs = [attr for i, attr in enumerate(old_attrs) if i not in dropped]
     kept_attrs += [ir.DictAttr.get({}, context)] * (len(block.arguments) - 1 - len(kept_attrs))
     func.attributes["arg_attrs"] = ir.ArrayAttr.get(kept_attrs + [arena_attrs], context)
@@ -202,17 +205,6 @@ def finish_outputs_in_arena(
         ir.FunctionType.get([a.type for a in block.arguments], function_type.results, context)
     )
     func.attributes[OUTPUTS_ATTR] = ir.ArrayAttr.get(records, context)
-
-
-def _argument_names(func: ir.Operation) -> dict[int, str]:
-    if "arg_attrs" not in func.attributes:
-        return {}
-    names = {}
-    for index, attrs in enumerate(ir.ArrayAttr(func.attributes["arg_attrs"])):
-        for named in ir.DictAttr(attrs):
-            if named.name == "modelopt.name":
-                names[index] = ir.StringAttr(named.attr).value
-    return names
 
 
 def _output_type_problem(value_type: ir.Type) -> str | None:

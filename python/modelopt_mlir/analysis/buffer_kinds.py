@@ -23,7 +23,7 @@ from typing import Any
 from torch_mlir import ir
 
 from modelopt_mlir.analysis.function import analyze_function, memory_effects
-from modelopt_mlir.ir_context import VIEW_LIKE_OPS, parse_module, walk
+from modelopt_mlir.ir_context import VIEW_LIKE_OPS, find_function, parse_module, walk
 
 
 def classify_buffers(
@@ -66,15 +66,7 @@ def _classify(
     training: bool,
     alignment: int,
 ) -> list[str]:
-    func = None
-    for op in module.body.operations:
-        if (
-            op.operation.name == "func.func"
-            and ir.StringAttr(op.attributes["sym_name"]).value == func_name
-        ):
-            func = op.operation
-    if func is None:
-        raise ValueError(f"no func.func @{func_name}")
+    func = find_function(module, func_name)
     analysis = analyze_function(func, alignment)
     if not training:
         return ["forward"] * len(analysis.buffers)

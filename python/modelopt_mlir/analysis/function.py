@@ -116,6 +116,8 @@ class FunctionAnalysis:
     barriers: list[ir.Operation]
     problem: ScheduleProblem
     terminator: ir.Operation
+    # outputs=arena: the buffer index of each output alloc given to analyze_function, in order
+    outputs: tuple[int, ...] = ()
 
 
 class AnalysisError(Exception):
@@ -386,11 +388,12 @@ def analyze_function(
             reads_since_write[cls] = set()
         for cls in reads:
             reads_since_write.setdefault(cls, set()).add(index)
+    output_buffers = tuple(buffer_of[output.results[0]] for output in outputs)
     if outputs:
         sink = len(units) - 1
         edges.update((unit, sink) for unit in range(sink))
-        for output in outputs:
-            users[buffer_of[output.results[0]]].add(sink)
+        for buffer in output_buffers:
+            users[buffer].add(sink)
     problem = ScheduleProblem(
         num_units=len(units),
         edges=tuple(sorted(e for e in edges if e[0] != e[1])),
@@ -398,21 +401,23 @@ def analyze_function(
         users=tuple(tuple(sorted(u)) for u in users),
         alignment=tuple(b.alignment for b in buffers),
     )
-    return FunctionAnalysis(func, units, buffers, left_alone, barriers, problem, terminator)
+    return FunctionAnalysis(
+        func, units, buffers, left_alone, barriers, problem, terminator, output_buffers
+    )
 
 
-def argument_attributes(func: ir.Operation, index: int) -> set[str]:
-    """Names of the attributes on ``func``'s argument ``index``."""
+def argument_attributes(func: ir.Operation, index: int) -> dict[str, ir.Attribute]:
+    """The attributes on ``func``'s argument ``index``, by name."""
     if "arg_attrs" not in func.attributes:
-        return set()
+        return {}
     attrs = ir.ArrayAttr(func.attributes["arg_attrs"])
     if index >= len(attrs):
-        return set()
-    return {named.name for named in ir.DictAttr(attrs[index])}
+        return {}
+    return {named.name: named.attr for named in ir.DictAttr(attrs[index])}
 
 
 def _is_noalias(func: ir.Operation, index: int) -> bool:
-    return bool(argument_attributes(func, index) & set(NOALIAS_ATTRS))
+    return bool(argument_attributes(func, index).keys() & set(NOALIAS_ATTRS))
 
 
 def _unplannable_reason(alloc: ir.Operation) -> str | None:

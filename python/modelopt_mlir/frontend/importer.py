@@ -18,6 +18,7 @@ from torch_mlir import ir
 
 from modelopt_mlir.frontend.errors import DynamicShapeError, LoweringError
 from modelopt_mlir.frontend.signature import StepSignature
+from modelopt_mlir.ir_context import find_function
 
 if TYPE_CHECKING:
     from modelopt_mlir.frontend.capture import CapturedStep
@@ -143,12 +144,7 @@ def annotate_arguments(module: ir.Module, func_name: str, signature: StepSignatu
     ``modelopt.updated`` where the step overwrites the argument, and ``modelopt.noalias``: each
     argument is a distinct tensor, so memory-plan may order accesses to different arguments
     freely."""
-    func = next(
-        op.operation
-        for op in module.body.operations
-        if op.operation.name == "func.func"
-        and ir.StringAttr(op.attributes["sym_name"]).value == func_name
-    )
+    func = find_function(module, func_name)
     with module.context:
         attrs = []
         for spec in signature.args:

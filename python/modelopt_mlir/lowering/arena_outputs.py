@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 from torch_mlir import ir
 
-from modelopt_mlir.ir_context import make_context
-from modelopt_mlir.lowering.cpu import ArgumentSpec, CpuFunction, argument_specs, compile_cpu
-
-OUTPUTS_ATTR = "modelopt.outputs"
-ARENA_ALIGNMENT = 64
+from modelopt_mlir.ir_context import find_function, parse_module
+from modelopt_mlir.lowering.cpu import ArgumentSpec, CpuFunction, argument_spec, compile_cpu
+from modelopt_mlir.rewrite import ARENA_ALIGNMENT_FLOOR, OUTPUTS_ATTR
 
 
 @dataclass(frozen=True)
@@ -35,32 +33,18 @@ class OutputPlacement:
 def output_placements(module: ir.Module, func_name: str) -> list[OutputPlacement]:
     """The outputs ``memory-plan{outputs=arena}`` put in ``func_name``'s arena (empty when it
     did not)."""
-    func = next(
-        op.operation
-        for op in module.body.operations
-        if op.operation.name == "func.func"
-        and ir.StringAttr(op.attributes["sym_name"]).value == func_name
-    )
+    func = find_function(module, func_name)
     if OUTPUTS_ATTR not in func.attributes:
         return []
     placements = []
     for record in ir.ArrayAttr(func.attributes[OUTPUTS_ATTR]):
         entries = {named.name: named.attr for named in ir.DictAttr(record)}
         argument = ir.IntegerAttr(entries["argument"]).value
-        memref_type = ir.TypeAttr(entries["type"]).value
-        placements.append(
-            OutputPlacement(
-                argument, ir.IntegerAttr(entries["offset"]).value, _spec(memref_type, argument)
-            )
+        spec = argument_spec(
+            ir.TypeAttr(entries["type"]).value, argument, f"@{func_name} output {argument}"
         )
+        placements.append(OutputPlacement(argument, ir.IntegerAttr(entries["offset"]).value, spec))
     return placements
-
-
-def _spec(memref_type: ir.Type, index: int) -> ArgumentSpec:
-    """The ArgumentSpec a one-argument function of this type would have."""
-    with ir.Location.unknown():
-        module = ir.Module.parse(f"func.func @f(%a: {memref_type}) {{ return }}")
-    return dataclasses.replace(argument_specs(module, "f")[0], index=index)
 
 
 class OutputsInArena:
@@ -90,8 +74,8 @@ class OutputsInArena:
             )
         outputs = {p.argument: p for p in self.placements}
         # The caller's arena, 64-byte aligned like the arena memory-plan would allocate.
-        raw = np.zeros(self.arena_bytes + ARENA_ALIGNMENT, dtype=self.arena_spec.dtype)
-        start = -raw.ctypes.data % ARENA_ALIGNMENT
+        raw = np.zeros(self.arena_bytes + ARENA_ALIGNMENT_FLOOR, dtype=self.arena_spec.dtype)
+        start = -raw.ctypes.data % ARENA_ALIGNMENT_FLOOR
         arena = raw[start : start + self.arena_bytes]
         inputs = [array for i, array in enumerate(args) if i not in outputs]
         results = self.inner([*inputs, arena])
@@ -114,8 +98,8 @@ class OutputsInArena:
 def compile_planned(text: str, func_name: str, opt_level: int = 0) -> Any:
     """:func:`compile_cpu`, wrapped in :class:`OutputsInArena` when the function was planned
     with outputs=arena."""
-    with make_context():
-        module = ir.Module.parse(text)
+    module = parse_module(text)
+    with module.context:
         placements = output_placements(module, func_name)
-    function = compile_cpu(text, func_name, opt_level)
+    function = compile_cpu(module, func_name, opt_level)
     return OutputsInArena(function, placements) if placements else function

@@ -20,7 +20,12 @@ from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 from torch_mlir.runtime import get_ranked_memref_descriptor
 
-from modelopt_mlir.ir_context import parse_module, register_torch_mlir_passes, run_pipeline
+from modelopt_mlir.ir_context import (
+    find_function,
+    parse_module,
+    register_torch_mlir_passes,
+    run_pipeline,
+)
 
 __all__ = [
     "LOWERING_PIPELINE",
@@ -243,55 +248,38 @@ class ArgumentSpec:
             raise ValueError(f"{where}: expected shape {self.shape}, got {array.shape}")
 
 
-def _find_function(module: ir.Module, func_name: str) -> ir.OpView:
-    for op in module.body.operations:
-        if (
-            op.operation.name == "func.func"
-            and ir.StringAttr(op.attributes["sym_name"]).value == func_name
-        ):
-            return op
-    names = [
-        ir.StringAttr(op.attributes["sym_name"]).value
-        for op in module.body.operations
-        if op.operation.name == "func.func"
-    ]
-    raise ValueError(
-        f"no func.func @{func_name} in module (functions: {', '.join(names) or 'none'})"
-    )
-
-
 def argument_specs(module: ir.Module, func_name: str) -> list[ArgumentSpec]:
     """The memref arguments of `func_name`, in order; raises ValueError on anything we cannot pass."""
-    function = _find_function(module, func_name)
+    function = find_function(module, func_name)
     function_type = ir.FunctionType(ir.TypeAttr(function.attributes["function_type"]).value)
     if function_type.results:
         raise ValueError(f"@{func_name} still returns values; convert results to out-params first")
-    specs = []
-    for index, arg_type in enumerate(function_type.inputs):
-        if not isinstance(arg_type, ir.MemRefType):
-            # A signature we cannot call, not a wrong Python type from the caller.
-            raise ValueError(  # noqa: TRY004
-                f"@{func_name} argument {index} has type {arg_type}; only memrefs are supported"
-            )
-        memref_type = ir.MemRefType(arg_type)
-        element_type = str(memref_type.element_type)
-        if element_type not in _SCALAR_DTYPES:
-            raise ValueError(
-                f"@{func_name} argument {index}: unsupported element type {element_type}"
-            )
-        # Any layout works as long as row-major strides satisfy it (identity, or dynamic strided).
-        strides, offset = memref_type.get_strides_and_offset()
-        dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
-        expected = _row_major_strides(memref_type.shape)
-        if offset not in (0, dynamic) or any(
-            s != dynamic and s != e for s, e in zip(strides, expected, strict=True)
-        ):
-            raise ValueError(
-                f"@{func_name} argument {index}: non-row-major layout in {memref_type}"
-            )
-        shape = tuple(None if ir.ShapedType.is_dynamic_size(d) else d for d in memref_type.shape)
-        specs.append(ArgumentSpec(index, element_type, _SCALAR_DTYPES[element_type], shape))
-    return specs
+    return [
+        argument_spec(arg_type, index, f"@{func_name} argument {index}")
+        for index, arg_type in enumerate(function_type.inputs)
+    ]
+
+
+def argument_spec(arg_type: ir.Type, index: int, what: str) -> ArgumentSpec:
+    """The spec of an argument of type ``arg_type`` at position ``index``; ValueError (naming
+    it ``what``) for a type we cannot pass."""
+    if not isinstance(arg_type, ir.MemRefType):
+        # A signature we cannot call, not a wrong Python type from the caller.
+        raise ValueError(f"{what} has type {arg_type}; only memrefs are supported")  # noqa: TRY004
+    memref_type = ir.MemRefType(arg_type)
+    element_type = str(memref_type.element_type)
+    if element_type not in _SCALAR_DTYPES:
+        raise ValueError(f"{what}: unsupported element type {element_type}")
+    # Any layout works as long as row-major strides satisfy it (identity, or dynamic strided).
+    strides, offset = memref_type.get_strides_and_offset()
+    dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
+    expected = _row_major_strides(memref_type.shape)
+    if offset not in (0, dynamic) or any(
+        s != dynamic and s != e for s, e in zip(strides, expected, strict=True)
+    ):
+        raise ValueError(f"{what}: non-row-major layout in {memref_type}")
+    shape = tuple(None if ir.ShapedType.is_dynamic_size(d) else d for d in memref_type.shape)
+    return ArgumentSpec(index, element_type, _SCALAR_DTYPES[element_type], shape)
 
 
 def _row_major_strides(shape: Sequence[int]) -> list[int | None]:

@@ -1195,12 +1195,9 @@ def _mark_outputs(module: object, entry: str) -> list[int]:
     returns their indices."""
     from torch_mlir import ir
 
-    func = next(
-        op.operation
-        for op in module.body.operations  # type: ignore[attr-defined]
-        if op.operation.name == "func.func"
-        and ir.StringAttr(op.attributes["sym_name"]).value == entry
-    )
+    from modelopt_mlir.ir_context import find_function
+
+    func = find_function(module, entry)  # type: ignore[arg-type]
     arguments = list(func.regions[0].blocks[0].arguments)
     old = (
         list(ir.ArrayAttr(func.attributes["arg_attrs"]))
