@@ -228,13 +228,12 @@ def _reuse_updated_arguments(func: ir.Operation) -> int:
     buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
     root = _alias_roots(analysis.units, buffer_of)
     users = analysis.problem.users
+    # Units that read or write each argument, directly or through a view: unit -> accesses.
+    touching = _argument_accesses(analysis.units, arguments)
     merged = 0
-    for argument in arguments:
-        views = _alias_roots(analysis.units, {argument: 0})
-        # Units that read or write the argument, directly or through a view.
-        uses = [
-            i for i, unit in enumerate(analysis.units) if _accesses(unit, views, lambda b: b, 0)
-        ]
+    for position, argument in enumerate(arguments):
+        accesses = touching[position]
+        uses = sorted(accesses)
         for first, second in zip(uses, uses[1:], strict=False):
             reader, writer = analysis.units[first], analysis.units[second]
             pair = next(
@@ -245,12 +244,12 @@ def _reuse_updated_arguments(func: ir.Operation) -> int:
                 ),
                 None,
             )
-            if pair is None or _accesses(reader, views, lambda b: b, 0) != 1:
+            if pair is None or accesses[first] != 1:
                 continue
             buffer = buffer_of[pair[1]]
             if min(users[buffer]) != first or max(users[buffer]) > second:
                 continue
-            if _accesses(writer, views, lambda b: b, 0) != 1:
+            if accesses[second] != 1:
                 continue
             if not _overwrites(writer, argument, root, buffer, pair[1]):
                 continue
@@ -264,6 +263,28 @@ def _reuse_updated_arguments(func: ir.Operation) -> int:
             merged += 1
             break  # the argument's uses changed; one intermediate per argument
     return merged
+
+
+def _argument_accesses(
+    units: list[ir.Operation], arguments: list[ir.Value]
+) -> list[dict[int, int]]:
+    """For each of ``arguments``: unit index -> how many operands of that unit (nested ops
+    included, views not counted) reach the argument, for the units that touch it. One walk for
+    all arguments (each its own walk made this quadratic in a training step's size)."""
+    root: dict[ir.Value, int] = {argument: i for i, argument in enumerate(arguments)}
+    counts: list[dict[int, int]] = [{} for _ in arguments]
+    for index, unit in enumerate(units):
+        for op in walk(unit):
+            if op.name in VIEW_LIKE_OPS:
+                if len(op.operands) and op.operands[0] in root:
+                    for result in op.results:
+                        root[result] = root[op.operands[0]]
+                continue
+            for operand in op.operands:
+                argument = root.get(operand)
+                if argument is not None:
+                    counts[argument][index] = counts[argument].get(index, 0) + 1
+    return counts
 
 
 def _overwrites(

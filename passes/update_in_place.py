@@ -17,7 +17,7 @@ rewritten: on error the module is left untouched.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch_mlir import ir
 from torch_mlir.dialects import arith, memref
@@ -137,7 +137,7 @@ def _check_ties(
         updated_by[ir.IntegerAttr(mark).value] = out
     if not ok:
         return None
-    return [_decide(func, out, target) for target, out in sorted(updated_by.items())]
+    return _decide_all(func, [(out, target) for target, out in sorted(updated_by.items())])
 
 
 def _tie_problem(
@@ -194,14 +194,46 @@ def _location(argument: ir.Value, func: ir.Operation) -> ir.Location:
 # --- in place or copy --------------------------------------------------------------------------
 
 
-def _aliases(root: ir.Value, top_level: list[ir.Operation]) -> set[ir.Value]:
-    """``root`` and every memref reached from it through view-like ops."""
-    aliases = {root}
-    for op in top_level:
-        for nested in walk(op):
-            if nested.name in VIEW_LIKE_OPS and nested.operands and nested.operands[0] in aliases:
-                aliases.update(r for r in nested.results if _is_memref_or_tensor(r.type))
-    return aliases
+@dataclass
+class _ArgumentUses:
+    """What the function's top-level ops do with one argument, through its views."""
+
+    touches: list[int] = field(default_factory=list)  # top-level op indices, ascending
+    escape: tuple[int, str] | None = None  # (op index, message) of the first escaping use
+
+
+def _argument_uses(block: ir.Block, arguments: set[int]) -> dict[int, _ArgumentUses]:
+    """For each of ``arguments``, the top-level ops that touch it (through views; views and
+    shape queries are not accesses) and its first use that this pass cannot follow: one walk
+    over the body for all of them."""
+    root: dict[ir.Value, int] = {block.arguments[a]: a for a in arguments}
+    uses = {a: _ArgumentUses() for a in arguments}
+    for index, top in enumerate(block.operations):
+        for nested in walk(top.operation):
+            view = nested.name in VIEW_LIKE_OPS
+            if view and nested.operands and nested.operands[0] in root:
+                argument = root[nested.operands[0]]
+                for result in nested.results:
+                    if _is_memref_or_tensor(result.type):
+                        root[result] = argument
+            if nested.name in METADATA_OPS:
+                continue
+            for position, operand in enumerate(nested.operands):
+                argument = root.get(operand)
+                if argument is None or (view and position == 0):
+                    continue
+                found = uses[argument]
+                if found.escape is None:
+                    reason = _escape_reason(nested, position)
+                    if reason is not None:
+                        found.escape = (
+                            index,
+                            f"argument {argument} reaches '{nested.name}' and cannot be "
+                            f"followed: {reason}",
+                        )
+                if not found.touches or found.touches[-1] != index:
+                    found.touches.append(index)
+    return uses
 
 
 def _is_memref_or_tensor(type_: ir.Type) -> bool:
@@ -237,28 +269,31 @@ def _escape_reason(user: ir.Operation, position: int) -> str | None:
     return None
 
 
-def _decide(func: ir.Operation, out: int, target: int) -> Tie:
+def _decide_all(func: ir.Operation, pairs: list[tuple[int, int]]) -> list[Tie]:
+    """The tie of each (out, target) pair, in place or copy."""
     blocks = list(func.regions[0].blocks)
     if len(blocks) != 1:
-        return Tie(out, target, f"the body of the function has {len(blocks)} blocks")
+        reason = f"the body of the function has {len(blocks)} blocks"
+        return [Tie(out, target, reason) for out, target in pairs]
     block = blocks[0]
+    uses = _argument_uses(block, {a for pair in pairs for a in pair})
     top_level = [op.operation for op in block.operations]
-    old = _aliases(block.arguments[target], top_level)
-    new = _aliases(block.arguments[out], top_level)
-    touches_old: list[int] = []
-    touches_new: list[int] = []
-    for index, op in enumerate(top_level):
-        for aliases, touching, which in ((old, touches_old, target), (new, touches_new, out)):
-            for user, position in _accesses(op, aliases):
-                reason = _escape_reason(user, position)
-                if reason is not None:
-                    return Tie(
-                        out,
-                        target,
-                        f"argument {which} reaches '{user.name}' and cannot be followed: {reason}",
-                    )
-                if not touching or touching[-1] != index:
-                    touching.append(index)
+    return [_decide(block, top_level, uses, out, target) for out, target in pairs]
+
+
+def _decide(
+    block: ir.Block,
+    top_level: list[ir.Operation],
+    uses: dict[int, _ArgumentUses],
+    out: int,
+    target: int,
+) -> Tie:
+    old, new = uses[target], uses[out]
+    # The first escape in program order; the old value's first where both meet in one op.
+    escapes = [e for e in (old.escape, new.escape) if e is not None]
+    if escapes:
+        return Tie(out, target, min(escapes, key=lambda e: e[0])[1])
+    touches_old, touches_new = old.touches, new.touches
     if not touches_new or not touches_old or touches_old[-1] < touches_new[0]:
         return Tie(out, target, None)
     first = touches_new[0]
@@ -269,10 +304,28 @@ def _decide(func: ir.Operation, out: int, target: int) -> Tie:
         return Tie(out, target, written_early)
     # The last read of the old value and the first write of the new one are the same op.
     op = top_level[first]
-    if not _reads_in_step(op, block.arguments[target], block.arguments[out], old | new):
+    aliases = {
+        value
+        for nested in walk(op)
+        for value in nested.operands
+        if value in (block.arguments[target], block.arguments[out])
+        or _rooted_at(value, (block.arguments[target], block.arguments[out]))
+    }
+    if not _reads_in_step(op, block.arguments[target], block.arguments[out], aliases):
         return Tie(out, target, written_early)
     self_copies = (op,) if op.name in COPY_OPS else ()
     return Tie(out, target, None, self_copies)
+
+
+def _rooted_at(value: ir.Value, roots: tuple[ir.Value, ...]) -> bool:
+    """Whether ``value`` is a view (of a view ...) of one of ``roots``."""
+    while isinstance(value, ir.OpResult) and value.owner.name in VIEW_LIKE_OPS:
+        if not value.owner.operands:
+            return False
+        value = value.owner.operands[0]
+        if value in roots:
+            return True
+    return False
 
 
 def _reads_in_step(
