@@ -29,6 +29,11 @@ ONE_SHOT_PIPELINE = (
     "cse"
     ")"
 )
+# Every write to a fresh buffer, no read-after-write analysis: linear in the graph, where the
+# analysis of one-shot over a whole training step grows about cubically (issue 14).
+COPY_BEFORE_WRITE_PIPELINE = ONE_SHOT_PIPELINE.replace(
+    "allow-unknown-ops", "allow-unknown-ops copy-before-write"
+).replace("eliminate-empty-tensors,", "")
 OUT_PARAMS_PIPELINE = (
     "builtin.module(buffer-results-to-out-params{hoist-static-allocs modify-public-functions})"
 )
@@ -62,6 +67,7 @@ def bufferize(
     *,
     clone_fills: bool = True,
     updates: Mapping[int, int] | None = None,
+    copy_before_write: bool = False,
 ) -> ir.Module:
     """Bufferize ``module`` in place (and return it): memref IR whose functions return nothing,
     results turned into trailing out-params.
@@ -69,21 +75,30 @@ def bufferize(
     ``updates`` maps a result index of the (single) public function to the index of the argument
     it is the new value of: that result is written into the argument's own buffer instead of an
     out-param, the way torch.optim updates parameters and state (see
-    :func:`tie_updates_in_place`). Every other argument is read-only."""
+    :func:`tie_updates_in_place`). Every other argument is read-only.
+
+    ``copy_before_write`` skips one-shot's read-after-write analysis: every op writes a fresh
+    buffer, results become out-params, and update-in-place then writes each update into its
+    argument where that is safe (a copy at the return where not). reuse-dying-inputs
+    (bufferize_step runs it after this) gives the analysis's in-place sharing back: on GPT-2
+    steps of 4-48 layers the result has the same buffers but one."""
     with module.context:
         if clone_fills:
             diagnostics = DiagnosticEngine()
             CloneSharedFillsPass().apply(module, diagnostics)
             if diagnostics.has_errors:
                 raise BufferizeError("\n".join(d.format() for d in diagnostics.diagnostics))
-        func = None
-        if updates is not None:
-            func = _public_function(module)
-            tie_updates_in_place(func, updates)
-        _run(module, ONE_SHOT_PIPELINE)
-        if func is not None:
-            _drop_updated_results(func, updates or {})
-        _run(module, OUT_PARAMS_PIPELINE)
+        if copy_before_write:
+            _bufferize_copy_before_write(module, updates)
+        else:
+            func = None
+            if updates is not None:
+                func = _public_function(module)
+                tie_updates_in_place(func, updates)
+            _run(module, ONE_SHOT_PIPELINE)
+            if func is not None:
+                _drop_updated_results(func, updates or {})
+            _run(module, OUT_PARAMS_PIPELINE)
     problems = memref_level_problems(module)
     if problems:
         raise BufferizeError("bufferized IR is not memref-level:\n  " + "\n  ".join(problems[:20]))
@@ -370,6 +385,36 @@ def _drop_updated_results(func: ir.Operation, updates: Mapping[int, int]) -> Non
         func.attributes["arg_attrs"] = ir.ArrayAttr.get(
             [ir.DictAttr.get({}) for _ in block.arguments]
         )
+
+
+def _bufferize_copy_before_write(module: ir.Module, updates: Mapping[int, int] | None) -> None:
+    """One-shot with ``copy-before-write``, every result an out-param; then update-in-place
+    writes each updated result into its argument where no later read of the old value
+    conflicts (a copy at the return where one does)."""
+    from modelopt_mlir.passes.update_in_place import UPDATES_ATTR, UpdateInPlacePass
+
+    func = _public_function(module) if updates else None
+    arguments = len(func.regions[0].blocks[0].arguments) if func is not None else 0
+    _run(module, COPY_BEFORE_WRITE_PIPELINE)
+    _run(module, OUT_PARAMS_PIPELINE)
+    if func is None:
+        return
+    count = len(func.regions[0].blocks[0].arguments)
+    marks = {arguments + result: argument for result, argument in (updates or {}).items()}
+    i64 = ir.IntegerType.get_signless(64)
+    func.attributes["arg_attrs"] = ir.ArrayAttr.get(
+        [
+            ir.DictAttr.get({UPDATES_ATTR: ir.IntegerAttr.get(i64, marks[i])} if i in marks else {})
+            for i in range(count)
+        ]
+    )
+    diagnostics = DiagnosticEngine()
+    UpdateInPlacePass().apply(module, diagnostics)
+    if diagnostics.has_errors:
+        raise BufferizeError("\n".join(d.format() for d in diagnostics.diagnostics))
+    func.attributes["arg_attrs"] = ir.ArrayAttr.get(
+        [ir.DictAttr.get({}) for _ in func.regions[0].blocks[0].arguments]
+    )
 
 
 def memref_level_problems(module: ir.Module) -> list[str]:

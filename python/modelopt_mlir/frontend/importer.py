@@ -119,20 +119,25 @@ def lower_to_memref_text(captured: CapturedStep, *, progress: bool = False) -> s
 
 
 def bufferize_step(
-    module: ir.Module, captured: CapturedStep, func_name: str | None = None
+    module: ir.Module,
+    captured: CapturedStep,
+    func_name: str | None = None,
+    *,
+    copy_before_write: bool = False,
 ) -> ir.Module:
     """Bufferize the imported ``module`` of ``captured`` (function ``func_name``, default the
     capture's) in place: transposes folded into the matrix products that read them
     (fold-transposes), updated state written into its own arguments, the signature recorded
     as argument attributes, then reuse-dying-inputs (after the annotation: updated arguments
-    may hold intermediates of their own update)."""
+    may hold intermediates of their own update). ``copy_before_write`` bufferizes without
+    one-shot's conflict analysis (see :func:`~modelopt_mlir.frontend.bufferize.bufferize`)."""
     from modelopt_mlir.frontend.bufferize import bufferize, fuse_elementwise
     from modelopt_mlir.passes.fold_transposes import fold_transposes
     from modelopt_mlir.passes.reuse_dying_inputs import reuse_dying_inputs
 
     fold_transposes(module)
     fuse_elementwise(module)
-    bufferize(module, updates=captured.updates)
+    bufferize(module, updates=captured.updates, copy_before_write=copy_before_write)
     annotate_arguments(module, func_name or captured.func_name, captured.signature)
     with module.context:
         reuse_dying_inputs(module)
