@@ -17,6 +17,7 @@ from modelopt_mlir.analysis.function import (
     analyze_function,
     memref_bytes,
 )
+from modelopt_mlir.analysis.recompute import recompute_problem
 from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
 from modelopt_mlir.passes import ModulePass, PassContext, PassOptionError
 from modelopt_mlir.plan_json import buffer_id, op_record
@@ -27,10 +28,13 @@ from modelopt_mlir.rewrite import (
     outputs_to_allocs,
     restore_outputs,
 )
+from modelopt_mlir.rewrite_recompute import RecomputeEdit, apply_recompute, reorder_units
 from modelopt_mlir.solver.arena_planner import plan_arena
 from modelopt_mlir.solver.offsets.arrays import INT64_MAX, first_overflow
 from modelopt_mlir.solver.problem import ArenaPlan, ScheduleProblem, align_up
+from modelopt_mlir.solver.recompute import plan_recompute
 from modelopt_mlir.validate import PlanViolation, check_plan
+from modelopt_mlir.validate_recompute import check_recompute
 
 
 @dataclass(frozen=True)
@@ -48,12 +52,28 @@ class MemoryPlanPass(ModulePass):
     # the function's last argument, provided by the caller; modelopt.outputs says where each
     # output is. The outputs then share memory with temporaries that die before they are made.
     outputs: Literal["args", "arena"] = "args"
+    # "auto": before planning, recompute buffers that live across the peak (copies of the units
+    # that computed them, just before their later uses; see solver/recompute.py), within
+    # max-recompute of the step's FLOPs. budget (bytes, 0: none): the arena must fit in it; with
+    # recompute=auto the least recompute found that fits is used.
+    recompute: Literal["off", "auto"] = "off"
+    budget: int = 0
+    max_recompute: float = 0.35
 
     def __post_init__(self) -> None:
         if self.alignment < 1 or self.alignment & (self.alignment - 1):
             raise PassOptionError(
                 f"pass 'memory-plan': option 'alignment' must be a power of two, "
                 f"got {self.alignment}"
+            )
+        if self.budget < 0:
+            raise PassOptionError(
+                f"pass 'memory-plan': option 'budget' must be >= 0 bytes, got {self.budget}"
+            )
+        if not 0.0 <= self.max_recompute <= 10.0:
+            raise PassOptionError(
+                "pass 'memory-plan': option 'max-recompute' is a fraction of the step's FLOPs "
+                f"between 0 and 10, got {self.max_recompute}"
             )
         if self.mode == "joint" and (self.solver == "greedy" or not self.reorder):
             # Joint order + address search is a search: greedy does not search and reorder=false
@@ -67,7 +87,7 @@ class MemoryPlanPass(ModulePass):
 
     def run(self, module: ir.Module, context: PassContext) -> None:
         diagnostics = context.diagnostics
-        planned: list[tuple[FunctionAnalysis, ArenaPlan, float, list[OutputSlot]]] = []
+        planned: list[_Planned] = []
         moved_outputs: list[tuple[ir.Operation, list[OutputSlot]]] = []
         failed = False
         # The time limit is for the whole module: each function gets an equal share of its
@@ -95,78 +115,28 @@ class MemoryPlanPass(ModulePass):
                     failed = True
                     continue
                 moved_outputs.append((func, slots))
-            try:
-                analysis = analyze_function(func, self.alignment, [s.alloc for s in slots])
-            except AnalysisError as error:
-                diagnostics.error(str(error), error.location or func.location)
+            outcome = self._plan_function(func, slots, diagnostics, len(functions), deadline, start)
+            if outcome is None:
                 failed = True
                 continue
-            analysis_seconds = time.perf_counter() - start
-            for kept in analysis.left_alone:
-                diagnostics.remark(
-                    f"buffer left outside the arena: {kept.reason}", kept.op.location
-                )
-            for barrier in analysis.barriers:
-                diagnostics.remark(
-                    f"'{barrier.name}' has memory effects memory-plan does not model; "
-                    "it is ordered as a barrier",
-                    barrier.location,
-                )
-            dead = dead_buffers(analysis)
-            for buffer in dead:
-                diagnostics.remark(
-                    "buffer is never used: it is erased and takes no arena space",
-                    buffer.alloc.location,
-                )
-            too_large = size_overflow(analysis, dead)
-            if too_large is not None:
-                diagnostics.error(*too_large)
-                failed = True
-                continue
-            plan = plan_arena(
-                without_sizes(analysis.problem, dead),
-                reorder=self.reorder,
-                solver=self.solver,
-                time_limit=self.time_limit / max(len(functions), 1),
-                mode=self.mode,
-                deadline=deadline,
-            )
-            if plan.clock_stopped:
-                diagnostics.warning(
-                    f"memory-plan: the clock stopped the search at the time limit "
-                    f"({self.time_limit:g} s) before its work limit; this plan may differ "
-                    f"between runs (arena {plan.arena_size} bytes, bound over all orders "
-                    f"{plan.best_bound} bytes)",
-                    func.location,
-                )
-            elif plan.status == "timeout":
-                diagnostics.warning(
-                    f"memory-plan: a search stopped at its work limit (the work that "
-                    f"time-limit={self.time_limit:g} buys); using the best plan found: arena "
-                    f"{plan.arena_size} bytes, bound over all orders {plan.best_bound} bytes "
-                    f"(gap {plan.gap:.2%})",
-                    func.location,
-                )
-            violations = check_plan(analysis.problem, plan.order, plan.offsets, plan.arena_size)
-            if plan.arena_size > INT64_MAX:
-                violations.append(
-                    PlanViolation(f"arena of {plan.arena_size} bytes exceeds {INT64_MAX}")
-                )
-            if violations:
-                diagnostics.error(
-                    "memory plan failed validation, IR left unchanged: "
-                    + "; ".join(v.message for v in violations[:5]),
-                    func.location,
-                )
-                failed = True
-                continue
-            planned.append((analysis, plan, analysis_seconds, slots))
+            planned.append(outcome)
         if failed:
+            for outcome in reversed(planned):
+                outcome.edit.undo()
             for func, slots in moved_outputs:
                 restore_outputs(func, slots)
             raise PassFailure("memory-plan failed")
-        for analysis, plan, analysis_seconds, slots in planned:
-            context.reports.append(function_report(analysis, plan, analysis_seconds, slots))
+        for outcome in planned:
+            analysis, plan, analysis_seconds, slots = (
+                outcome.analysis,
+                outcome.plan,
+                outcome.analysis_seconds,
+                outcome.slots,
+            )
+            report = function_report(analysis, plan, analysis_seconds, slots, outcome.edit.copy_of)
+            if outcome.recompute is not None:
+                report["recompute"] = outcome.recompute
+            context.reports.append(report)
             dead = dead_buffers(analysis)
             dead_indices = {b.index for b in dead}
             live = [b for b in analysis.buffers if b.index not in dead_indices]
@@ -180,6 +150,221 @@ class MemoryPlanPass(ModulePass):
             erase_dead_buffers(dead)
             if slots:
                 finish_outputs_in_arena(analysis.func, slots, plan, output_buffers)
+
+    def _analyze(
+        self, func: ir.Operation, slots: list[OutputSlot], diagnostics: DiagnosticEngine
+    ) -> FunctionAnalysis | None:
+        try:
+            return analyze_function(func, self.alignment, [s.alloc for s in slots])
+        except AnalysisError as error:
+            diagnostics.error(str(error), error.location or func.location)
+            return None
+
+    def _solve(
+        self,
+        analysis: FunctionAnalysis,
+        functions: int,
+        deadline: float,
+        diagnostics: DiagnosticEngine,
+        warn: bool = True,
+        share: float = 1.0,
+    ) -> ArenaPlan | None:
+        """Plan one analysed function and validate the plan; None (with an error) if invalid."""
+        func = analysis.func
+        dead = dead_buffers(analysis)
+        too_large = size_overflow(analysis, dead)
+        if too_large is not None:
+            diagnostics.error(*too_large)
+            return None
+        plan = plan_arena(
+            without_sizes(analysis.problem, dead),
+            reorder=self.reorder,
+            solver=self.solver,
+            time_limit=share * self.time_limit / max(functions, 1),
+            mode=self.mode,
+            deadline=deadline,
+        )
+        if warn and plan.clock_stopped:
+            diagnostics.warning(
+                f"memory-plan: the clock stopped the search at the time limit "
+                f"({self.time_limit:g} s) before its work limit; this plan may differ "
+                f"between runs (arena {plan.arena_size} bytes, bound over all orders "
+                f"{plan.best_bound} bytes)",
+                func.location,
+            )
+        elif warn and plan.status == "timeout":
+            diagnostics.warning(
+                f"memory-plan: a search stopped at its work limit (the work that "
+                f"time-limit={self.time_limit:g} buys); using the best plan found: arena "
+                f"{plan.arena_size} bytes, bound over all orders {plan.best_bound} bytes "
+                f"(gap {plan.gap:.2%})",
+                func.location,
+            )
+        violations = check_plan(analysis.problem, plan.order, plan.offsets, plan.arena_size)
+        if plan.arena_size > INT64_MAX:
+            violations.append(
+                PlanViolation(f"arena of {plan.arena_size} bytes exceeds {INT64_MAX}")
+            )
+        if violations:
+            diagnostics.error(
+                "memory plan failed validation, IR left unchanged: "
+                + "; ".join(v.message for v in violations[:5]),
+                func.location,
+            )
+            return None
+        return plan
+
+    def _plan_function(
+        self,
+        func: ir.Operation,
+        slots: list[OutputSlot],
+        diagnostics: DiagnosticEngine,
+        functions: int,
+        deadline: float,
+        start: float,
+    ) -> _Planned | None:
+        analysis = self._analyze(func, slots, diagnostics)
+        if analysis is None:
+            return None
+        analysis_seconds = time.perf_counter() - start
+        for kept in analysis.left_alone:
+            diagnostics.remark(f"buffer left outside the arena: {kept.reason}", kept.op.location)
+        for barrier in analysis.barriers:
+            diagnostics.remark(
+                f"'{barrier.name}' has memory effects memory-plan does not model; "
+                "it is ordered as a barrier",
+                barrier.location,
+            )
+        for buffer in dead_buffers(analysis):
+            diagnostics.remark(
+                "buffer is never used: it is erased and takes no arena space",
+                buffer.alloc.location,
+            )
+        if self.recompute == "off":
+            plan = self._solve(analysis, functions, deadline, diagnostics)
+            if plan is None:
+                return None
+            if self.budget and plan.arena_size > self.budget:
+                diagnostics.error(
+                    f"memory-plan: the arena needs {plan.arena_size} bytes, more than "
+                    f"budget={self.budget}; recompute=auto may fit it",
+                    func.location,
+                )
+                return None
+            return _Planned(analysis, plan, analysis_seconds, slots, RecomputeEdit(), None)
+        return self._plan_with_recompute(
+            analysis, slots, diagnostics, functions, deadline, analysis_seconds
+        )
+
+    def _plan_with_recompute(
+        self,
+        analysis: FunctionAnalysis,
+        slots: list[OutputSlot],
+        diagnostics: DiagnosticEngine,
+        functions: int,
+        deadline: float,
+        analysis_seconds: float,
+    ) -> _Planned | None:
+        """recompute=auto: choose recompute decisions, rewrite, check the rewrite against the
+        original independently, re-analyse and plan. With a budget, lower the recompute target
+        by the arena's excess until it fits (at most four tries), else report the smallest
+        arena found."""
+        func = analysis.func
+        # Without recompute first: recompute is used only where it lowers the arena, and under a
+        # budget only where the arena does not fit without it. Of the function's share of the
+        # work, half goes to this plan, a quarter to the first with recompute, 8% to each retry.
+        plain = self._solve(analysis, functions, deadline, diagnostics, share=0.5)
+        if plain is None:
+            return None
+        if self.budget and plain.arena_size <= self.budget:
+            return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
+        # Decisions are taken on the planned order: the units are put in it first.
+        order_edit = RecomputeEdit()
+        reorder_units(analysis, plain.order, order_edit)
+        base = self._analyze(func, slots, diagnostics)
+        if base is None:
+            order_edit.undo()
+            return None
+        scratch = ir.Module.create(loc=func.location)
+        original = func.clone(ip=ir.InsertionPoint(scratch.body))
+        problem = recompute_problem(base)
+        # Under a budget: the least recompute that brings the program-order peak to the budget,
+        # then lower targets by the arena's excess (offsets leave gaps), then as low as it goes.
+        targets: list[int | None] = [self.budget] if self.budget else []
+        smallest = plain.arena_size
+        for attempt in range(4):
+            target = targets[attempt] if attempt < len(targets) else None
+            share = 0.25 if attempt == 0 else 0.08
+            choice = plan_recompute(problem, self.max_recompute, target=target)
+            edit = apply_recompute(base, choice.decisions)
+            violations = check_recompute(original, func)
+            if violations:
+                edit.undo()
+                order_edit.undo()
+                diagnostics.error(
+                    "recompute rewrite failed its check, IR left unchanged: "
+                    + "; ".join(v.message for v in violations[:3]),
+                    violations[0].location or func.location,
+                )
+                return None
+            rewritten = self._analyze(func, slots, diagnostics)
+            plan = None
+            if rewritten is not None:
+                plan = self._solve(rewritten, functions, deadline, diagnostics, share=share)
+            if rewritten is None or plan is None:
+                edit.undo()
+                order_edit.undo()
+                return None
+            smallest = min(smallest, plan.arena_size)
+            if not self.budget and plan.arena_size >= plain.arena_size:
+                edit.undo()  # recompute does not pay here
+                order_edit.undo()
+                return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
+            if not self.budget or plan.arena_size <= self.budget:
+                clones = sum(len(d.chain) for d in choice.decisions)
+                diagnostics.remark(
+                    f"recompute: {len(choice.decisions)} buffers recomputed by {clones} "
+                    f"cloned ops, {choice.extra_flops} extra FLOPs "
+                    f"({choice.extra_fraction:.1%} of the step's {choice.total_flops}); "
+                    f"arena {plain.arena_size} -> {plan.arena_size} bytes",
+                    func.location,
+                )
+                info = {
+                    "buffers": len(choice.decisions),
+                    "cloned_ops": clones,
+                    "extra_flops": choice.extra_flops,
+                    "step_flops": choice.total_flops,
+                    "extra_fraction": choice.extra_fraction,
+                    "max_recompute": self.max_recompute,
+                    "arena_without": plain.arena_size,
+                    "peak_before": choice.peak_before,
+                    "peak_after": choice.peak_after,
+                    "budget": self.budget or None,
+                }
+                edit.block_order = order_edit.block_order
+                return _Planned(rewritten, plan, analysis_seconds, slots, edit, info)
+            edit.undo()
+            if target is None or not choice.reached_target:
+                break  # as low as the search goes
+            targets.append(max(0, target - (plan.arena_size - self.budget)))
+        order_edit.undo()
+        diagnostics.error(
+            f"memory-plan: the arena does not fit in budget={self.budget} bytes: the smallest "
+            f"arena found with recompute within max-recompute={self.max_recompute:g} of the "
+            f"step's FLOPs is {smallest} bytes",
+            func.location,
+        )
+        return None
+
+
+@dataclass
+class _Planned:
+    analysis: FunctionAnalysis
+    plan: ArenaPlan
+    analysis_seconds: float
+    slots: list[OutputSlot]
+    edit: RecomputeEdit
+    recompute: dict[str, Any] | None
 
 
 def dead_buffers(analysis: FunctionAnalysis) -> list[ArenaBuffer]:
@@ -233,12 +418,16 @@ def function_report(
     plan: ArenaPlan,
     analysis_seconds: float,
     slots: list[OutputSlot] | None = None,
+    copy_of: dict[ir.Operation, ir.Operation] | None = None,
 ) -> dict[str, Any]:
     """Plain-data summary of one function's plan, for bench tables and, through
     ``plan_json.build_plan_json``, plan files. Built before the rewrite: ops are named by their
     index among the function's top-level ops as memory-plan read them (see plan_json). Under
     outputs=arena (``slots``) the outputs are listed apart, each with its argument, and the
-    allocs standing for them and the return (the last unit) are not counted as ops."""
+    allocs standing for them and the return (the last unit) are not counted as ops. A buffer
+    that recompute added (``copy_of``: its alloc -> the recomputed buffer's) says which buffer
+    it recomputes (``recompute_of``)."""
+    index_of_alloc = {b.alloc: b.index for b in analysis.buffers}
     slot_of_buffer = dict(zip(analysis.outputs, slots or [], strict=True))
     standing_in = [analysis.buffers[index].alloc for index in analysis.outputs]
     name = ir.StringAttr(analysis.func.attributes["sym_name"]).value
@@ -286,6 +475,8 @@ def function_report(
                 "last_step": interval.upper - 1 if interval else None,
             }
         )
+        if copy_of and buffer.alloc in copy_of:
+            buffers[-1]["recompute_of"] = index_of_alloc[copy_of[buffer.alloc]]
     order = [analysis.units[unit] for unit in plan.order]
     if analysis.outputs:
         order = [op for op in order if op != analysis.terminator]

@@ -130,6 +130,10 @@ class PlanReport:
     # bytes one op uses).
     status: str = ""
     time_limit: float = 0.0  # seconds the solver was given
+    # recompute (plan(recompute="auto")): what it cost and what the arena was without it; None
+    # when no buffer was recomputed
+    recompute: dict[str, Any] | None = None
+    memory_budget: int | None = None  # the arena budget asked for (bytes)
 
     @property
     def chosen_order_peak(self) -> int:
@@ -259,6 +263,23 @@ class PlanReport:
             ("bound over all orders", bound),
             ("gap to the bound over all orders", f"{self.gap:.1%}"),
         ]
+        if self.recompute is not None:
+            rc = self.recompute
+            rows += [
+                (
+                    "recompute",
+                    f"{rc['buffers']} buffers by {rc['cloned_ops']} cloned ops; extra "
+                    f"{rc['extra_flops'] / 1e9:.3f} GFLOP = {rc['extra_fraction']:.1%} of the "
+                    f"step's {rc['step_flops'] / 1e9:.2f} GFLOP (limit "
+                    f"{rc['max_recompute']:.0%})",
+                ),
+                (
+                    "arena without recompute",
+                    format_size(rc["arena_without"]) + "  (no bound under recompute is known)",
+                ),
+            ]
+        if self.memory_budget:
+            rows.append(("arena budget", format_size(self.memory_budget)))
         rows += [
             ("solver status", self.status_text),
             ("saved vs program order", f"{self.reduction_vs_program_order:.1%}"),
@@ -367,7 +388,11 @@ def _accepted_solvers() -> tuple[str, ...]:
 
 
 def _plan_in_place(
-    module: Any, solver: str, time_limit: float, outputs: str = "args"
+    module: Any,
+    solver: str,
+    time_limit: float,
+    outputs: str = "args",
+    **recompute_options: Any,
 ) -> tuple[dict[str, Any], str, list[str]]:
     """Run memory-plan (``outputs`` as its option); ``auto`` becomes the best solver the pass
     accepts. Returns (report, solver that ran, the pass's warnings, e.g. a search stopped at
@@ -385,10 +410,17 @@ def _plan_in_place(
     diagnostics = DiagnosticEngine()
     try:
         reports = plan_module(
-            module, diagnostics, solver=solver, time_limit=float(time_limit), outputs=outputs
+            module,
+            diagnostics,
+            solver=solver,
+            time_limit=float(time_limit),
+            outputs=outputs,
+            **recompute_options,
         )
     except PassFailure as error:
-        raise PlanError(f"memory-plan failed: {error}") from error
+        errors = [d.message for d in diagnostics.diagnostics if d.severity == "error"]
+        detail = "; ".join(errors) if errors else str(error)
+        raise PlanError(f"memory-plan failed: {detail}") from error
     if len(reports) != 1:
         raise PlanError(f"expected one planned function, got {len(reports)}")
     report = reports[0]
@@ -410,6 +442,9 @@ def plan(
     upstream: bool = False,
     func_name: str = "main",
     compare_eager: bool = False,
+    recompute: str = "off",
+    memory_budget: int | None = None,
+    max_recompute: float = 0.35,
 ) -> PlanResult:
     """Capture, bufferize and memory-plan one step of ``model``.
 
@@ -421,6 +456,12 @@ def plan(
     stderr is a terminal). ``compare_eager=True`` also measures PyTorch eager's peak for the
     same step with torch's MemTracker (on copies; one warm-up step first) and reports our
     whole-step footprint against it.
+
+    ``recompute="auto"`` lets memory-plan recompute buffers that live across the peak (copies of
+    the ops that made them, just before their later uses) where that lowers the arena, using at
+    most ``max_recompute`` of the step's FLOPs (default 0.35). ``memory_budget`` (bytes) is the
+    arena budget: with recompute the least recompute found that fits is used; a PlanError names
+    the smallest arena found when nothing fits.
 
     Each parameter is updated with its param group's hyper-parameters, as torch.optim does;
     parameters that are frozen (``requires_grad=False``), not held by the optimizer or get no
@@ -453,6 +494,20 @@ def plan(
         raise PlanError(f"solver must be a string, got {type(solver).__name__}")
     if time_limit is None or float(time_limit) <= 0:
         raise PlanError(f"time_limit must be positive, got {time_limit}")
+    if recompute not in ("off", "auto"):
+        raise PlanError(f"recompute must be 'off' or 'auto', got {recompute!r}")
+    if memory_budget is not None and (
+        isinstance(memory_budget, bool) or not isinstance(memory_budget, int) or memory_budget < 1
+    ):
+        raise PlanError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+    if (
+        isinstance(max_recompute, bool)
+        or not isinstance(max_recompute, (int, float))
+        or not (0 <= max_recompute <= 10)
+    ):
+        raise PlanError(
+            f"max_recompute must be a fraction of the step's FLOPs, got {max_recompute!r}"
+        )
 
     stages = StageProgress(progress)
     # A single target tensor keeps its name "target" in the captured signature.
@@ -470,7 +525,13 @@ def plan(
         # 4-byte loss, kept as an argument.
         outputs_in_arena = loss_fn is None
         function_report, solver_used, pass_warnings = _plan_in_place(
-            module, solver, time_limit, outputs="arena" if outputs_in_arena else "args"
+            module,
+            solver,
+            time_limit,
+            outputs="arena" if outputs_in_arena else "args",
+            recompute=recompute,
+            budget=int(memory_budget or 0),
+            max_recompute=float(max_recompute),
         )
         planned_text = module.operation.get_asm(enable_debug_info=False)
     for message in pass_warnings:  # a search stopped at the time limit, said where it is seen
@@ -483,9 +544,15 @@ def plan(
             )
         except Exception as error:  # the picture falls back to "unknown"; planning succeeded
             stages.note(f"buffer classification failed: {error}")
-            kinds = ["unknown"] * len(function_report["buffers"])
-    for buffer, kind in zip(function_report["buffers"], kinds, strict=True):
+            kinds = ["unknown"] * sum("recompute_of" not in b for b in function_report["buffers"])
+    # Buffers that recompute added take the kind of the buffer they recompute.
+    originals = [b for b in function_report["buffers"] if "recompute_of" not in b]
+    for buffer, kind in zip(originals, kinds, strict=True):
         buffer["kind"] = kind
+    by_index = {b["index"]: b for b in function_report["buffers"]}
+    for buffer in function_report["buffers"]:
+        if "recompute_of" in buffer:
+            buffer["kind"] = by_index[buffer["recompute_of"]]["kind"]
     upstream_live = upstream_plain = None
     if upstream:
         from modelopt_mlir.baseline import upstream_best_fit_arena
@@ -544,6 +611,8 @@ def plan(
         ),
         status=str(function_report.get("status", "")),
         time_limit=float(time_limit),
+        recompute=function_report.get("recompute"),
+        memory_budget=memory_budget,
     )
     return PlanResult(
         module=module,

@@ -20,7 +20,7 @@
 // ALIGN16: modelopt.arena_size = 80 : i64, modelopt.lower_bound = 80 : i64, modelopt.program_order_peak = 144 : i64
 // ALIGN16: memref.alloc() {alignment = 64 : i64} : memref<80xi8>
 // PIPELINE: modelopt.arena_size = 144 : i64, modelopt.lower_bound = 144 : i64, modelopt.program_order_peak = 144 : i64
-// BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, mode, outputs, reorder, solver, time-limit)
+// BADNAME: modelopt-opt: pass 'memory-plan' has no option 'bogus' (options: alignment, budget, max-recompute, mode, outputs, recompute, reorder, solver, time-limit)
 // BADALIGN: modelopt-opt: pass 'memory-plan': option 'alignment' must be a power of two, got 3
 // BADSOLVER: modelopt-opt: pass 'memory-plan': option 'solver' must be one of auto, greedy, ilp, got 'magic'
 // BADBOOL: modelopt-opt: pass 'memory-plan': invalid value 'maybe' for option 'reorder'

@@ -1,0 +1,261 @@
+"""Which buffers to recompute: trade extra arithmetic for a lower peak. Knows nothing of MLIR.
+
+A decision ``Recompute(buffer, split, chain)`` means: just before unit ``split`` (in program
+order), copies of the ``chain`` units recompute the buffer's value into a fresh buffer, and every
+use of the buffer from ``split`` on uses the copy. The original then dies at its last use before
+``split``; the copy lives from ``split`` to the buffer's last use. The chain is every unit that
+wrote the buffer since the last one that overwrote it in full (empty when ``split`` itself
+overwrites it in full: the buffer is then merely split in two, at no cost).
+
+A decision is allowed when every chain unit is cloneable, writes nothing but the buffer, and no
+unit between it and ``split`` writes anything it reads: the copies then read the same values.
+The clones read their inputs at ``split``, so each input stays live until then (the input's own
+copy when the input is recomputed at or before ``split``).
+
+The search is greedy on the program order's live bytes: at the step where they peak, take the
+candidate (a buffer live across that step and not used at it) that frees the most bytes there
+per unit of cost (FLOPs, plus one per byte written so that copies are not free) without raising
+the peak anywhere, within the FLOPs limit; repeat until the peak reaches ``target`` or nothing
+lowers it. Then drop, latest first, decisions whose removal keeps the peak where it ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RecomputeProblem:
+    num_units: int
+    sizes: tuple[int, ...]
+    users: tuple[tuple[int, ...], ...]
+    reads: tuple[frozenset[int], ...]
+    writes: tuple[frozenset[int], ...]
+    full_writes: tuple[frozenset[int], ...]
+    cloneable: tuple[bool, ...]
+    flops: tuple[int, ...]
+    bytes_written: tuple[int, ...]
+    fixed: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Recompute:
+    buffer: int
+    split: int
+    chain: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RecomputePlan:
+    decisions: tuple[Recompute, ...]
+    peak_before: int  # program-order peak without recompute
+    peak_after: int  # program-order peak with the decisions (clones at their split units)
+    extra_flops: int
+    total_flops: int  # the step's FLOPs without recompute
+    reached_target: bool
+
+    @property
+    def extra_fraction(self) -> float:
+        return self.extra_flops / self.total_flops if self.total_flops else 0.0
+
+
+class _State:
+    """Live intervals of every buffer part under a set of decisions."""
+
+    def __init__(self, problem: RecomputeProblem) -> None:
+        self.problem = problem
+        self.users = [sorted(u) for u in problem.users]
+
+    def extra_uses(self, decisions: dict[int, Recompute]) -> dict[int, list[int]]:
+        """Times at which clones read each buffer (the clones run at their split)."""
+        extra: dict[int, list[int]] = {}
+        for decision in decisions.values():
+            for read in self.chain_reads(decision):
+                extra.setdefault(read, []).append(decision.split)
+        return extra
+
+    def chain_reads(self, decision: Recompute) -> set[int]:
+        reads: set[int] = set()
+        for unit in decision.chain:
+            reads.update(r for r in self.problem.reads[unit] if r >= 0 and r != decision.buffer)
+        return reads
+
+    def parts(
+        self, buffer: int, decision: Recompute | None, extra: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        """(first, last) of the buffer's parts: one, or two when it is recomputed."""
+        times = list(self.users[buffer]) + list(extra)
+        if decision is not None:
+            times.append(decision.split)
+        if not times:
+            return []
+        if decision is None:
+            return [(min(times), max(times))]
+        before = [t for t in times if t < decision.split]
+        after = [t for t in times if t >= decision.split]
+        return [(min(ts), max(ts)) for ts in (before, after) if ts]
+
+    def profile(self, decisions: dict[int, Recompute]) -> np.ndarray:
+        extra = self.extra_uses(decisions)
+        delta = np.zeros(self.problem.num_units + 1, dtype=np.int64)
+        for buffer, size in enumerate(self.problem.sizes):
+            for lo, hi in self.parts(buffer, decisions.get(buffer), extra.get(buffer, ())):
+                delta[lo] += size
+                delta[hi + 1] -= size
+        return np.cumsum(delta[:-1])
+
+    def with_decision(
+        self,
+        profile: np.ndarray,
+        decisions: dict[int, Recompute],
+        extra: dict[int, list[int]],
+        decision: Recompute,
+    ) -> np.ndarray:
+        """The profile after adding ``decision`` to ``decisions`` (whose clones read at
+        ``extra``), changing only the buffers it touches."""
+        new = profile.copy()
+        touched = {decision.buffer} | self.chain_reads(decision)
+        for buffer in touched:
+            size = self.problem.sizes[buffer]
+            old_extra = extra.get(buffer, [])
+            new_extra = old_extra + ([decision.split] if buffer != decision.buffer else [])
+            if buffer == decision.buffer:
+                old_parts = self.parts(buffer, None, old_extra)
+                new_parts = self.parts(buffer, decision, old_extra)
+            else:
+                old_parts = self.parts(buffer, decisions.get(buffer), old_extra)
+                new_parts = self.parts(buffer, decisions.get(buffer), new_extra)
+            for lo, hi in old_parts:
+                new[lo : hi + 1] -= size
+            for lo, hi in new_parts:
+                new[lo : hi + 1] += size
+        return new
+
+
+def _writers(problem: RecomputeProblem) -> list[list[int]]:
+    writers: list[list[int]] = [[] for _ in problem.sizes]
+    for unit, written in enumerate(problem.writes):
+        for buffer in written:
+            if buffer >= 0:
+                writers[buffer].append(unit)
+    return writers
+
+
+def candidate(
+    problem: RecomputeProblem,
+    buffer: int,
+    split: int,
+    writers: Sequence[Sequence[int]],
+    class_writers: dict[int, list[int]],
+) -> Recompute | None:
+    """The decision that recomputes ``buffer`` before unit ``split``, or None if not allowed."""
+    if buffer in problem.fixed:
+        return None
+    if buffer in problem.full_writes[split]:
+        return Recompute(buffer, split, ())
+    earlier = [w for w in writers[buffer] if w < split]
+    start = next((w for w in reversed(earlier) if buffer in problem.full_writes[w]), None)
+    if start is None:
+        return None
+    chain = tuple(w for w in earlier if w >= start)
+    for unit in chain:
+        if not problem.cloneable[unit] or problem.writes[unit] != frozenset({buffer}):
+            return None
+        for read in problem.reads[unit]:
+            if read == buffer:
+                continue
+            units = class_writers.get(read, ())
+            # a write to what the unit reads, after it and before the split
+            index = np.searchsorted(units, unit, side="right") if len(units) else 0
+            if index < len(units) and units[index] < split:
+                return None
+    return Recompute(buffer, split, chain)
+
+
+def plan_recompute(
+    problem: RecomputeProblem,
+    max_flops_fraction: float = 0.35,
+    target: int | None = None,
+) -> RecomputePlan:
+    """Greedy recompute decisions (see the module doc): down to ``target`` bytes of
+    program-order peak if given, else as low as the search gets, within
+    ``max_flops_fraction`` of the step's FLOPs."""
+    total_flops = int(sum(problem.flops))
+    budget = max_flops_fraction * total_flops
+    writers = _writers(problem)
+    class_writers: dict[int, list[int]] = {}
+    for unit, written in enumerate(problem.writes):
+        for cls in written:
+            class_writers.setdefault(cls, []).append(unit)
+    state = _State(problem)
+    decisions: dict[int, Recompute] = {}
+    chosen: list[int] = []
+    profile = state.profile(decisions)
+    peak_before = int(profile.max()) if len(profile) else 0
+    used = 0
+    rejected: set[tuple[int, int]] = set()
+    while len(profile):
+        peak = int(profile.max())
+        if target is not None and peak <= target:
+            break
+        time = int(profile.argmax())
+        extra = state.extra_uses(decisions)
+        best: tuple[float, int, Recompute, np.ndarray] | None = None
+        for buffer, users in enumerate(state.users):
+            if buffer in decisions or not users or problem.sizes[buffer] == 0:
+                continue
+            # Uses include the clones' reads: a buffer that a clone reads is recomputed before
+            # that clone, which then reads the copy.
+            times = sorted(set(users) | set(extra.get(buffer, ())))
+            if times[0] >= time or times[-1] <= time:
+                continue
+            position = int(np.searchsorted(times, time))
+            if times[position] == time:
+                continue
+            split = times[position]
+            if (buffer, split) in rejected:
+                continue
+            decision = candidate(problem, buffer, split, writers, class_writers)
+            if decision is None:
+                rejected.add((buffer, split))
+                continue
+            cost = sum(problem.flops[u] + problem.bytes_written[u] for u in decision.chain)
+            flops = sum(problem.flops[u] for u in decision.chain)
+            if used + flops > budget:
+                continue
+            new = state.with_decision(profile, decisions, extra, decision)
+            freed = int(profile[time] - new[time])
+            if freed <= 0 or int(new.max()) > peak:
+                continue
+            score = freed / (1.0 + cost)
+            if best is None or score > best[0] or (score == best[0] and buffer < best[1]):
+                best = (score, buffer, decision, new)
+        if best is None:
+            break
+        _, buffer, decision, profile = best
+        decisions[buffer] = decision
+        chosen.append(buffer)
+        used += sum(problem.flops[u] for u in decision.chain)
+    final = int(profile.max()) if len(profile) else 0
+    # Drop decisions that the final peak does not need, latest first.
+    limit = final if target is None or final > target else target
+    for buffer in reversed(chosen):
+        trial = {b: d for b, d in decisions.items() if b != buffer}
+        if int(state.profile(trial).max()) <= limit:
+            decisions = trial
+    profile = state.profile(decisions)
+    peak_after = int(profile.max()) if len(profile) else 0
+    ordered = tuple(
+        sorted(decisions.values(), key=lambda d: (d.split, d.chain[0] if d.chain else d.split))
+    )
+    return RecomputePlan(
+        decisions=ordered,
+        peak_before=peak_before,
+        peak_after=peak_after,
+        extra_flops=sum(problem.flops[u] for d in ordered for u in d.chain),
+        total_flops=total_flops,
+        reached_target=target is None or peak_after <= target,
+    )
