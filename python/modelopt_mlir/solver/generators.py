@@ -49,6 +49,20 @@ def brick_instance(
     idle: float = 0.1,
     shrink: float = 0.1,
 ) -> IntervalProblem:
+    """:func:`brick_packing`'s problem."""
+    return brick_packing(count, seed, width, grain, slack_percent, max_life, idle, shrink)[0]
+
+
+def brick_packing(
+    count: int,
+    seed: int = 0,
+    width: int = HARD_WIDTH,
+    grain: int = HARD_GRAIN,
+    slack_percent: float = 0.0,
+    max_life: int = 30,
+    idle: float = 0.1,
+    shrink: float = 0.1,
+) -> tuple[IntervalProblem, dict[int, int]]:
     """A packing of a strip of ``width`` bytes built over time like a brick wall, then loosened;
     not made of straight cuts.
 
@@ -60,7 +74,8 @@ def brick_instance(
     while the middle fifth of the buffers is made, so some step there is full: max live is
     ``width`` and the wall is a plan at that capacity. Last, each buffer that does not cover
     one chosen full step loses, with probability ``shrink``, a random part of its lifetime at
-    either end (the plan stays valid). ``capacity`` is max live plus ``slack_percent``."""
+    either end (the plan stays valid). ``capacity`` is max live plus ``slack_percent``.
+    Returns the problem and the wall's offsets by buffer id (a plan within the capacity)."""
     rng = random.Random(seed)
     cells = width // grain
     # Segments of the strip, by address: [first cell, end cell, end time, buffer or -1 (idle)].
@@ -104,17 +119,18 @@ def brick_instance(
     full = [t for t in range(horizon) if load[t] == cells]
     peak = full[len(full) // 2]
     buffers = []
-    for i, (a, b, t0, t1) in enumerate(pieces):
+    for a, b, t0, t1 in pieces:
         if not t0 <= peak < t1 and t1 - t0 > 1 and rng.random() < shrink:
             t0 = rng.randint(t0, t1 - 1)
             t1 = rng.randint(t0 + 1, t1)
-        buffers.append((i, t0, t1, (b - a) * grain))
+        buffers.append((a * grain, t0, t1, (b - a) * grain))
     order = list(range(len(buffers)))
     rng.shuffle(order)
     capacity = width + int(width * slack_percent / 100)
-    return IntervalProblem(
+    problem = IntervalProblem(
         tuple(IntervalBuffer(n, *buffers[i][1:]) for n, i in enumerate(order)), capacity=capacity
     )
+    return problem, {n: buffers[i][0] for n, i in enumerate(order)}
 
 
 def pinwheel_instance(
@@ -126,10 +142,24 @@ def pinwheel_instance(
     pinwheel: float = 0.6,
     slack_percent: float = 0.0,
 ) -> IntervalProblem:
+    """:func:`pinwheel_packing`'s problem."""
+    return pinwheel_packing(count, seed, width, grain, horizon, pinwheel, slack_percent)[0]
+
+
+def pinwheel_packing(
+    count: int,
+    seed: int = 0,
+    width: int = HARD_WIDTH,
+    grain: int = HARD_GRAIN,
+    horizon: int = 120,
+    pinwheel: float = 0.6,
+    slack_percent: float = 0.0,
+) -> tuple[IntervalProblem, dict[int, int]]:
     """Cut the ``width`` x ``horizon`` rectangle as :func:`tight_instance` does, but each split
     is, with probability ``pinwheel`` where the piece is large enough, a pinwheel: four
     rectangles turning around a fifth, which no straight cut separates. The pieces tile the
-    rectangle: max live is ``width`` at every step (zero slack everywhere)."""
+    rectangle: max live is ``width`` at every step (zero slack everywhere). Returns the problem
+    and the tiling's offsets by buffer id."""
     rng = random.Random(seed)
     cells = width // grain
     pieces = [(0, cells, 0, horizon)]
@@ -169,7 +199,9 @@ def pinwheel_instance(
     buffers = tuple(
         IntervalBuffer(i, t0, t1, (a1 - a0) * grain) for i, (a0, a1, t0, t1) in enumerate(pieces)
     )
-    return IntervalProblem(buffers, capacity=capacity)
+    return IntervalProblem(buffers, capacity=capacity), {
+        i: a0 * grain for i, (a0, _, _, _) in enumerate(pieces)
+    }
 
 
 def hard_instances(

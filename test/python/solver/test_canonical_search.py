@@ -105,3 +105,30 @@ def test_hard_instances_are_tight_and_fixed() -> None:
     assert pinwheel_instance(200, 3) == pinwheel_instance(200, 3)
     wider = brick_instance(200, 3, slack_percent=4)
     assert wider.capacity == (1 << 20) + (1 << 20) * 4 // 100
+
+
+def test_canonical_search_finds_small_packings_with_every_option() -> None:
+    """Small pinwheel and brick packings are feasible by construction: every combination of
+    the kernel's options finds a plan at max live (the reference too)."""
+    from modelopt_mlir.solver.generators import brick_packing, pinwheel_packing
+    from modelopt_mlir.solver.offsets import canonical_kernel
+
+    flags = (
+        canonical_kernel.DECOMPOSE,
+        canonical_kernel.VALLEYS,
+        canonical_kernel.HOLES,
+    )
+    for seed in range(12):
+        for problem, _ in (
+            pinwheel_packing(14, seed, width=16, grain=1, horizon=8),
+            brick_packing(14, seed, width=16, grain=1, max_life=4),
+            brick_packing(12, seed, width=16, grain=2, max_life=3, slack_percent=10),
+        ):
+            arrays = IntervalArrays.from_problem(problem)
+            capacity = int(problem.capacity)
+            for options in range(1 << len(flags)):
+                mask = sum(f for i, f in enumerate(flags) if options >> i & 1)
+                found = search_canonical(arrays, capacity, Budget.unlimited(), options=mask)
+                assert found.status == "found" and found.offsets is not None, (seed, mask)
+                _assert_plan(problem, found.offsets, capacity)
+            assert ReferenceSearch(arrays, capacity).run() is not None

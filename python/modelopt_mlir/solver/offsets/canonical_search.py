@@ -5,7 +5,9 @@ Every feasible plan can be pushed down until each buffer rests at 0 or on a buff
 listing such a plan's buffers by (offset, rank) gives a *canonical* sequence in which each
 buffer sits at its minimum feasible offset given those before it. The search enumerates only
 such sequences (see :mod:`canonical_kernel` for the branching, symmetry, dominance, section
-inference and hatless pruning), so it is complete: when it exhausts the tree, no plan exists.
+inference, hatless pruning, decomposition into independent parts, and the valley and hole
+reasoning on zero-slack sections), so it is complete: when it exhausts the tree, no plan
+exists.
 
 Restarts cycle over static preorders (size, area, lifetime width, the largest section total a
 buffer sees), round robin, with a node limit that doubles each round; when the capacity has
@@ -70,6 +72,40 @@ def cover(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ptr, np.array([b for x in lists for b in x], np.int64)
 
 
+def starting(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of the buffers whose first section is each section."""
+    sections = int(last.max(initial=0))
+    order = np.argsort(first, kind="stable").astype(np.int64)
+    ptr = np.zeros(sections + 1, np.int64)
+    ptr[1:] = np.cumsum(np.bincount(first, minlength=sections)[:sections])
+    return ptr, order
+
+
+def span_groups(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR lists of the buffers spanning the same sections, and each buffer's list."""
+    _, group_of, counts = np.unique(
+        np.stack([first, last], axis=1), axis=0, return_inverse=True, return_counts=True
+    )
+    group_of = group_of.reshape(-1).astype(np.int64)
+    ptr = np.zeros(len(counts) + 1, np.int64)
+    ptr[1:] = np.cumsum(counts)
+    return ptr, np.argsort(group_of, kind="stable").astype(np.int64), group_of
+
+
+def twins(
+    first: np.ndarray, last: np.ndarray, size: np.ndarray, align: np.ndarray, rank: np.ndarray
+) -> np.ndarray:
+    """Each buffer's identical twin (same sections, size and alignment) just before it in
+    ``rank``, or -1."""
+    order = np.lexsort((rank, align, size, last, first))
+    before = np.full(len(size), -1, np.int64)
+    for i in range(1, len(order)):
+        a, b = order[i - 1], order[i]
+        if (first[a], last[a], size[a], align[a]) == (first[b], last[b], size[b], align[b]):
+            before[b] = a
+    return before
+
+
 def preorders(first: np.ndarray, last: np.ndarray, size: np.ndarray) -> list[np.ndarray]:
     """Ranks (0 = branched first on ties) of each buffer in the static preorders: size, area,
     lifetime width, largest section total seen; ties by the others, then index."""
@@ -103,12 +139,15 @@ def search_canonical(
     subset: np.ndarray | None = None,
     node_limit: int | None = None,
     ranks: list[np.ndarray] | None = None,
+    options: int | None = None,
 ) -> SearchResult:
     """Offsets for the buffers in ``subset`` (default: all sized ones) within ``capacity``,
     "infeasible" when there are none, or "limit" when the budget or ``node_limit`` ran out.
     Needs numba."""
     from modelopt_mlir.solver.offsets import canonical_kernel
 
+    if options is None:
+        options = canonical_kernel.ALL_OPTIONS
     n_all = len(arrays)
     offsets = np.zeros(n_all, dtype=np.int64)
     if subset is None:
@@ -123,6 +162,8 @@ def search_canonical(
     first, last = sections_of(arrays, subset)
     ptr, idx = adjacency(first, last)
     cover_ptr, cover_idx = cover(first, last)
+    start_ptr, start_idx = starting(first, last)
+    group_ptr, group_idx, group_of = span_groups(first, last)
     units = node_units(len(subset), int(last.max()))
     if ranks is None:
         ranks = preorders(first, last, size)
@@ -155,6 +196,13 @@ def search_canonical(
                     target,
                     limit,
                     position,
+                    start_ptr,
+                    start_idx,
+                    options,
+                    twins(first, last, size, align, rank),
+                    group_ptr,
+                    group_idx,
+                    group_of,
                 )
                 spent = min(int(spent), limit)
                 nodes += spent
