@@ -107,32 +107,39 @@ class _State:
                 delta[hi + 1] -= size
         return np.cumsum(delta[:-1])
 
-    def with_decision(
+    def with_decisions(
         self,
         profile: np.ndarray,
         decisions: dict[int, Recompute],
         extra: dict[int, list[int]],
-        decision: Recompute,
+        added: Sequence[Recompute],
     ) -> np.ndarray:
-        """The profile after adding ``decision`` to ``decisions`` (whose clones read at
-        ``extra``), changing only the buffers it touches."""
+        """The profile after adding ``added`` to ``decisions`` (whose clones read at
+        ``extra``), changing only the buffers they touch."""
+        touched: set[int] = set()
+        new_extra = {b: list(times) for b, times in extra.items()}
+        merged = dict(decisions)
+        for decision in added:
+            touched.add(decision.buffer)
+            merged[decision.buffer] = decision
+            for read in self.chain_reads(decision):
+                touched.add(read)
+                new_extra.setdefault(read, []).append(decision.split)
         new = profile.copy()
-        touched = {decision.buffer} | self.chain_reads(decision)
         for buffer in touched:
             size = self.problem.sizes[buffer]
-            old_extra = extra.get(buffer, [])
-            new_extra = old_extra + ([decision.split] if buffer != decision.buffer else [])
-            if buffer == decision.buffer:
-                old_parts = self.parts(buffer, None, old_extra)
-                new_parts = self.parts(buffer, decision, old_extra)
-            else:
-                old_parts = self.parts(buffer, decisions.get(buffer), old_extra)
-                new_parts = self.parts(buffer, decisions.get(buffer), new_extra)
-            for lo, hi in old_parts:
+            for lo, hi in self.parts(buffer, decisions.get(buffer), extra.get(buffer, ())):
                 new[lo : hi + 1] -= size
-            for lo, hi in new_parts:
+            for lo, hi in self.parts(buffer, merged.get(buffer), new_extra.get(buffer, ())):
                 new[lo : hi + 1] += size
         return new
+
+    def covers(
+        self, buffer: int, time: int, decisions: dict[int, Recompute], extra: dict[int, list[int]]
+    ) -> bool:
+        """Whether some part of ``buffer`` is live at ``time``."""
+        parts = self.parts(buffer, decisions.get(buffer), extra.get(buffer, ()))
+        return any(lo <= time <= hi for lo, hi in parts)
 
 
 def _writers(problem: RecomputeProblem) -> list[list[int]]:
@@ -175,6 +182,39 @@ def candidate(
     return Recompute(buffer, split, chain)
 
 
+MAX_GROUP = 6  # decisions taken together: a buffer and up to five of its inputs
+
+
+def _with_inputs(
+    state: _State,
+    decision: Recompute,
+    decisions: dict[int, Recompute],
+    extra: dict[int, list[int]],
+    writers: Sequence[Sequence[int]],
+    class_writers: dict[int, list[int]],
+    limit: int,
+) -> list[Recompute]:
+    """``decision`` and, recursively, decisions recomputing at the same split each input that
+    its clones read and that is not live there already (inputs first, in chain order)."""
+    group: list[Recompute] = [decision]
+    taken = {decision.buffer}
+    pending = [decision]
+    while pending and len(group) < limit:
+        current = pending.pop()
+        for read in sorted(state.chain_reads(current)):
+            if read in taken or read in decisions or len(group) >= limit:
+                continue
+            if state.covers(read, current.split, decisions, extra):
+                continue
+            inner = candidate(state.problem, read, current.split, writers, class_writers)
+            if inner is None or not inner.chain:
+                continue
+            taken.add(read)
+            group.append(inner)
+            pending.append(inner)
+    return group
+
+
 def plan_recompute(
     problem: RecomputeProblem,
     max_flops_fraction: float = 0.35,
@@ -193,6 +233,7 @@ def plan_recompute(
     state = _State(problem)
     decisions: dict[int, Recompute] = {}
     chosen: list[int] = []
+    groups: dict[int, list[int]] = {}  # chosen buffer -> the buffers decided with it
     profile = state.profile(decisions)
     peak_before = int(profile.max()) if len(profile) else 0
     used = 0
@@ -222,28 +263,41 @@ def plan_recompute(
             if decision is None:
                 rejected.add((buffer, split))
                 continue
-            cost = sum(problem.flops[u] + problem.bytes_written[u] for u in decision.chain)
-            flops = sum(problem.flops[u] for u in decision.chain)
-            if used + flops > budget:
-                continue
-            new = state.with_decision(profile, decisions, extra, decision)
-            freed = int(profile[time] - new[time])
-            if freed <= 0 or int(new.max()) > peak:
-                continue
-            score = freed / (1.0 + cost)
-            if best is None or score > best[0] or (score == best[0] and buffer < best[1]):
-                best = (score, buffer, decision, new)
+            # Alone, or with the inputs it would keep alive recomputed at the same split too
+            # (a chain of elementwise ops recomputed from its saved input).
+            options = [[decision]]
+            group = _with_inputs(
+                state, decision, decisions, extra, writers, class_writers, MAX_GROUP
+            )
+            if len(group) > 1:
+                options.append(group)
+            for option in options:
+                flops = sum(problem.flops[u] for d in option for u in d.chain)
+                if used + flops > budget:
+                    continue
+                cost = sum(
+                    problem.flops[u] + problem.bytes_written[u] for d in option for u in d.chain
+                )
+                new = state.with_decisions(profile, decisions, extra, option)
+                freed = int(profile[time] - new[time])
+                if freed <= 0 or int(new.max()) > peak:
+                    continue
+                score = freed / (1.0 + cost)
+                if best is None or score > best[0] or (score == best[0] and buffer < best[1]):
+                    best = (score, buffer, option, new)
         if best is None:
             break
-        _, buffer, decision, profile = best
-        decisions[buffer] = decision
+        _, buffer, option, profile = best
+        for decision in option:
+            decisions[decision.buffer] = decision
+            used += sum(problem.flops[u] for u in decision.chain)
         chosen.append(buffer)
-        used += sum(problem.flops[u] for u in decision.chain)
+        groups[buffer] = [d.buffer for d in option]
     final = int(profile.max()) if len(profile) else 0
     # Drop decisions that the final peak does not need, latest first.
     limit = final if target is None or final > target else target
     for buffer in reversed(chosen):
-        trial = {b: d for b, d in decisions.items() if b != buffer}
+        trial = {b: d for b, d in decisions.items() if b not in groups[buffer]}
         if int(state.profile(trial).max()) <= limit:
             decisions = trial
     profile = state.profile(decisions)
