@@ -23,6 +23,8 @@ _LAZY_EXPORTS: dict[str, str] = {
     "capture_inference": "modelopt_mlir.frontend.capture",
     "OptimizerConfig": "modelopt_mlir.frontend.optimizer",
     "render_timeline": "modelopt_mlir.timeline",
+    "max_batch_size": "modelopt_mlir.maxbatch",
+    "eager_max_batch_size": "modelopt_mlir.maxbatch",
 }
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "__version__",
     "capture_inference",
     "capture_training_step",
+    "eager_max_batch_size",
+    "max_batch_size",
     "plan",
     "render_timeline",
 ]
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
     )
     from modelopt_mlir.frontend.capture import capture_inference, capture_training_step
     from modelopt_mlir.frontend.optimizer import OptimizerConfig
+    from modelopt_mlir.maxbatch import eager_max_batch_size, max_batch_size
     from modelopt_mlir.timeline import render_timeline
 
 
