@@ -3,8 +3,9 @@ instances, and generated hard (non-guillotine) ones.
 
 Ratios are against max live (the lower bound) and against plain best-fit by size, computed in
 this process. Run: .venv/bin/python bench/offsets_bench.py [--time-limit 50] [--tight 20]
-[--hard 40 --hard-slack 0] (hard: brick walls and pinwheel cuttings of 150-450 buffers,
-:func:`instances.hard_instances`; ``--hard-slack -1`` gives each instance 1-6% slack in turn).
+[--hard 40 --hard-slack 0 --hard-family walls,strips] (hard: brick walls and pinwheel
+cuttings of 150-450 buffers, and random strip packings, :func:`generators.hard_instances`;
+``--hard-slack -1`` gives each instance 1-6% slack in turn).
 For each hard instance: best-fit's arena, the section search as it was before the canonical
 search (guillotine + section branch-and-bound), the canonical search alone, and solve_offsets
 at the capacity, each with the same work limit.
@@ -47,6 +48,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--hard-columns", default="search,canonical,solve", help="which solvers to run"
+    )
+    parser.add_argument(
+        "--hard-family", default="walls", help="walls (bricks and pinwheels), strips, or both"
     )
     args = parser.parse_args()
 
@@ -118,13 +122,11 @@ def hard(args: argparse.Namespace) -> None:
         f"{'hard (W=1 MiB)':<22}{'cap/ml':>8}{'bf/ml':>7}{'bf s':>6}"
         + "".join(f"{c:>18}" for c in columns)
     )
-    if args.hard_slack >= 0:
-        instances = hard_instances(args.hard, args.hard_first_seed, args.hard_slack)
-    else:  # 1-6% in turn
-        instances = [
-            hard_instances(args.hard, args.hard_first_seed, 1 + index % 6)[index]
-            for index in range(args.hard)
-        ]
+    instances = [
+        one
+        for family in args.hard_family.split(",")
+        for one in hard_instances(args.hard, args.hard_first_seed, args.hard_slack, family)
+    ]
     results: dict[str, list[tuple[bool, float]]] = {c: [] for c in columns}
     for name, problem in instances:
         arrays = IntervalArrays.from_problem(problem)
@@ -155,16 +157,23 @@ def hard(args: argparse.Namespace) -> None:
             results[column].append((solved, seconds))
             row += f"{status:>11}{seconds:>7.2f}"
         print(row, flush=True)
+    families = sorted({name.split("-")[0] for name, _ in instances})
     for column in columns:
-        done = [s for ok, s in results[column] if ok]
-        times = sorted(s for _, s in results[column])
-        median = times[len(times) // 2] if times else 0.0
-        print(
-            f"{column}: solved {len(done)}/{len(instances)} at capacity "
-            f"(limit {args.hard_time_limit:g} s of work); median {median:.2f} s, "
-            f"max {max(times, default=0.0):.2f} s; solved ones max "
-            f"{max(done, default=0.0):.2f} s"
-        )
+        for family in [*families, "all"] if len(families) > 1 else families:
+            rows = [
+                r
+                for (name, _), r in zip(instances, results[column], strict=True)
+                if family == "all" or name.startswith(family + "-")
+            ]
+            done = [s for ok, s in rows if ok]
+            times = sorted(s for _, s in rows)
+            median = times[len(times) // 2] if times else 0.0
+            print(
+                f"{column} {family}: solved {len(done)}/{len(rows)} at capacity "
+                f"(limit {args.hard_time_limit:g} s of work); median {median:.2f} s, "
+                f"max {max(times, default=0.0):.2f} s; solved ones max "
+                f"{max(done, default=0.0):.2f} s"
+            )
 
 
 if __name__ == "__main__":

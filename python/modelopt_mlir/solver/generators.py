@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
 
 
@@ -204,19 +206,108 @@ def pinwheel_packing(
     }
 
 
+def strip_packing(
+    count: int,
+    seed: int = 0,
+    width: int = HARD_WIDTH,
+    grain: int = HARD_GRAIN,
+    horizon: int = 100,
+    max_life: int = 40,
+    slack_percent: float = 0.0,
+    shrink: float = 0.3,
+) -> tuple[IntervalProblem, dict[int, int]]:
+    """A random packing of rectangles in a strip of ``width`` bytes, built unlike the others:
+    rectangles of random lifetime (1..``max_life`` steps) and size (most small, a few up to
+    half the strip) are dropped at random times, each at the lowest address where it fits;
+    then every free span at the busiest step is filled by a rectangle living as long as the
+    room around it allows (so that step is full: max live is ``width``), more random ones
+    are dropped until there are ``count``, every rectangle is pushed up as far as it goes
+    (top first), and each one that does not cover the full step loses, with probability
+    ``shrink``, part of its lifetime. Returns the problem (capacity max live plus
+    ``slack_percent``) and the packing's offsets by buffer id."""
+    rng = random.Random(seed)
+    cells = width // grain
+    free = np.ones((horizon, cells), bool)
+    pieces: list[list[int]] = []  # [first cell, end cell, lower, upper]
+
+    def drop(limit: int) -> None:
+        tries = 0
+        while len(pieces) < limit and tries < 50 * count:
+            tries += 1
+            t0 = rng.randrange(horizon)
+            t1 = min(horizon, t0 + rng.randint(1, max_life))
+            size = max(1, int(cells * 0.5 * rng.random() ** 3))
+            open_cells = free[t0:t1].all(axis=0).astype(np.int64)
+            # Windows of ``size`` open cells: the lowest one.
+            sums = np.convolve(open_cells, np.ones(size, np.int64), mode="valid")
+            fits = np.flatnonzero(sums == size)
+            if len(fits):
+                a0 = int(fits[0])
+                free[t0:t1, a0 : a0 + size] = False
+                pieces.append([a0, a0 + size, t0, t1])
+
+    drop(int(count * 0.8))
+    peak = int(np.argmin(free.sum(axis=1)))
+    c = 0
+    while c < cells:
+        if not free[peak, c]:
+            c += 1
+            continue
+        a0 = c
+        while c < cells and free[peak, c]:
+            c += 1
+        t0, t1 = peak, peak + 1
+        while t0 > 0 and t0 > peak - max_life and free[t0 - 1, a0:c].all():
+            t0 -= 1
+        while t1 < horizon and t1 < peak + max_life and free[t1, a0:c].all():
+            t1 += 1
+        t0 = rng.randint(t0, peak)
+        t1 = rng.randint(peak + 1, t1)
+        free[t0:t1, a0:c] = False
+        pieces.append([a0, c, t0, t1])
+    drop(count)
+    for piece in sorted(pieces, key=lambda p: -p[1]):
+        a0, a1, t0, t1 = piece
+        free[t0:t1, a0:a1] = True
+        top = a1
+        while top < cells and free[t0:t1, top].all():
+            top += 1
+        piece[0], piece[1] = top - (a1 - a0), top
+        free[t0:t1, piece[0] : piece[1]] = False
+    buffers = []
+    for a0, a1, t0, t1 in pieces:
+        if not t0 <= peak < t1 and t1 - t0 > 1 and rng.random() < shrink:
+            t0 = rng.randint(t0, t1 - 1)
+            t1 = rng.randint(t0 + 1, t1)
+        buffers.append((a0 * grain, t0, t1, (a1 - a0) * grain))
+    order = list(range(len(buffers)))
+    rng.shuffle(order)
+    capacity = width + int(width * slack_percent / 100)
+    problem = IntervalProblem(
+        tuple(IntervalBuffer(n, *buffers[i][1:]) for n, i in enumerate(order)), capacity=capacity
+    )
+    return problem, {n: buffers[i][0] for n, i in enumerate(order)}
+
+
 def hard_instances(
-    total: int = 40, first_seed: int = 0, slack_percent: float = 0.0
+    total: int = 40, first_seed: int = 0, slack_percent: float = 0.0, family: str = "walls"
 ) -> list[tuple[str, IntervalProblem]]:
-    """The bench's hard family: ``total`` instances of 150-450 buffers, alternately brick walls
-    and pinwheel cuttings, seeds ``first_seed``...; at max live or ``slack_percent`` above."""
+    """The bench's hard families: ``total`` instances of 150-450 buffers, seeds
+    ``first_seed``..., at max live or ``slack_percent`` above it (negative: 1-6% in turn).
+    ``family`` "walls" alternates brick walls and pinwheel cuttings; "strips" gives
+    :func:`strip_packing`'s random strip packings."""
     out = []
     for index in range(total):
         seed = first_seed + index
         count = 150 + (300 * index) // max(total - 1, 1)
-        if index % 2 == 0:
-            problem = brick_instance(count, seed, slack_percent=slack_percent)
+        slack = slack_percent if slack_percent >= 0 else 1 + index % 6
+        if family == "strips":
+            problem = strip_packing(count, seed, slack_percent=slack)[0]
+            out.append((f"strip-{seed}-{count}", problem))
+        elif index % 2 == 0:
+            problem = brick_instance(count, seed, slack_percent=slack)
             out.append((f"brick-{seed}-{count}", problem))
         else:
-            problem = pinwheel_instance(count, seed, slack_percent=slack_percent)
+            problem = pinwheel_instance(count, seed, slack_percent=slack)
             out.append((f"pinwheel-{seed}-{count}", problem))
     return out

@@ -105,6 +105,22 @@ def test_hard_instances_are_tight_and_fixed() -> None:
     assert pinwheel_instance(200, 3) == pinwheel_instance(200, 3)
     wider = brick_instance(200, 3, slack_percent=4)
     assert wider.capacity == (1 << 20) + (1 << 20) * 4 // 100
+    for _, problem in hard_instances(3, 7, family="strips"):
+        arrays = IntervalArrays.from_problem(problem)
+        assert int(load_profile(arrays).max()) == problem.capacity
+
+
+def test_hard_packings_fit_their_capacity() -> None:
+    """The generators' own packings are plans at max live: every hard instance is feasible."""
+    from modelopt_mlir.solver.generators import brick_packing, pinwheel_packing, strip_packing
+
+    for seed, count in ((0, 150), (1, 300), (2, 450)):
+        for make in (brick_packing, pinwheel_packing, strip_packing):
+            problem, known = make(count, seed)
+            arrays = IntervalArrays.from_problem(problem)
+            offsets = np.array([known[i] for i in arrays.ids.tolist()])
+            assert int(load_profile(arrays).max()) == problem.capacity
+            assert offsets_are_valid(arrays, offsets, int(problem.capacity))
 
 
 def test_canonical_search_finds_small_packings_with_every_option() -> None:

@@ -154,7 +154,8 @@ def _hole_children(
     tight and no floor is below the parent offset, each section fills from its floor up with
     no gap whatever the order, so a walled run at any level will do (*all tight*). Of the
     tight sections that qualify, the one with the fewest buffers that can start there is
-    taken; its candidates, by rank, are written to ``out``. Returns (how many, 1 for the
+    taken (the symmetries of :func:`_mirrored` filter its candidates only); its candidates,
+    by rank, are written to ``out``. Returns (how many, 1 for the
     lowest level or 2 for all tight), or (-1, 0) when no section qualifies."""
     n = rank.shape[0]
     g_low = np.int64(1) << 62
@@ -201,11 +202,9 @@ def _hole_children(
                     continue
                 if g == parent_offset and rank[b] < parent_rank:
                     continue
-                if _mirrored(
-                    b, g, placed, position, size, rank, twin_before, group_ptr, group_idx, group_of
-                ):
-                    continue
                 count += 1
+                if count >= best_count:
+                    break
             if count < best_count:
                 best_count = count
                 best = t
@@ -214,6 +213,8 @@ def _hole_children(
                 best_level = g
                 if count == 0:
                     return 0, 1
+        if best_count <= 1:
+            break  # a forced (or failed) section: no need to look further
     if best < 0:
         return -1, 0
     g = best_level
