@@ -342,6 +342,8 @@ class MemoryPlanPass(ModulePass):
                     "budget": self.budget or None,
                 }
                 edit.block_order = order_edit.block_order
+                # The program order is the captured one, before the reorder and the clones.
+                plan = dataclasses.replace(plan, program_order_peak=plain.program_order_peak)
                 return _Planned(rewritten, plan, analysis_seconds, slots, edit, info)
             edit.undo()
             if target is None or not choice.reached_target:
