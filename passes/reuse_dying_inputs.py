@@ -62,6 +62,7 @@ def reuse_dying_inputs(module: ir.Module) -> int:
             merged += _reuse_in_function(op.operation)
             merged += _reuse_updated_arguments(op.operation)
             merged += _results_into_outputs(op.operation)
+            merged += _results_into_slices(op.operation)
     return merged
 
 
@@ -396,6 +397,73 @@ def _results_into_outputs(func: ir.Operation) -> int:
             view.erase()
         buffer.alloc.erase()
     return len(merges)
+
+
+def _results_into_slices(func: ir.Operation) -> int:
+    """Let a slice of a buffer hold the fresh buffer that is copied into it (the pieces of a
+    concatenation, a grouped convolution's groups), when the fresh buffer dies at the copy,
+    is used only by linalg ops and that copy, and nothing touches the sliced buffer from the
+    fresh one's first use to the copy: the slice then holds, at the copy, what the copy would
+    have written, and nothing read it before."""
+    try:
+        analysis = analyze_function(func)
+    except AnalysisError:
+        return 0
+    buffer_of = {buffer.alloc.results[0]: buffer.index for buffer in analysis.buffers}
+    root = _alias_roots(analysis.units, buffer_of)
+    users = [set(u) for u in analysis.problem.users]
+    step_of = {unit: step for step, unit in enumerate(analysis.units)}
+    targets: set[int] = set()  # buffers that hold slices now: never merged away themselves
+    erased: set[int] = set()  # units (copies) erased by an earlier merge
+    block = func.regions[0].blocks[0]
+    position: dict[ir.Operation, float] = {
+        op.operation: float(i) for i, op in enumerate(block.operations)
+    }
+    merged = 0
+    for step, copy in enumerate(analysis.units):
+        if copy.name != "memref.copy":
+            continue
+        source, slice_ = copy.operands[0], copy.operands[1]
+        fresh = buffer_of.get(source)
+        subview = slice_.owner
+        if fresh is None or fresh in targets or isinstance(subview, ir.Block):
+            continue
+        if subview.name != "memref.subview" or len(subview.operands) != 1:
+            continue  # dynamic offsets or sizes: they may not be defined early enough
+        whole = buffer_of.get(subview.operands[0])
+        if whole is None or whole == fresh:
+            continue
+        kept, dropped = analysis.buffers[whole], analysis.buffers[fresh]
+        if kept.deallocs or dropped.deallocs or max(users[fresh]) != step:
+            continue
+        if ir.MemRefType(source.type).shape != ir.MemRefType(slice_.type).shape:
+            continue
+        if ir.MemRefType(source.type).element_type != ir.MemRefType(slice_.type).element_type:
+            continue
+        uses = [use.owner.operation for use in source.uses]
+        if not all((u.name.startswith("linalg.") or u == copy) and u in step_of for u in uses):
+            continue
+        first = min(users[fresh])
+        if any(
+            _accesses(analysis.units[u], root, lambda b: b, whole)
+            for u in range(first, step)
+            if u not in erased
+        ):
+            continue
+        # The sliced buffer and its slice, defined before the fresh buffer's first use.
+        here = position[dropped.alloc]
+        for op in (kept.alloc, subview.operation):
+            if position[op] > here:
+                op.move_before(dropped.alloc)
+                position[op] = here - 0.5
+        source.replace_all_uses_with(slice_)
+        copy.erase()
+        erased.add(step)
+        dropped.alloc.erase()
+        users[whole] |= users[fresh]
+        targets.add(whole)
+        merged += 1
+    return merged
 
 
 def _identity_layout(memref: ir.MemRefType) -> bool:
