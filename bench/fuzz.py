@@ -1,7 +1,7 @@
 """Fuzz memory-plan and the tools, and print how many runs ended in each outcome.
 
     python bench/fuzz.py --count N --seed S [--kind programs|mutants|plan] [--no-execute]
-                         [--outputs-in-arena]
+                         [--outputs-in-arena] [--recompute]
 
 ``programs`` (the default): N random valid bufferized programs
 (:mod:`modelopt_mlir.testing.programs`), each planned in process, checked by an independent
@@ -11,6 +11,8 @@ while it fails the same way) and printed with its diagnostics. ``--outputs-in-ar
 the entry's static-shape arguments at odd positions ``{modelopt.output}`` and plans with
 ``outputs=arena``; programs that read such an argument's incoming contents count as "not an
 output", the others run planned (outputs read back from the arena) against unplanned.
+``--recompute`` plans with ``recompute=auto``; "(of which recomputed)" counts the programs whose
+plan recomputed something.
 
 ``mutants`` and ``plan``: mutated examples and lit inputs through modelopt-opt, and random or
 malformed problem files through modelopt-plan (:mod:`modelopt_mlir.testing.mutate`).
@@ -49,7 +51,12 @@ def print_counts(kind: str, counts: Counter[str], seconds: float, count: int) ->
 
 
 def fuzz_programs(
-    count: int, seed: int, execute: bool, shrink_budget: float, outputs_in_arena: bool = False
+    count: int,
+    seed: int,
+    execute: bool,
+    shrink_budget: float,
+    outputs_in_arena: bool = False,
+    recompute: bool = False,
 ) -> Counter[str]:
     counts: Counter[str] = Counter()
     first = None
@@ -62,8 +69,10 @@ def fuzz_programs(
             counts[GENERATOR] += 1
             print(f"generator failed: seed {seed} index {index}\n{traceback.format_exc()}")
             continue
-        result = check_program(program, execute, outputs_in_arena)
+        result = check_program(program, execute, outputs_in_arena, recompute)
         counts[result.outcome] += 1
+        if "recomputed" in result.detail:
+            counts["(of which recomputed)"] += 1
         if result.outcome.startswith(FAILED) and first is None:
             first = (program, result)
             print(f"first failure: seed {seed} index {index}: {result.outcome}", flush=True)
@@ -79,10 +88,10 @@ def fuzz_programs(
         outcome = result.outcome
 
         def still_fails(candidate):  # noqa: ANN001, ANN202
-            return check_program(candidate, execute, outputs_in_arena).outcome == outcome
+            return check_program(candidate, execute, outputs_in_arena, recompute).outcome == outcome
 
         shrunk = shrink(program, still_fails, budget=shrink_budget)
-        final = check_program(shrunk, execute, outputs_in_arena)
+        final = check_program(shrunk, execute, outputs_in_arena, recompute)
         print(
             f"\nfirst failing program (seed {seed}, index {program.index}, {outcome}), shrunk "
             f"from {program.size} to {shrunk.size} statements:\n"
@@ -124,10 +133,20 @@ def main(argv: list[str] | None = None) -> int:
         help="programs: mark the entry's static arguments at odd positions {modelopt.output} "
         "and plan with outputs=arena",
     )
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="programs: plan with recompute=auto (the counts say how many recomputed)",
+    )
     args = parser.parse_args(argv)
     if args.kind == "programs":
         counts = fuzz_programs(
-            args.count, args.seed, not args.no_execute, args.shrink_budget, args.outputs_in_arena
+            args.count,
+            args.seed,
+            not args.no_execute,
+            args.shrink_budget,
+            args.outputs_in_arena,
+            args.recompute,
         )
     else:
         found = fuzz_tools(args.kind, args.count, args.seed)

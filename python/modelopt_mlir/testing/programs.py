@@ -1177,15 +1177,18 @@ class Result:
     planned: str = ""
 
 
-def check_program(program: Program, execute: bool = True, outputs_in_arena: bool = False) -> Result:
+def check_program(
+    program: Program, execute: bool = True, outputs_in_arena: bool = False, recompute: bool = False
+) -> Result:
     """Plan ``program`` in process, validate the planned IR, and (if ``execute``) run both on
     the CPU and compare every argument bit for bit. With ``outputs_in_arena`` the entry's
     static-shape memref arguments at odd positions are marked ``{modelopt.output}`` and planned
     with ``outputs=arena``; a marked argument whose incoming contents change the results (run
     twice with different contents there) is no output, and the program counts as
-    READS_OUTPUT."""
+    READS_OUTPUT. With ``recompute`` the plan uses ``recompute=auto``; a plan that recomputed
+    something says so in its detail ("recomputed")."""
     try:
-        return _check(program.text, program.entry, execute, outputs_in_arena)
+        return _check(program.text, program.entry, execute, outputs_in_arena, recompute)
     except Exception:
         return Result(TRACEBACK, traceback.format_exc())
 
@@ -1220,7 +1223,9 @@ def _mark_outputs(module: object, entry: str) -> list[int]:
     return marked
 
 
-def _check(text: str, entry: str, execute: bool, outputs_in_arena: bool = False) -> Result:
+def _check(
+    text: str, entry: str, execute: bool, outputs_in_arena: bool = False, recompute: bool = False
+) -> Result:
     from torch_mlir import ir
 
     from modelopt_mlir.diagnostics import DiagnosticEngine, PassFailure
@@ -1240,10 +1245,15 @@ def _check(text: str, entry: str, execute: bool, outputs_in_arena: bool = False)
             outputs = _mark_outputs(module, entry)
             text = module.operation.get_asm()
         options["outputs"] = "arena"
+    if recompute:
+        options["recompute"] = "auto"
+    recomputed = ""
     with module.context:
         before = module.operation.get_asm()
         try:
-            plan_module(module, diagnostics, **options)
+            reports = plan_module(module, diagnostics, **options)
+            if any(r.get("recompute") for r in reports):
+                recomputed = "recomputed"
         except PassFailure:
             errors = [d.format() for d in diagnostics.diagnostics if d.severity == "error"]
             if module.operation.get_asm() != before:
@@ -1266,7 +1276,7 @@ def _check(text: str, entry: str, execute: bool, outputs_in_arena: bool = False)
     if problems:
         return Result(VALIDATOR, "\n".join(problems), planned)
     if not execute:
-        return Result(IDENTICAL, "not executed", planned)
+        return Result(IDENTICAL, f"not executed {recomputed}".strip(), planned)
     from modelopt_mlir.lowering.cpu import LoweringError, random_arguments, run_cpu
 
     if outputs and "modelopt.outputs" in planned:
@@ -1282,7 +1292,7 @@ def _check(text: str, entry: str, execute: bool, outputs_in_arena: bool = False)
         return Result(LOWERING, str(error), planned)
     if not comparison.identical:
         return Result(BIT_DIFFERENCE, comparison.summary(), planned)
-    return Result(IDENTICAL, "", planned)
+    return Result(IDENTICAL, recomputed, planned)
 
 
 def _flip(array: Any) -> Any:
