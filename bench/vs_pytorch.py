@@ -1,7 +1,7 @@
 """The whole training step (and forward pass) against PyTorch eager, measured as a user would.
 
     python bench/vs_pytorch.py [--model NAME ...] [--optimizer adam|sgd ...] [--gpt2-small]
-                               [--no-inference] [--time-limit S]
+                               [--no-inference] [--time-limit S] [--recompute]
 
 For every zoo model (tiny) with Adam and with SGD (momentum 0.9), and in inference, one row:
 PyTorch eager's peak for one steady-state step (torch's MemTracker, in this process, one
@@ -10,6 +10,7 @@ buffers and batch passed once and updated in place, outputs, the planned arena, 
 outside the arena), the ratio, the same footprint with the program-order peak instead of our
 arena, and the solver status (optimal, feasible, or timeout: a search stopped at the time
 limit). ``--gpt2-small`` adds GPT-2 small (124M, seq 128, Adam) at batch 8 and batch 1.
+``--recompute`` plans with ``recompute=auto`` and appends the extra FLOPs where it recomputed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def mib(value: int) -> str:
     return f"{value / (1 << 20):,.2f}"
 
 
-def measure(zoo: ZooModel, optimizer: str | None, time_limit: float) -> PlanReport:
+def measure(
+    zoo: ZooModel, optimizer: str | None, time_limit: float, recompute: str = "off"
+) -> PlanReport:
     """Plan one step (``optimizer`` None: the forward pass) with eager measured alongside."""
     if optimizer is None:
         return plan(
@@ -46,12 +49,14 @@ def measure(zoo: ZooModel, optimizer: str | None, time_limit: float) -> PlanRepo
             time_limit=time_limit,
             compare_eager=True,
             progress=False,
+            recompute=recompute,
         ).report
     return zoo.plan(
         bench_optimizer(optimizer, zoo.model),
         time_limit=time_limit,
         compare_eager=True,
         progress=False,
+        recompute=recompute,
     ).report
 
 
@@ -83,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpt2-small", action="store_true", help="add GPT-2 small, b8 and b1")
     parser.add_argument("--no-inference", action="store_true")
     parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument(
+        "--recompute",
+        action="store_true",
+        help="plan with recompute=auto (the extra FLOPs go in the last column)",
+    )
     args = parser.parse_args(argv)
     # A search that stops at the time limit shows as "timeout" in the status column.
     warnings.simplefilter("ignore", PlanWarning)
@@ -106,9 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER)
         ratios = []
         for name, zoo, optimizer in cases:
-            report = measure(zoo, optimizer, args.time_limit)
+            report = measure(zoo, optimizer, args.time_limit, "auto" if args.recompute else "off")
             ratios.append(report.vs_eager or 0.0)
-            print(row(name, report), flush=True)
+            extra = ""
+            if report.recompute is not None:
+                extra = f" recompute {report.recompute['extra_fraction']:.1%} FLOPs"
+            print(row(name, report) + extra, flush=True)
         print(f"{'average ours/eager':<22} {sum(ratios) / len(ratios):.3f}")
     print(f"\n({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return 0
