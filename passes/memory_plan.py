@@ -310,7 +310,11 @@ class MemoryPlanPass(ModulePass):
             rewritten = self._analyze(func, slots, diagnostics)
             plan = None
             if rewritten is not None:
-                plan = self._solve(rewritten, functions, deadline, diagnostics, share=share)
+                # The clock's safety stop: the module's, or this solve's share of the limit from
+                # now, whichever is later (deciding, rewriting and checking take time outside
+                # the searches, more of it on a loaded machine).
+                stop = max(deadline, time.perf_counter() + share * self.time_limit / functions)
+                plan = self._solve(rewritten, functions, stop, diagnostics, share=share)
             if rewritten is None or plan is None:
                 edit.undo()
                 order_edit.undo()
