@@ -236,6 +236,10 @@ def _written(op: ir.Operation, memrefs: list[ir.Value]) -> list[tuple[ir.Value, 
             if value in memrefs:
                 result.append((value, _overwrites(op, value, ins)))
         return result
+    if name in ("linalg.transpose", "linalg.broadcast", "linalg.map") and op.operands:
+        init = op.operands[len(op.operands) - 1]
+        if init in memrefs:  # ins(...) outs(%init) without operand segments
+            return [(init, init not in list(op.operands)[:-1])]
     # Unknown: assume it reads and partly writes every memref it touches.
     return [(value, False) for value in dict.fromkeys(memrefs)]
 

@@ -74,6 +74,9 @@ REGION_CONTAINERS = frozenset(
 
 ALLOC_OPS = frozenset({"memref.alloc", "memref.alloca"})
 
+# Linalg ops printed as ins(...) outs(%init) with one init and no operandSegmentSizes.
+SINGLE_INIT_LINALG = frozenset({"linalg.transpose", "linalg.broadcast", "linalg.map"})
+
 # Uses through which a buffer escapes the function's control, with the reason given.
 ESCAPE_REASONS = {
     "func.return": "it is returned from the function",
@@ -191,6 +194,9 @@ def memory_effects(op: ir.Operation) -> tuple[list[ir.Value], list[ir.Value]] | 
             ins = [v for v in operands[: segments[0]] if _is_memref(v)]
             outs = [v for v in operands[segments[0] :] if _is_memref(v)]
             return ins, outs
+        if name in SINGLE_INIT_LINALG and memrefs and memrefs[-1] == operands[-1]:
+            # ins(...) outs(%init) without operand segments: the init is the last operand
+            return memrefs[:-1], memrefs[-1:]
         return memrefs, memrefs
     return None
 

@@ -22,6 +22,7 @@ from torch_mlir import ir
 from modelopt_mlir.analysis.function import (
     NOALIAS_ATTRS,
     OTHER,
+    SINGLE_INIT_LINALG,
     FunctionAnalysis,
     argument_attributes,
     argument_class,
@@ -149,6 +150,8 @@ def _overwritten(
         segments = _segments(op)
         if segments is not None:
             targets = segments[1]
+        elif name in SINGLE_INIT_LINALG and op.operands:
+            targets = [op.operands[len(op.operands) - 1]]  # ins(...) outs(%init), unsegmented
     elif name == "linalg.generic":
         segments = _segments(op)
         if segments is None or len(segments[1]) != 1:
