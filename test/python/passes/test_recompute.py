@@ -140,3 +140,20 @@ def test_budget_below_reach_names_the_smallest_arena() -> None:
         )
     with pytest.raises(PlanError, match="memory_budget must be a positive number of bytes"):
         model.plan(bench_optimizer("adam", model.model), memory_budget=-5)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_training_programs_recompute_bit_identical(seed: int) -> None:
+    from modelopt_mlir.diagnostics import DiagnosticEngine
+    from modelopt_mlir.ir_context import parse_module
+    from modelopt_mlir.lowering.cpu import compare_bitwise
+    from modelopt_mlir.planning import plan_module
+    from modelopt_mlir.testing.training_programs import generate_training_program
+
+    text, entry = generate_training_program(seed)
+    with make_context() as ctx:
+        module = parse_module(text, ctx)
+        reports = plan_module(module, DiagnosticEngine(), recompute="auto", time_limit=2)
+        planned = str(module)
+    assert reports[0].get("recompute"), "these programs keep activations for a backward pass"
+    assert compare_bitwise(text, planned, entry, seed=seed).identical
