@@ -149,10 +149,16 @@ def function_entry(report: Mapping[str, Any], source: str | None = None) -> dict
         record["op"] = _with_source(buffer["op"], source)
         if buffer.get("kind") is not None:
             record["kind"] = buffer["kind"]
+        if "recompute_of" in buffer:  # a copy recompute added: the buffer it recomputes
+            record["recompute_of"] = buffer["recompute_of"]
         buffers.append(record)
     entry["buffers"] = buffers
     if "outputs" in report:
         entry["outputs"] = [dict(output) for output in report["outputs"]]
+    if report.get("recompute"):
+        # what recompute=auto did: buffers, cloned ops, extra and step FLOPs, the arena
+        # without it; the order's op ids then index the function after the clones went in
+        entry["recompute"] = dict(report["recompute"])
     return entry
 
 
