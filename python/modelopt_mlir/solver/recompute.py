@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelopt_mlir.solver.work import Budget
+
 
 @dataclass(frozen=True)
 class RecomputeProblem:
@@ -219,10 +221,13 @@ def plan_recompute(
     problem: RecomputeProblem,
     max_flops_fraction: float = 0.35,
     target: int | None = None,
+    ilp_budget: Budget | None = None,
 ) -> RecomputePlan:
     """Greedy recompute decisions (see the module doc): down to ``target`` bytes of
     program-order peak if given, else as low as the search gets, within
-    ``max_flops_fraction`` of the step's FLOPs."""
+    ``max_flops_fraction`` of the step's FLOPs. With ``ilp_budget`` (work), on graphs of at most
+    ILP_MAX_UNITS units and without a target, an ILP over the candidate decisions also runs
+    (:func:`_ilp_decisions`) and the lower exact peak wins (fewer FLOPs on a tie)."""
     total_flops = int(sum(problem.flops))
     budget = max_flops_fraction * total_flops
     writers = _writers(problem)
@@ -302,6 +307,18 @@ def plan_recompute(
             decisions = trial
     profile = state.profile(decisions)
     peak_after = int(profile.max()) if len(profile) else 0
+    if ilp_budget is not None and target is None and 0 < problem.num_units <= ILP_MAX_UNITS:
+        chosen_ilp = _ilp_decisions(
+            problem, state, writers, class_writers, budget, decisions, ilp_budget
+        )
+        if chosen_ilp is not None:
+            ilp_profile = state.profile(chosen_ilp)
+            ilp_peak = int(ilp_profile.max()) if len(ilp_profile) else 0
+            flops_of = lambda ds: sum(problem.flops[u] for d in ds.values() for u in d.chain)  # noqa: E731
+            if ilp_peak < peak_after or (
+                ilp_peak == peak_after and flops_of(chosen_ilp) < flops_of(decisions)
+            ):
+                decisions, peak_after = chosen_ilp, ilp_peak
     ordered = tuple(
         sorted(decisions.values(), key=lambda d: (d.split, d.chain[0] if d.chain else d.split))
     )
@@ -313,3 +330,117 @@ def plan_recompute(
         total_flops=total_flops,
         reached_target=target is None or peak_after <= target,
     )
+
+
+ILP_MAX_UNITS = 2_000  # larger graphs: the greedy alone
+ILP_MAX_OPTIONS = 3_000
+
+
+def _options(
+    problem: RecomputeProblem,
+    state: _State,
+    writers: Sequence[Sequence[int]],
+    class_writers: dict[int, list[int]],
+) -> list[list[Recompute]]:
+    """Every allowed decision taken alone (a buffer recomputed before any use that follows a
+    gap in its uses), and with the dead inputs it needs recomputed too."""
+    options: list[list[Recompute]] = []
+    for buffer, users in enumerate(state.users):
+        if buffer in problem.fixed or problem.sizes[buffer] == 0 or len(users) < 2:
+            continue
+        for previous, split in zip(users, users[1:], strict=False):
+            if split - previous < 2:
+                continue
+            decision = candidate(problem, buffer, split, writers, class_writers)
+            if decision is None:
+                continue
+            options.append([decision])
+            group = _with_inputs(state, decision, {}, {}, writers, class_writers, MAX_GROUP)
+            if len(group) > 1:
+                options.append(group)
+    return options
+
+
+def _ilp_decisions(
+    problem: RecomputeProblem,
+    state: _State,
+    writers: Sequence[Sequence[int]],
+    class_writers: dict[int, list[int]],
+    max_flops: float,
+    start: dict[int, Recompute],
+    budget: Budget,
+) -> dict[int, Recompute] | None:
+    """Choose options (see :func:`_options`) minimising the peak, with each option's effect on
+    the live bytes taken alone and summed (exact when options touch different buffers; the
+    caller re-evaluates the choice exactly), within ``max_flops``, one option per buffer.
+    Constraints are written once per stretch of steps where no option's effect changes (its
+    highest live bytes). Warm-started from ``start`` where its decisions are options. None when
+    there are too many options or HiGHS finds nothing in the budget."""
+    import pulp
+
+    from modelopt_mlir.solver.order.ilp import solve_model
+
+    options = _options(problem, state, writers, class_writers)
+    if not options or len(options) > ILP_MAX_OPTIONS:
+        return None
+    base = state.profile({})
+    n = problem.num_units
+    effects: list[list[tuple[int, int, int]]] = []  # per option: (lo, hi, delta) runs
+    cuts = {0, n}
+    for option in options:
+        delta = state.with_decisions(base, {}, {}, option) - base
+        runs = []
+        nonzero = np.flatnonzero(delta)
+        if len(nonzero):
+            edges = np.flatnonzero(np.diff(delta)) + 1
+            starts = np.concatenate(([0], edges))
+            ends = np.concatenate((edges, [n]))
+            for lo, hi in zip(starts, ends, strict=True):
+                if delta[lo]:
+                    runs.append((int(lo), int(hi), int(delta[lo])))
+                    cuts.update((int(lo), int(hi)))
+        effects.append(runs)
+    bounds = sorted(cuts)
+    scale = max(1, int(base.max()) // 1_000_000)  # keep coefficients moderate
+    model = pulp.LpProblem("recompute", pulp.LpMinimize)
+    peak = pulp.LpVariable("peak", lowBound=0)
+    chosen = [pulp.LpVariable(f"x{i}", cat="Binary") for i in range(len(options))]
+    model += peak
+    index = {bound: k for k, bound in enumerate(bounds)}
+    rows: list[list[tuple[int, int]]] = [[] for _ in bounds[:-1]]
+    for i, runs in enumerate(effects):
+        for lo, hi, delta in runs:
+            for k in range(index[lo], index[hi]):
+                rows[k].append((i, delta))
+    for k, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        model += (
+            pulp.lpSum((d / scale) * chosen[i] for i, d in rows[k])
+            + float(base[lo:hi].max()) / scale
+            <= peak
+        )
+    flops = [sum(problem.flops[u] for d in option for u in d.chain) for option in options]
+    model += pulp.lpSum(f * x for f, x in zip(flops, chosen, strict=True)) <= max_flops
+    by_buffer: dict[int, list[int]] = {}
+    for i, option in enumerate(options):
+        for decision in option:
+            by_buffer.setdefault(decision.buffer, []).append(i)
+    for members in by_buffer.values():
+        if len(members) > 1:
+            model += pulp.lpSum(chosen[i] for i in members) <= 1
+    # Warm start: the greedy's decisions that are options on their own.
+    wanted = {(d.buffer, d.split, d.chain) for d in start.values()}
+    for i, option in enumerate(options):
+        chosen[i].setInitialValue(
+            1
+            if len(option) == 1 and (option[0].buffer, option[0].split, option[0].chain) in wanted
+            else 0
+        )
+    solved = solve_model(model, budget, warm_start=True)
+    if not solved.has_solution:
+        return None
+    result: dict[int, Recompute] = {}
+    for i, option in enumerate(options):
+        if solved.values.get(chosen[i].name, 0.0) > 0.5:
+            for decision in option:
+                result[decision.buffer] = decision
+    return result

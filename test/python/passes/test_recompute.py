@@ -157,3 +157,26 @@ def test_random_training_programs_recompute_bit_identical(seed: int) -> None:
         planned = str(module)
     assert reports[0].get("recompute"), "these programs keep activations for a backward pass"
     assert compare_bitwise(text, planned, entry, seed=seed).identical
+
+
+def test_ilp_over_the_candidate_decisions_finds_the_chain(context) -> None:
+    from modelopt_mlir.solver.recompute import _State, _ilp_decisions, _writers
+    from modelopt_mlir.solver.work import Budget
+
+    module, func, _, _ = _parse("chain")
+    problem = recompute_problem(analyze_function(func))
+    state = _State(problem)
+    class_writers: dict[int, list[int]] = {}
+    for unit, written in enumerate(problem.writes):
+        for cls in written:
+            class_writers.setdefault(cls, []).append(unit)
+    chosen = _ilp_decisions(
+        problem, state, _writers(problem), class_writers, 1e9, {}, Budget.for_seconds(5)
+    )
+    assert chosen is not None and len(chosen) == 2
+    assert int(state.profile(chosen).max()) == 8192
+    # No FLOPs allowed: nothing can be chosen.
+    none = _ilp_decisions(
+        problem, state, _writers(problem), class_writers, 0, {}, Budget.for_seconds(5)
+    )
+    assert none == {}
