@@ -184,65 +184,25 @@ def candidate(
     return Recompute(buffer, split, chain)
 
 
-MAX_GROUP = 6  # decisions taken together: a buffer and up to five of its inputs
+MAX_ROUNDS = 4
 
 
-def _with_inputs(
+def _greedy_round(
+    problem: RecomputeProblem,
     state: _State,
-    decision: Recompute,
     decisions: dict[int, Recompute],
-    extra: dict[int, list[int]],
+    target: int | None,
+    budget: float,
     writers: Sequence[Sequence[int]],
     class_writers: dict[int, list[int]],
-    limit: int,
-) -> list[Recompute]:
-    """``decision`` and, recursively, decisions recomputing at the same split each input that
-    its clones read and that is not live there already (inputs first, in chain order)."""
-    group: list[Recompute] = [decision]
-    taken = {decision.buffer}
-    pending = [decision]
-    while pending and len(group) < limit:
-        current = pending.pop()
-        for read in sorted(state.chain_reads(current)):
-            if read in taken or read in decisions or len(group) >= limit:
-                continue
-            if state.covers(read, current.split, decisions, extra):
-                continue
-            inner = candidate(state.problem, read, current.split, writers, class_writers)
-            if inner is None or not inner.chain:
-                continue
-            taken.add(read)
-            group.append(inner)
-            pending.append(inner)
-    return group
-
-
-def plan_recompute(
-    problem: RecomputeProblem,
-    max_flops_fraction: float = 0.35,
-    target: int | None = None,
-    ilp_budget: Budget | None = None,
-) -> RecomputePlan:
-    """Greedy recompute decisions (see the module doc): down to ``target`` bytes of
-    program-order peak if given, else as low as the search gets, within
-    ``max_flops_fraction`` of the step's FLOPs. With ``ilp_budget`` (work), on graphs of at most
-    ILP_MAX_UNITS units and without a target, an ILP over the candidate decisions also runs
-    (:func:`_ilp_decisions`) and the lower exact peak wins (fewer FLOPs on a tie)."""
-    total_flops = int(sum(problem.flops))
-    budget = max_flops_fraction * total_flops
-    writers = _writers(problem)
-    class_writers: dict[int, list[int]] = {}
-    for unit, written in enumerate(problem.writes):
-        for cls in written:
-            class_writers.setdefault(cls, []).append(unit)
-    state = _State(problem)
-    decisions: dict[int, Recompute] = {}
+    rejected: set[tuple[int, int]],
+) -> dict[int, Recompute]:
+    """One greedy round from ``decisions`` (see the module doc), then the clean-up."""
+    decisions = dict(decisions)
     chosen: list[int] = []
     groups: dict[int, list[int]] = {}  # chosen buffer -> the buffers decided with it
     profile = state.profile(decisions)
-    peak_before = int(profile.max()) if len(profile) else 0
-    used = 0
-    rejected: set[tuple[int, int]] = set()
+    used = sum(problem.flops[u] for d in decisions.values() for u in d.chain)
     while len(profile):
         peak = int(profile.max())
         if target is not None and peak <= target:
@@ -305,6 +265,77 @@ def plan_recompute(
         trial = {b: d for b, d in decisions.items() if b not in groups[buffer]}
         if int(state.profile(trial).max()) <= limit:
             decisions = trial
+    return decisions
+
+
+MAX_GROUP = 6  # decisions taken together: a buffer and up to five of its inputs
+
+
+def _with_inputs(
+    state: _State,
+    decision: Recompute,
+    decisions: dict[int, Recompute],
+    extra: dict[int, list[int]],
+    writers: Sequence[Sequence[int]],
+    class_writers: dict[int, list[int]],
+    limit: int,
+) -> list[Recompute]:
+    """``decision`` and, recursively, decisions recomputing at the same split each input that
+    its clones read and that is not live there already (inputs first, in chain order)."""
+    group: list[Recompute] = [decision]
+    taken = {decision.buffer}
+    pending = [decision]
+    while pending and len(group) < limit:
+        current = pending.pop()
+        for read in sorted(state.chain_reads(current)):
+            if read in taken or read in decisions or len(group) >= limit:
+                continue
+            if state.covers(read, current.split, decisions, extra):
+                continue
+            inner = candidate(state.problem, read, current.split, writers, class_writers)
+            if inner is None or not inner.chain:
+                continue
+            taken.add(read)
+            group.append(inner)
+            pending.append(inner)
+    return group
+
+
+def plan_recompute(
+    problem: RecomputeProblem,
+    max_flops_fraction: float = 0.35,
+    target: int | None = None,
+    ilp_budget: Budget | None = None,
+) -> RecomputePlan:
+    """Greedy recompute decisions (see the module doc): down to ``target`` bytes of
+    program-order peak if given, else as low as the search gets, within
+    ``max_flops_fraction`` of the step's FLOPs. With ``ilp_budget`` (work), on graphs of at most
+    ILP_MAX_UNITS units and without a target, an ILP over the candidate decisions also runs
+    (:func:`_ilp_decisions`) and the lower exact peak wins (fewer FLOPs on a tie)."""
+    total_flops = int(sum(problem.flops))
+    budget = max_flops_fraction * total_flops
+    writers = _writers(problem)
+    class_writers: dict[int, list[int]] = {}
+    for unit, written in enumerate(problem.writes):
+        for cls in written:
+            class_writers.setdefault(cls, []).append(unit)
+    state = _State(problem)
+    decisions: dict[int, Recompute] = {}
+    profile = state.profile(decisions)
+    peak_before = int(profile.max()) if len(profile) else 0
+    rejected: set[tuple[int, int]] = set()
+    # Greedy rounds, each followed by the clean-up; another round starts from what the clean-up
+    # kept while the peak keeps going down (the clean-up can leave a peak step that the round's
+    # last steps did not look at).
+    best_peak = peak_before
+    for _round in range(MAX_ROUNDS):
+        decisions = _greedy_round(
+            problem, state, decisions, target, budget, writers, class_writers, rejected
+        )
+        peak = int(state.profile(decisions).max()) if problem.num_units else 0
+        if peak >= best_peak:
+            break
+        best_peak = peak
     profile = state.profile(decisions)
     peak_after = int(profile.max()) if len(profile) else 0
     if ilp_budget is not None and target is None and 0 < problem.num_units <= ILP_MAX_UNITS:
