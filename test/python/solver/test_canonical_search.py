@@ -148,3 +148,27 @@ def test_canonical_search_finds_small_packings_with_every_option() -> None:
                 assert found.status == "found" and found.offsets is not None, (seed, mask)
                 _assert_plan(problem, found.offsets, capacity)
             assert ReferenceSearch(arrays, capacity).run() is not None
+
+
+def test_stacks_are_not_reordered_across_alignments() -> None:
+    """Two buffers of the same sections stacked may be swapped only when the sizes keep both
+    alignments: here only the aligned one at the bottom fits (found by test_dsa_kernel's
+    property test through search_capacity)."""
+    from modelopt_mlir.solver.problem import IntervalBuffer
+
+    problem = IntervalProblem(
+        (
+            IntervalBuffer(0, 2, 3, 3, 1),
+            IntervalBuffer(1, 3, 4, 1, 1),
+            IntervalBuffer(2, 0, 1, 1, 1),
+            IntervalBuffer(3, 2, 3, 1, 2),
+        )
+    )
+    arrays = IntervalArrays.from_problem(problem)
+    capacity = padded_live(problem)
+    for rank in ([0, 1, 2, 3], [3, 2, 1, 0]):
+        found = search_canonical(
+            arrays, capacity, Budget.unlimited(), ranks=[np.array(rank, np.int64)]
+        )
+        assert found.status == "found" and found.offsets is not None
+        _assert_plan(problem, found.offsets, capacity)

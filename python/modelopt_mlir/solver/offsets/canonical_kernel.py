@@ -49,19 +49,29 @@ def _aligned(value, alignment):
 
 
 @njit(cache=True)
-def _mirrored(b, m, placed, position, size, rank, twin_before, group_ptr, group_idx, group_of):
+def _mirrored(
+    b, m, placed, position, size, align, rank, twin_before, group_ptr, group_idx, group_of
+):
     """Whether placing ``b`` at ``m`` gives a plan that another, kept, plan mirrors: an
     identical buffer (same sections, size and alignment) of lower rank is still unplaced
     (twins go up in rank order), or ``b`` would rest directly on a buffer of the same
     sections and higher rank (such a stack can be reordered by rank, changing nothing
-    around it)."""
+    around it, when the sizes keep the alignments)."""
     twin = twin_before[b]
     if twin >= 0 and not placed[twin]:
         return True
     g = group_of[b]
     for k in range(group_ptr[g], group_ptr[g + 1]):
         a = group_idx[k]
-        if placed[a] and rank[a] > rank[b] and position[a] + size[a] == m:
+        # Swapping the two keeps both aligned only if each size is a multiple of the other's
+        # alignment.
+        if (
+            placed[a]
+            and rank[a] > rank[b]
+            and position[a] + size[a] == m
+            and size[a] % align[b] == 0
+            and size[b] % align[a] == 0
+        ):
             return True
     return False
 
@@ -106,7 +116,7 @@ def _children(
         if m < parent_offset or (m == parent_offset and rank[b] < parent_rank):
             continue
         if _mirrored(
-            b, m, placed, position, size, rank, twin_before, group_ptr, group_idx, group_of
+            b, m, placed, position, size, align, rank, twin_before, group_ptr, group_idx, group_of
         ):
             continue
         out[count] = b
@@ -228,7 +238,7 @@ def _hole_children(
         if g == parent_offset and rank[b] < parent_rank:
             continue
         if _mirrored(
-            b, g, placed, position, size, rank, twin_before, group_ptr, group_idx, group_of
+            b, g, placed, position, size, align, rank, twin_before, group_ptr, group_idx, group_of
         ):
             continue
         out[count] = b
