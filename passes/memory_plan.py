@@ -279,8 +279,55 @@ class MemoryPlanPass(ModulePass):
             return None
         if self.budget and plain.arena_size <= self.budget:
             return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
-        # Decisions are taken on the planned order: the units are put in it first.
         order_edit = RecomputeEdit()
+        pending: list[RecomputeEdit] = []
+        try:
+            return self._recompute(
+                analysis,
+                plain,
+                slots,
+                diagnostics,
+                functions,
+                deadline,
+                analysis_seconds,
+                order_edit,
+                pending,
+            )
+        except Exception as error:  # noqa: BLE001 - never a crash, never half-rewritten IR
+            for edit in reversed(pending):
+                edit.undo()
+            order_edit.undo()
+            if self.budget:
+                diagnostics.error(
+                    f"memory-plan: the arena needs {plain.arena_size} bytes, more than "
+                    f"budget={self.budget}, and recompute stopped on an internal error "
+                    f"({type(error).__name__}: {error})",
+                    func.location,
+                )
+                return None
+            diagnostics.warning(
+                f"memory-plan: recompute stopped on an internal error ({type(error).__name__}: "
+                f"{error}); the plan without recompute is used",
+                func.location,
+            )
+            return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
+
+    def _recompute(
+        self,
+        analysis: FunctionAnalysis,
+        plain: ArenaPlan,
+        slots: list[OutputSlot],
+        diagnostics: DiagnosticEngine,
+        functions: int,
+        deadline: float,
+        analysis_seconds: float,
+        order_edit: RecomputeEdit,
+        pending: list[RecomputeEdit],
+    ) -> _Planned | None:
+        """The recompute tries of _plan_with_recompute; every edit applied is in ``pending``
+        until it is undone or kept."""
+        func = analysis.func
+        # Decisions are taken on the planned order: the units are put in it first.
         reorder_units(analysis, plain.order, order_edit)
         base = self._analyze(func, slots, diagnostics)
         if base is None:
@@ -308,6 +355,7 @@ class MemoryPlanPass(ModulePass):
                 problem, self.max_recompute, target=target, ilp_budget=ilp_budget
             )
             edit = apply_recompute(base, choice.decisions)
+            pending.append(edit)
             violations = check_recompute(original, func)
             if violations:
                 edit.undo()

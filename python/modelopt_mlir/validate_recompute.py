@@ -81,7 +81,11 @@ def _op_texts(func: ir.Operation) -> list[str]:
     """The generic-form text of each top-level op of ``func``'s body, from one print of the
     function (printing ops one by one costs time in the size of the whole function)."""
     lines = func.get_asm(print_generic_op_form=True, enable_debug_info=False).splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("^bb0"))
+    # The body starts after the line opening the region, and after the entry block's label
+    # when it has one (a block without arguments prints none).
+    start = next(i for i, line in enumerate(lines) if line.endswith("({"))
+    if start + 1 < len(lines) and lines[start + 1].startswith("^bb0"):
+        start += 1
     texts: list[list[str]] = []
     for line in lines[start + 1 :]:
         if line.startswith("  ") and not line.startswith("   ") and line[2] not in "})^":

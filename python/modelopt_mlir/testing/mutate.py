@@ -195,6 +195,8 @@ PLAN_OPTIONS = (
     ("time-limit=1 reorder=false", 1),
     ("time-limit=1 alignment=16", 1),
     ("time-limit=1 mode=joint", 1),
+    ("time-limit=1 recompute=auto", 2),
+    ("time-limit=1 recompute=auto budget=4096", 1),
 )
 
 

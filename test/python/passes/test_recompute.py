@@ -160,7 +160,7 @@ def test_random_training_programs_recompute_bit_identical(seed: int) -> None:
 
 
 def test_ilp_over_the_candidate_decisions_finds_the_chain(context) -> None:
-    from modelopt_mlir.solver.recompute import _State, _ilp_decisions, _writers
+    from modelopt_mlir.solver.recompute import _ilp_decisions, _State, _writers
     from modelopt_mlir.solver.work import Budget
 
     module, func, _, _ = _parse("chain")
@@ -180,3 +180,40 @@ def test_ilp_over_the_candidate_decisions_finds_the_chain(context) -> None:
         problem, state, _writers(problem), class_writers, 0, {}, Budget.for_seconds(5)
     )
     assert none == {}
+
+
+NO_ARGUMENTS = """
+func.func @f() {
+  %c = arith.constant 1.0 : f32
+  %a = memref.alloc() : memref<16xf32>
+  linalg.fill ins(%c : f32) outs(%a : memref<16xf32>)
+  memref.dealloc %a : memref<16xf32>
+  return
+}
+"""
+
+
+def test_check_reads_a_function_without_arguments(context) -> None:
+    # Its entry block prints no ^bb0 label (found by the mutant fuzzer: a StopIteration).
+    module = ir.Module.parse(NO_ARGUMENTS)
+    func = find_function(module, "f")
+    assert check_recompute(func, func) == []
+
+
+def test_an_internal_error_in_recompute_falls_back_to_the_plain_plan(monkeypatch) -> None:
+    import modelopt_mlir.passes.memory_plan as memory_plan
+    from modelopt_mlir.diagnostics import DiagnosticEngine
+    from modelopt_mlir.planning import plan_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(memory_plan, "apply_recompute", broken)
+    with make_context():
+        module, func, _, _ = _parse("chain")
+        diagnostics = DiagnosticEngine()
+        reports = plan_module(module, diagnostics, recompute="auto")
+        warnings = [d.message for d in diagnostics.diagnostics if d.severity == "warning"]
+        assert any("recompute stopped on an internal error" in w for w in warnings)
+        assert reports[0]["arena_size"] == 9216 and "recompute" not in reports[0]
+        assert "modelopt.recompute" not in str(module)
