@@ -399,8 +399,11 @@ def _trace_training_step(
     buffers = {name: b.detach() for name, b in model.named_buffers()}
     buffer_names = list(buffers)
     param_configs = [group_of[n] for n in trainable]
+    # Traced with fake tensors: only the state's shapes matter here.
     state_names, state_values = initial_state(
-        dict(zip(trainable, param_configs, strict=True)), {n: all_params[n] for n in trainable}
+        dict(zip(trainable, param_configs, strict=True)),
+        {n: all_params[n] for n in trainable},
+        zeroed=False,
     )
     n_train, n_frozen, n_buf, n_state = (
         len(trainable),

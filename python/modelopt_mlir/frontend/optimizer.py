@@ -140,15 +140,21 @@ def torch_optimizer(
 
 
 def initial_state(
-    configs: Mapping[str, OptimizerConfig], params: Mapping[str, torch.Tensor]
+    configs: Mapping[str, OptimizerConfig],
+    params: Mapping[str, torch.Tensor],
+    *,
+    zeroed: bool = True,
 ) -> tuple[list[str], list[torch.Tensor]]:
-    """Fresh optimizer state of ``params``, each with its own (param group's) ``configs``."""
+    """Fresh optimizer state of ``params``, each with its own (param group's) ``configs``.
+    ``zeroed=False`` leaves the tensors uninitialised, for tracing, which reads only their
+    shapes: zeroing twice the parameters' bytes took 3 s of a 12-layer GPT-2's capture."""
     names: list[str] = []
     values: list[torch.Tensor] = []
+    fresh = torch.zeros_like if zeroed else torch.empty_like
     for pname, p in params.items():
         for sname in configs[pname].state_names(pname):
             names.append(sname)
-            values.append(torch.zeros_like(p))
+            values.append(fresh(p))
     if needs_step_counter(configs.values()):
         names.append("step")
         values.append(torch.zeros((), dtype=torch.float32))
