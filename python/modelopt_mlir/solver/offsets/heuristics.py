@@ -43,21 +43,22 @@ def best_fit_order(
     fixed_offsets: np.ndarray | None = None,
     lowest: bool = False,
     budget: Budget | None = None,
+    complete: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Place buffers in ``order``, each in the smallest gap among the placed buffers it overlaps
     in time that fits it (lowest such gap on ties; the lowest gap that fits if ``lowest``), or
     on top of them. Buffers ``fixed`` (index array) are already placed at ``fixed_offsets`` and
     stay there. Returns offsets (indexed like ``arrays``) and the arena size. The work done
-    (buffers scanned and sorted) is spent from ``budget``."""
+    (buffers scanned and sorted) is spent from ``budget``. The clock's safety stop puts the
+    buffers left on top of the arena, unless ``complete``: the pass then always finishes."""
     if fixed is None or fixed_offsets is None:
         fixed = np.zeros(0, dtype=np.int64)
         fixed_offsets = np.zeros(0, dtype=np.int64)
+    clock = None if complete else budget
     if compiled_best_fit_ready():
-        offsets, arena, work = best_fit_compiled(
-            arrays, order, fixed, fixed_offsets, lowest, budget
-        )
+        offsets, arena, work = best_fit_compiled(arrays, order, fixed, fixed_offsets, lowest, clock)
     else:
-        offsets, arena, work = best_fit_numpy(arrays, order, fixed, fixed_offsets, lowest, budget)
+        offsets, arena, work = best_fit_numpy(arrays, order, fixed, fixed_offsets, lowest, clock)
     if budget is not None:
         budget.spend(best_fit_units(len(arrays), work))
     return offsets, arena
@@ -255,7 +256,10 @@ def run_heuristics(
         if results and (room is None or not room.affords(cost)):
             break
         used = budget.used if budget is not None else 0
-        offsets, arena = best_fit_order(arrays, order, budget=budget)
+        # The first pass always finishes, whatever the clock: it is the plan a search that
+        # stops early falls back on (a cut pass stacks the rest: 4.7x program order's peak
+        # on a 48-layer GPT-2 under load).
+        offsets, arena = best_fit_order(arrays, order, budget=budget, complete=not results)
         if budget is not None:
             cost = budget.used - used
         results.append(HeuristicResult(offsets, arena, f"best-fit-{name}", order))
