@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import sys
@@ -26,3 +27,14 @@ def quiet_broken_pipe(main: Callable[..., int]) -> Callable[..., int]:
             return 1
 
     return wrapper
+
+
+class UsageError(Exception):
+    """A bad command line: the tool prints its usage and the message, and exits 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so the tool reports it its way."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)

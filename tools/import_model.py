@@ -17,24 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelopt_mlir.tools.cli import quiet_broken_pipe
+from modelopt_mlir.tools.cli import ArgumentParser, UsageError, quiet_broken_pipe
 from modelopt_mlir.tools.files import first_output_problem
 
 PROG = "modelopt-import"
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(message)
-
-
-def _parser(model_names: Sequence[str]) -> _Parser:
-    parser = _Parser(
+def _parser(model_names: Sequence[str]) -> ArgumentParser:
+    parser = ArgumentParser(
         prog=PROG,
         description="Capture a zoo model's training step (or forward pass) from PyTorch as "
         "bufferized memref IR with a JSON sidecar (FILE.json next to FILE.mlir).",
@@ -90,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.momentum and args.optimizer != "sgd":
-            raise _UsageError("--momentum applies to --optimizer sgd only")
+            raise UsageError("--momentum applies to --optimizer sgd only")
         output = Path(args.output)
         unwritable = first_output_problem(
             [(args.output, False), (str(output.with_suffix(".json")), False)]
@@ -100,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         entry = ZOO[args.model]
         built = entry.build(batch=args.batch, seq=args.seq, size=args.size)
-    except _UsageError as exc:
+    except UsageError as exc:
         print(parser.format_usage().rstrip(), file=sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -14,22 +14,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from modelopt_mlir.tools.cli import quiet_broken_pipe
+from modelopt_mlir.tools.cli import ArgumentParser, UsageError, quiet_broken_pipe
 
 PROG = "modelopt-maxbatch"
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(message)
-
-
-def _parser(model_names: Sequence[str]) -> _Parser:
-    parser = _Parser(
+def _parser(model_names: Sequence[str]) -> ArgumentParser:
+    parser = ArgumentParser(
         prog=PROG,
         description="The largest batch whose training step fits in a memory budget: PyTorch "
         "eager, and our planned step without and with recompute.",
@@ -64,12 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         budget = parse_bytes(args.budget)
         if args.start < 1:
-            raise _UsageError("--start must be a positive batch size")
+            raise UsageError("--start must be a positive batch size")
         if args.time_limit <= 0:
-            raise _UsageError("--time-limit must be positive")
+            raise UsageError("--time-limit must be positive")
         entry = ZOO[args.model]
         entry.build(batch=1, seq=args.seq, size=args.size)  # checks size and seq
-    except (_UsageError, ValueError) as exc:
+    except (UsageError, ValueError) as exc:
         print(parser.format_usage().rstrip(), file=sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
