@@ -167,7 +167,6 @@ class MemoryPlanPass(ModulePass):
         functions: int,
         deadline: float,
         diagnostics: DiagnosticEngine,
-        warn: bool = True,
         share: float = 1.0,
     ) -> ArenaPlan | None:
         """Plan one analysed function and validate the plan; None (with an error) if invalid."""
@@ -185,7 +184,7 @@ class MemoryPlanPass(ModulePass):
             mode=self.mode,
             deadline=deadline,
         )
-        if warn and plan.clock_stopped:
+        if plan.clock_stopped:
             diagnostics.warning(
                 f"memory-plan: the clock stopped the search at the time limit "
                 f"({self.time_limit:g} s) before its work limit; this plan may differ "
@@ -193,7 +192,7 @@ class MemoryPlanPass(ModulePass):
                 f"{plan.best_bound} bytes)",
                 func.location,
             )
-        elif warn and plan.status == "timeout":
+        elif plan.status == "timeout":
             diagnostics.warning(
                 f"memory-plan: a search stopped at its work limit (the work that "
                 f"time-limit={self.time_limit:g} buys); using the best plan found: arena "
@@ -279,38 +278,34 @@ class MemoryPlanPass(ModulePass):
             return None
         if self.budget and plain.arena_size <= self.budget:
             return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
-        order_edit = RecomputeEdit()
+        # Every edit made (the reorder first), undone here unless a recompute plan is kept.
         pending: list[RecomputeEdit] = []
         try:
-            return self._recompute(
-                analysis,
-                plain,
-                slots,
-                diagnostics,
-                functions,
-                deadline,
-                analysis_seconds,
-                order_edit,
-                pending,
+            kept = self._recompute(
+                analysis, plain, slots, diagnostics, functions, deadline, analysis_seconds, pending
             )
         except Exception as error:  # noqa: BLE001 - never a crash, never half-rewritten IR
-            for edit in reversed(pending):
-                edit.undo()
-            order_edit.undo()
+            kept = error
+        if isinstance(kept, _Planned):
+            return kept
+        for edit in reversed(pending):
+            edit.undo()
+        if isinstance(kept, Exception):
+            reason = f"recompute stopped on an internal error ({type(kept).__name__}: {kept})"
             if self.budget:
                 diagnostics.error(
                     f"memory-plan: the arena needs {plain.arena_size} bytes, more than "
-                    f"budget={self.budget}, and recompute stopped on an internal error "
-                    f"({type(error).__name__}: {error})",
+                    f"budget={self.budget}, and {reason}",
                     func.location,
                 )
                 return None
             diagnostics.warning(
-                f"memory-plan: recompute stopped on an internal error ({type(error).__name__}: "
-                f"{error}); the plan without recompute is used",
-                func.location,
+                f"memory-plan: {reason}; the plan without recompute is used", func.location
             )
+            kept = "plain"
+        if kept == "plain":
             return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
+        return None  # an error was reported
 
     def _recompute(
         self,
@@ -321,17 +316,18 @@ class MemoryPlanPass(ModulePass):
         functions: int,
         deadline: float,
         analysis_seconds: float,
-        order_edit: RecomputeEdit,
         pending: list[RecomputeEdit],
-    ) -> _Planned | None:
-        """The recompute tries of _plan_with_recompute; every edit applied is in ``pending``
-        until it is undone or kept."""
+    ) -> _Planned | Literal["plain"] | None:
+        """The recompute tries of _plan_with_recompute: the plan kept with recompute, "plain"
+        when the plan without it is to be used, or None after an error diagnostic. Every edit
+        made goes into ``pending``; the caller undoes them unless a plan is kept."""
         func = analysis.func
         # Decisions are taken on the planned order: the units are put in it first.
+        order_edit = RecomputeEdit()
+        pending.append(order_edit)
         reorder_units(analysis, plain.order, order_edit)
         base = self._analyze(func, slots, diagnostics)
         if base is None:
-            order_edit.undo()
             return None
         scratch = ir.Module.create(loc=func.location)
         original = func.clone(ip=ir.InsertionPoint(scratch.body))
@@ -347,10 +343,7 @@ class MemoryPlanPass(ModulePass):
             # small graphs, with a tenth of the function's share of the work.
             ilp_budget = None
             if target is None and self.solver != "greedy":
-                ilp_budget = Budget.for_seconds(
-                    0.1 * self.time_limit / functions,
-                    deadline=time.perf_counter() + 0.1 * self.time_limit / functions,
-                )
+                ilp_budget = Budget.for_seconds(0.1 * self.time_limit / functions)
             choice = plan_recompute(
                 problem, self.max_recompute, target=target, ilp_budget=ilp_budget
             )
@@ -358,8 +351,6 @@ class MemoryPlanPass(ModulePass):
             pending.append(edit)
             violations = check_recompute(original, func)
             if violations:
-                edit.undo()
-                order_edit.undo()
                 diagnostics.error(
                     "recompute rewrite failed its check, IR left unchanged: "
                     + "; ".join(v.message for v in violations[:3]),
@@ -375,14 +366,10 @@ class MemoryPlanPass(ModulePass):
                 stop = max(deadline, time.perf_counter() + share * self.time_limit / functions)
                 plan = self._solve(rewritten, functions, stop, diagnostics, share=share)
             if rewritten is None or plan is None:
-                edit.undo()
-                order_edit.undo()
                 return None
             smallest = min(smallest, plan.arena_size)
             if not self.budget and plan.arena_size >= plain.arena_size:
-                edit.undo()  # recompute does not pay here
-                order_edit.undo()
-                return _Planned(analysis, plain, analysis_seconds, slots, RecomputeEdit(), None)
+                return "plain"  # recompute does not pay here
             if not self.budget or plan.arena_size <= self.budget:
                 clones = sum(len(d.chain) for d in choice.decisions)
                 diagnostics.remark(
@@ -408,11 +395,10 @@ class MemoryPlanPass(ModulePass):
                 # The program order is the captured one, before the reorder and the clones.
                 plan = dataclasses.replace(plan, program_order_peak=plain.program_order_peak)
                 return _Planned(rewritten, plan, analysis_seconds, slots, edit, info)
-            edit.undo()
+            edit.undo()  # the next try starts from the reordered function
             if target is None or not choice.reached_target:
                 break  # as low as the search goes
             targets.append(max(0, target - (plan.arena_size - self.budget)))
-        order_edit.undo()
         diagnostics.error(
             f"memory-plan: the arena does not fit in budget={self.budget} bytes: the smallest "
             f"arena found with recompute within max-recompute={self.max_recompute:g} of the "

@@ -21,8 +21,12 @@ from dataclasses import dataclass
 
 from torch_mlir import ir
 
+from modelopt_mlir.ir_context import walk
+
 MARK = "modelopt.recompute"
 _SSA = re.compile(r"%[\w$.#-]+")
+# Ops whose every result views operand 0. Kept apart from ir_context.VIEW_LIKE_OPS, which also
+# lists memref.extract_strided_metadata, whose index results are no views.
 _VIEWS = frozenset(
     {
         "memref.subview",
@@ -107,11 +111,8 @@ def _trace(func: ir.Operation, number: _Numbering) -> _Trace:
     # memref value -> (root, view path number, covers the whole root)
     view_of: dict[ir.Value, tuple[int, int, bool]] = {}
     content: dict[int, int] = {}
-    roots = 0
 
     def new_root(kind: object) -> int:
-        nonlocal roots
-        roots += 1
         root = number("root", kind)
         content[root] = number("initial", kind)
         return root
@@ -167,10 +168,10 @@ def _trace(func: ir.Operation, number: _Numbering) -> _Trace:
             continue
         # Everything an op (and the ops nested in it) takes from outside itself; what it
         # overwrites in full is not read.
-        inside: set[ir.Operation] = set()
-        _collect(op, inside)
+        nested_ops = list(walk(op))
+        inside = set(nested_ops)
         taken: list[ir.Value] = []
-        for nested in _ordered(op):
+        for nested in nested_ops:
             for operand in nested.operands:
                 owner = operand.owner
                 defined_inside = (
@@ -201,23 +202,6 @@ def _trace(func: ir.Operation, number: _Numbering) -> _Trace:
             content[root] = number("write", key, path, before)
     arguments = tuple(content[view_of[arg][0]] for arg in block.arguments if arg in view_of)
     return _Trace(ops, arguments, returned)
-
-
-def _collect(op: ir.Operation, into: set[ir.Operation]) -> None:
-    into.add(op)
-    for region in op.regions:
-        for block in region.blocks:
-            for nested in block.operations:
-                _collect(nested.operation, into)
-
-
-def _ordered(op: ir.Operation) -> list[ir.Operation]:
-    result = [op]
-    for region in op.regions:
-        for block in region.blocks:
-            for nested in block.operations:
-                result.extend(_ordered(nested.operation))
-    return result
 
 
 def _written(op: ir.Operation, memrefs: list[ir.Value]) -> list[tuple[ir.Value, bool]]:

@@ -22,12 +22,10 @@ from torch_mlir import ir
 from modelopt_mlir.analysis.function import (
     NOALIAS_ATTRS,
     OTHER,
-    SINGLE_INIT_LINALG,
     FunctionAnalysis,
     argument_attributes,
     argument_class,
     memory_effects,
-    memref_bytes,
 )
 from modelopt_mlir.ir_context import VIEW_LIKE_OPS, walk
 from modelopt_mlir.solver.recompute import RecomputeProblem
@@ -128,33 +126,19 @@ def _cloneable(op: ir.Operation) -> bool:
     return True
 
 
-def _segments(op: ir.Operation) -> tuple[list[ir.Value], list[ir.Value]] | None:
-    if "operandSegmentSizes" not in op.attributes:
-        return None
-    sizes = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))
-    if len(sizes) != 2:
-        return None
-    operands = list(op.operands)
-    return operands[: sizes[0]], operands[sizes[0] :]
-
-
 def _overwritten(
     op: ir.Operation, cls: dict[ir.Value, int], full: dict[ir.Value, bool]
 ) -> set[int]:
-    """Arena buffers that ``op`` overwrites in full without reading them."""
+    """Arena buffers that ``op`` overwrites in full without reading them: what a copy, a named
+    op that fills its init, or an all-parallel generic that never reads its one out writes,
+    through views that cover the whole buffer."""
+    effects = memory_effects(op)
+    if effects is None:
+        return set()
+    reads, writes = effects
     name = op.name
-    targets: list[ir.Value] = []
-    if name == "memref.copy":
-        targets = [op.operands[1]]
-    elif name in OVERWRITING_NAMED:
-        segments = _segments(op)
-        if segments is not None:
-            targets = segments[1]
-        elif name in SINGLE_INIT_LINALG and op.operands:
-            targets = [op.operands[len(op.operands) - 1]]  # ins(...) outs(%init), unsegmented
-    elif name == "linalg.generic":
-        segments = _segments(op)
-        if segments is None or len(segments[1]) != 1:
+    if name == "linalg.generic":
+        if len(writes) != 1:
             return set()
         iterators = ir.ArrayAttr(op.attributes["iterator_types"])
         if not all("parallel" in str(i) for i in iterators):
@@ -165,20 +149,11 @@ def _overwritten(
         body = op.regions[0].blocks[0]
         if list(body.arguments[len(body.arguments) - 1].uses):
             return set()
-        if segments[1][0] in segments[0]:
-            return set()  # reads what it writes
-        targets = segments[1]
-    result: set[int] = set()
-    for value in targets:
-        buffer = cls.get(value, OTHER)
-        if buffer >= 0 and full.get(value, False):
-            result.add(buffer)
-    # A unit that also reads a buffer it writes (through another operand) does not overwrite it
-    # blindly.
-    effects = memory_effects(op)
-    if effects is not None:
-        result -= {cls.get(v, OTHER) for v in effects[0]}
-    return result
+    elif name != "memref.copy" and name not in OVERWRITING_NAMED:
+        return set()
+    written = {cls.get(v, OTHER) for v in writes if full.get(v, False)}
+    # What the op also reads (through another operand) it does not overwrite blindly.
+    return {b for b in written if b >= 0} - {cls.get(v, OTHER) for v in reads}
 
 
 def _shape(value: ir.Value) -> list[int] | None:
@@ -196,10 +171,12 @@ _CONV = re.compile(r"linalg\.(depthwise_)?conv_")
 def op_flops(op: ir.Operation) -> int:
     """Floating-point (and integer) arithmetic of one unit, by the model in the module doc."""
     name = op.name
-    segments = _segments(op) if name.startswith("linalg.") else None
-    if segments is None:
+    if not name.startswith("linalg.") or "operandSegmentSizes" not in op.attributes:
+        return 0  # transpose, broadcast, map: no arithmetic counted
+    effects = memory_effects(op)
+    if effects is None:
         return 0
-    ins, outs = segments
+    ins, outs = effects
     out_shape = _shape(outs[0]) if outs else None
     if out_shape is None:
         return 0
@@ -219,12 +196,7 @@ def op_flops(op: ir.Operation) -> int:
         lhs = _shape(ins[0]) if ins else None
         if lhs is None:
             return 0
-        if name.endswith("transpose_a"):
-            reduction = lhs[-2]
-        elif name in ("linalg.vecmat", "linalg.dot"):
-            reduction = lhs[-1]
-        else:
-            reduction = lhs[-1]
+        reduction = lhs[-2] if name.endswith("transpose_a") else lhs[-1]
         return 2 * out_elements * reduction
     if _CONV.match(name):
         kernel = _shape(ins[1]) if len(ins) > 1 else None
@@ -264,8 +236,3 @@ def _iteration_domain(op: ir.Operation) -> int:
                 ranges[ir.AffineDimExpr(expr).position] = shape[dim]
     loops = len(ir.ArrayAttr(op.attributes["iterator_types"]))
     return math.prod(ranges.get(d, 1) for d in range(loops))
-
-
-def buffer_bytes(value: ir.Value) -> int:
-    size = memref_bytes(ir.MemRefType(value.type))
-    return size or 0

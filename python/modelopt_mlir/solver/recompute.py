@@ -21,7 +21,7 @@ lowers it. Then drop, latest first, decisions whose removal keeps the peak where
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +62,15 @@ class RecomputePlan:
     @property
     def extra_fraction(self) -> float:
         return self.extra_flops / self.total_flops if self.total_flops else 0.0
+
+
+def _flops(problem: RecomputeProblem, decisions: Iterable[Recompute]) -> int:
+    """The FLOPs the clones of ``decisions`` add."""
+    return sum(problem.flops[u] for d in decisions for u in d.chain)
+
+
+def _peak(profile: np.ndarray) -> int:
+    return int(profile.max()) if len(profile) else 0
 
 
 class _State:
@@ -202,7 +211,7 @@ def _greedy_round(
     chosen: list[int] = []
     groups: dict[int, list[int]] = {}  # chosen buffer -> the buffers decided with it
     profile = state.profile(decisions)
-    used = sum(problem.flops[u] for d in decisions.values() for u in d.chain)
+    used = _flops(problem, decisions.values())
     while len(profile):
         peak = int(profile.max())
         if target is not None and peak <= target:
@@ -237,7 +246,7 @@ def _greedy_round(
             if len(group) > 1:
                 options.append(group)
             for option in options:
-                flops = sum(problem.flops[u] for d in option for u in d.chain)
+                flops = _flops(problem, option)
                 if used + flops > budget:
                     continue
                 cost = sum(
@@ -255,10 +264,10 @@ def _greedy_round(
         _, buffer, option, profile = best
         for decision in option:
             decisions[decision.buffer] = decision
-            used += sum(problem.flops[u] for u in decision.chain)
+            used += _flops(problem, [decision])
         chosen.append(buffer)
         groups[buffer] = [d.buffer for d in option]
-    final = int(profile.max()) if len(profile) else 0
+    final = _peak(profile)
     # Drop decisions that the final peak does not need, latest first.
     limit = final if target is None or final > target else target
     for buffer in reversed(chosen):
@@ -322,7 +331,7 @@ def plan_recompute(
     state = _State(problem)
     decisions: dict[int, Recompute] = {}
     profile = state.profile(decisions)
-    peak_before = int(profile.max()) if len(profile) else 0
+    peak_before = _peak(profile)
     rejected: set[tuple[int, int]] = set()
     # Greedy rounds, each followed by the clean-up; another round starts from what the clean-up
     # kept while the peak keeps going down (the clean-up can leave a peak step that the round's
@@ -332,22 +341,20 @@ def plan_recompute(
         decisions = _greedy_round(
             problem, state, decisions, target, budget, writers, class_writers, rejected
         )
-        peak = int(state.profile(decisions).max()) if problem.num_units else 0
+        peak = _peak(state.profile(decisions))
         if peak >= best_peak:
             break
         best_peak = peak
-    profile = state.profile(decisions)
-    peak_after = int(profile.max()) if len(profile) else 0
+    peak_after = _peak(state.profile(decisions))
     if ilp_budget is not None and target is None and 0 < problem.num_units <= ILP_MAX_UNITS:
         chosen_ilp = _ilp_decisions(
             problem, state, writers, class_writers, budget, decisions, ilp_budget
         )
         if chosen_ilp is not None:
-            ilp_profile = state.profile(chosen_ilp)
-            ilp_peak = int(ilp_profile.max()) if len(ilp_profile) else 0
-            flops_of = lambda ds: sum(problem.flops[u] for d in ds.values() for u in d.chain)  # noqa: E731
+            ilp_peak = _peak(state.profile(chosen_ilp))
             if ilp_peak < peak_after or (
-                ilp_peak == peak_after and flops_of(chosen_ilp) < flops_of(decisions)
+                ilp_peak == peak_after
+                and _flops(problem, chosen_ilp.values()) < _flops(problem, decisions.values())
             ):
                 decisions, peak_after = chosen_ilp, ilp_peak
     ordered = tuple(
@@ -357,7 +364,7 @@ def plan_recompute(
         decisions=ordered,
         peak_before=peak_before,
         peak_after=peak_after,
-        extra_flops=sum(problem.flops[u] for d in ordered for u in d.chain),
+        extra_flops=_flops(problem, ordered),
         total_flops=total_flops,
         reached_target=target is None or peak_after <= target,
     )
@@ -449,7 +456,7 @@ def _ilp_decisions(
             + float(base[lo:hi].max()) / scale
             <= peak
         )
-    flops = [sum(problem.flops[u] for d in option for u in d.chain) for option in options]
+    flops = [_flops(problem, option) for option in options]
     model += pulp.lpSum(f * x for f, x in zip(flops, chosen, strict=True)) <= max_flops
     by_buffer: dict[int, list[int]] = {}
     for i, option in enumerate(options):
