@@ -113,34 +113,17 @@ def plot(rows: list[dict], path: str) -> None:
     print(f"wrote {path}")
 
 
-def maxbatch(budget_text: str, time_limit: float) -> None:
-    from modelopt_mlir.maxbatch import eager_max_batch_size, max_batch_size, parse_bytes
+def maxbatch(budget_text: str, time_limit: float) -> int:
+    """modelopt-maxbatch's table for GPT-2 small (seq 128, Adam) from batch 8."""
+    from modelopt_mlir.tools.maxbatch import main as maxbatch_main
 
-    budget = parse_bytes(budget_text)
-
-    def build(batch: int):
-        return ZOO["gpt2"].build(batch=batch, seq=128, size="small")
-
-    def make_optimizer(model):
-        return bench_optimizer("adam", model)
-
-    eager = eager_max_batch_size(build, budget, make_optimizer, start=8)
-    rows = [("PyTorch eager (MemTracker)", eager)]
-    for mode, label in (("off", "ours"), ("auto", "ours + recompute")):
-        rows.append(
-            (
-                label,
-                max_batch_size(
-                    build, budget, make_optimizer, recompute=mode, time_limit=time_limit, start=8
-                ),
-            )
-        )
-    print(f"\nlargest batch within {format_size(budget)}: GPT-2 small, seq 128, Adam")
-    print(f"{'':28}{'batch':>7}{'footprint':>14}{'vs eager':>10}")
-    for label, found in rows:
-        ratio = f"{found.largest / eager.largest:.2f}x" if eager.largest else "-"
-        size = format_size(found.footprint) if found.footprint else "-"
-        print(f"{label:<28}{found.largest:>7}{size:>14}{ratio:>10}")
+    print()
+    return maxbatch_main(
+        [
+            *("--model", "gpt2", "--size", "small", "--seq", "128", "--optimizer", "adam"),
+            *("--budget", budget_text, "--start", "8", "--time-limit", str(time_limit)),
+        ]
+    )
 
 
 def main() -> int:
@@ -162,7 +145,7 @@ def main() -> int:
     if args.png:
         plot(rows, args.png)
     if args.maxbatch:
-        maxbatch(args.maxbatch, args.time_limit)
+        return maxbatch(args.maxbatch, args.time_limit)
     return 0
 
 

@@ -59,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.time_limit <= 0:
             raise UsageError("--time-limit must be positive")
         entry = ZOO[args.model]
-        entry.build(batch=1, seq=args.seq, size=args.size)  # checks size and seq
+        # What ZooEntry.build would refuse, without building a model here.
+        if args.size not in entry.sizes:
+            raise UsageError(
+                f"model '{args.model}' has sizes {', '.join(entry.sizes)}, not '{args.size}'"
+            )
+        if args.seq is not None and args.seq < 1:
+            raise UsageError("--seq must be positive")
     except (UsageError, ValueError) as exc:
         print(parser.format_usage().rstrip(), file=sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)

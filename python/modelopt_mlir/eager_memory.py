@@ -54,6 +54,7 @@ def eager_training_peak(
     optimizer: Any,
     *,
     warmup: int = 1,
+    copy: bool = True,
 ) -> EagerPeak:
     """Peak memory of one steady-state training step ``zero_grad; loss_fn(model(*inputs),
     *targets).backward(); step`` on deep copies of ``model`` and ``optimizer``.
@@ -61,6 +62,9 @@ def eager_training_peak(
     ``optimizer`` is a ``torch.optim.Optimizer`` over ``model``'s parameters or an
     ``OptimizerConfig``-like object (``kind``, ``lr``, ...). The copy runs in training mode
     with dropout switched off, after ``warmup`` full steps so that optimizer state exists.
+    ``copy=False`` steps ``model`` and ``optimizer`` (a torch.optim instance) themselves: for
+    models built under ``FakeTensorMode``, whose tensors cannot be deep-copied into the same
+    fake mode.
     """
     inputs = list(example_inputs)
     target_list = [targets] if isinstance(targets, torch.Tensor) else list(targets)
@@ -68,7 +72,7 @@ def eager_training_peak(
     base = _cuda_allocated(device)
     from modelopt_mlir.frontend.reference import copy_model_and_optimizer
 
-    clone, opt = copy_model_and_optimizer(model, optimizer)
+    clone, opt = copy_model_and_optimizer(model, optimizer) if copy else (model, optimizer)
     clone.train()
     for module in clone.modules():
         if isinstance(module, nn.modules.dropout._DropoutNd):

@@ -195,33 +195,15 @@ def eager_peak_fake(build: Build, batch: int, make_optimizer: MakeOptimizer) -> 
     """PyTorch eager's MemTracker peak (bytes) of one steady-state training step at ``batch``,
     with every tensor fake: the model, batch and optimizer are built under ``FakeTensorMode``."""
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.distributed._tools.mem_tracker import MemTracker
 
-    from modelopt_mlir.eager_memory import _quiet
+    from modelopt_mlir.eager_memory import eager_training_peak
 
     with FakeTensorMode():
         model, inputs, targets, loss_fn, _ = _parts(build(batch))
-        model.train()
-        for module in model.modules():
-            if isinstance(module, nn.modules.dropout._DropoutNd):
-                module.eval()  # as the captured step
-        optimizer = make_optimizer(model)
-        target_list = [targets] if isinstance(targets, torch.Tensor) else list(targets)
-
-        def step() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(*inputs), *target_list)
-            loss.backward()
-            optimizer.step()
-
-        step()  # warm-up: optimizer state exists
-        tracker = MemTracker()
-        with _quiet():
-            tracker.track_external(model, optimizer, *inputs, *target_list)
-            with tracker:
-                step()
-        peak = tracker.get_tracker_snapshot("peak")
-    return int(sum(kinds.get("Total", 0) for kinds in peak.values()))
+        peak = eager_training_peak(
+            model, inputs, targets, loss_fn, make_optimizer(model), copy=False
+        )
+    return peak.total
 
 
 def eager_max_batch_size(
