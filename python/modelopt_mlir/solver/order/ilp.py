@@ -401,7 +401,7 @@ def _window_peak(window: Window, local_order: Sequence[int]) -> int:
     return peak + window.constant
 
 
-def _solve_window(
+def solve_window(
     window: Window, upper: int, lower: int, budget: Budget
 ) -> tuple[list[int], int, int, bool]:
     """Best local order found, its window peak, the proven bound, and whether it is optimal,
@@ -437,7 +437,7 @@ def full_order_ilp(
     budget = as_budget(time_limit)
     start_peak = peak_of_order(problem, start)
     window = _full_window(problem, start)
-    local, _, bound, optimal = _solve_window(window, start_peak, lower, budget)
+    local, _, bound, optimal = solve_window(window, start_peak, lower, budget)
     order = tuple(window.units[u] for u in local)
     peak = peak_of_order(problem, order)
     if peak > start_peak or not is_valid_order(problem, order):
@@ -498,7 +498,7 @@ def window_order_ilp(
         lo = candidates[0]
         tried.add((lo, k))
         window = make_window(problem, order, lo, lo + k)
-        local, window_peak, _, _ = _solve_window(
+        local, window_peak, _, _ = solve_window(
             window, peak, lower, budget.units(int(window_time * WORK_PER_SECOND))
         )
         solved_windows += 1
