@@ -24,12 +24,14 @@ projection read transposed only in the backward pass (folding it too costs 6%).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, tensor
 
 from modelopt_mlir.diagnostics import DiagnosticEngine
+from modelopt_mlir.ir_context import op_address
 from modelopt_mlir.passes import ModulePass
 
 PRODUCTS = ("linalg.matmul", "linalg.batch_matmul")
@@ -61,47 +63,118 @@ def fold_transposes(module: ir.Module) -> int:
 
 
 class _Positions:
-    """Each op's index in ``block`` (a nested op counts at its enclosing op), computed once and
-    again only after a fold has changed the block."""
+    """Each op's index in ``block`` (a nested op counts at its enclosing op), kept up to date as
+    folds insert and erase ops, without walking the block again.
+
+    Op ``i`` of the block as first numbered owns slot ``i``; an op inserted before another joins
+    that op's slot just before it. An op's index is the number of ops in earlier slots (a
+    Fenwick tree of slot sizes) plus its place in its own slot. Ops are known by address."""
 
     def __init__(self, block: ir.Block) -> None:
-        self.block = block
-        self._index: dict[ir.Operation, int] | None = None
+        self._slots = [[op_address(o)] for o in block.operations]
+        self._slot_of = {ops[0]: i for i, ops in enumerate(self._slots)}
+        self._tree = [0] * (len(self._slots) + 1)
+        for i in range(len(self._slots)):
+            self._add(i, 1)
 
-    def invalidate(self) -> None:
-        self._index = None
+    def _add(self, slot: int, delta: int) -> None:
+        i = slot + 1
+        while i < len(self._tree):
+            self._tree[i] += delta
+            i += i & -i
+
+    def _before(self, slot: int) -> int:
+        total, i = 0, slot
+        while i > 0:
+            total += self._tree[i]
+            i -= i & -i
+        return total
 
     def of(self, op: ir.Operation | None) -> int | None:
-        if self._index is None:
-            self._index = {o.operation: i for i, o in enumerate(self.block.operations)}
-        while op is not None and op not in self._index:
+        while op is not None and op_address(op) not in self._slot_of:
             parent = op.parent
             op = parent if isinstance(parent, ir.Operation) else getattr(parent, "operation", None)
-        return None if op is None else self._index[op]
+        if op is None:
+            return None
+        address = op_address(op)
+        slot = self._slot_of[address]
+        return self._before(slot) + self._slots[slot].index(address)
+
+    def insert(self, new: ir.Operation, before: ir.Operation) -> None:
+        """Record ``new``, just created right before ``before``."""
+        address, slot = op_address(new), self._slot_of[op_address(before)]
+        ops = self._slots[slot]
+        ops.insert(ops.index(op_address(before)), address)
+        self._slot_of[address] = slot
+        self._add(slot, 1)
+
+    def erase(self, op: ir.Operation) -> None:
+        """Erase ``op`` (out of the table first: a new op may be made at its address)."""
+        address = op_address(op)
+        slot = self._slot_of.pop(address)
+        self._slots[slot].remove(address)
+        self._add(slot, -1)
+        op.operation.erase()
 
 
 def _fold_block(block: ir.Block) -> int:
-    """Fold the block's transposes, first in block order first; after each fold, start again
-    from the first one not yet tried (a fold changes what the others read and cost)."""
-    # Keyed by hash (the op's address: Python wrappers of one op differ, erased ops compare
-    # with nothing), taken while every op is alive.
-    transposes = [
-        (hash(o.operation), o.operation) for o in block.operations if o.name == "linalg.transpose"
-    ]
+    """Fold the block's transposes, first in block order first.
+
+    A fold changes what another transpose costs only through the uses of the tensor the folded
+    one reads (or of the larger tensor it is a slice of): its views and products now read that
+    tensor. So a transpose turned down is tried again, in block order, after a fold on the same
+    root tensor, and transposes that read the folded one are tried (again) after it."""
     positions = _Positions(block)
-    erased: set[int] = set()  # keys of the transposes a fold erased
-    tried: set[int] = set()
+    ops: dict[int, tuple[int, ir.Operation]] = {}  # by address: (index, op) of live transposes
+    for op in block.operations:
+        if op.name == "linalg.transpose":
+            ops[op_address(op)] = (positions.of(op.operation) or 0, op.operation)
+    pending = [(index, key) for key, (index, _) in ops.items()]
+    heapq.heapify(pending)
+    queued = set(ops)
+    turned_down: dict[tuple[int, int], list[int]] = {}  # root tensor -> transposes turned down
     folded = 0
-    while True:
-        key, transpose = next(((k, t) for k, t in transposes if k not in tried), (None, None))
-        if transpose is None:
-            return folded
-        tried.add(key)
-        if _fold(transpose, positions, erased):
-            folded += 1
-            positions.invalidate()
-            transposes = [(k, t) for k, t in transposes if k not in erased]
-            tried.clear()
+    while pending:
+        _, key = heapq.heappop(pending)
+        queued.discard(key)
+        if key not in ops:
+            continue  # erased by an earlier fold
+        transpose = ops[key][1]
+        root = _key(_root(transpose.operands[0])[0])
+        changed = _fold(transpose, positions)
+        if changed is None:
+            turned_down.setdefault(root, []).append(key)
+            continue
+        folded += 1
+        ops.pop(key, None)  # erased, or left without uses
+        retry = turned_down.pop(root, [])
+        for outer, erased in changed:
+            if erased:
+                ops.pop(outer, None)
+            else:
+                retry.append(outer)
+        for again in retry:
+            if again in ops and again not in queued:
+                queued.add(again)
+                heapq.heappush(pending, (ops[again][0], again))
+    return folded
+
+
+def _key(value: ir.Value) -> tuple[int, int]:
+    """A key for ``value`` that stays a plain number once its op is erased."""
+    if isinstance(value, ir.OpResult):
+        return op_address(value.owner), value.result_number
+    return -1, ir.BlockArgument(value).arg_number
+
+
+def _root(value: ir.Value) -> tuple[ir.Value, bool]:
+    """The tensor ``value`` is a view of (through reshapes and slices), and whether a slice is
+    on the way."""
+    sliced = False
+    while isinstance(value, ir.OpResult) and value.owner.name in VIEWS:
+        sliced |= value.owner.name == "tensor.extract_slice"
+        value = value.owner.operands[0]
+    return value, sliced
 
 
 def _permutation(transpose: ir.Operation) -> list[int]:
@@ -115,7 +188,9 @@ def _reassociation(reshape: ir.Operation) -> list[list[int]]:
     ]
 
 
-def _fold(transpose: ir.Operation, positions: _Positions, erased: set[int]) -> int:
+def _fold(transpose: ir.Operation, positions: _Positions) -> list[tuple[int, bool]] | None:
+    """Fold ``transpose`` into its products if it may and is worth it. None if not; else, for
+    each transpose that read it, (its key, whether the fold erased it)."""
     source = transpose.operands[0]
     result = transpose.results[0]
     permutation = _permutation(transpose)
@@ -134,15 +209,15 @@ def _fold(transpose: ir.Operation, positions: _Positions, erased: set[int]) -> i
                 elif _foldable(inner.owner, inner.operand_number):
                     uses.append((inner.owner, inner.operand_number, owner))
                 else:
-                    return 0
+                    return None
         elif _foldable(owner, use.operand_number):
             uses.append((owner, use.operand_number, None))
         else:
-            return 0
+            return None
     if not uses and not again:
-        return 0
+        return None
     if not _worth_it(transpose, positions, [p for p, _, _ in uses] + [o for o, _ in again]):
-        return 0
+        return None
     views: dict[int, tuple[ir.Value, list[int]]] = {}
     for reshape in [r for _, _, r in uses] + [r for _, r in again]:
         key = id(reshape)
@@ -156,34 +231,37 @@ def _fold(transpose: ir.Operation, positions: _Positions, erased: set[int]) -> i
             if view is None:
                 for made, _ in views.values():  # nothing else has been rewritten yet
                     if made != source:
-                        made.owner.erase()
-                return 0
+                        positions.erase(made.owner)
+                return None
+            if view[0] != source:
+                positions.insert(view[0].owner, reshape or transpose)
             views[key] = view
     for product, number, reshape in uses:
         value, order = views[id(reshape)]
-        _as_generic(product, number, value, order)
+        _as_generic(product, number, value, order, positions)
+    changed = []
     for outer, reshape in again:
         # outer[z] = view[x] with x[p2[j]] = z[j], view[x] = value[y] with y[order[i]] = x[i].
         value, order = views[id(reshape)]
         composed = [order[d] for d in _permutation(outer)]
-        if composed == list(range(len(composed))):
+        identity = composed == list(range(len(composed)))
+        changed.append((op_address(outer), identity))
+        if identity:
             outer.results[0].replace_all_uses_with(value)
-            erased.add(hash(outer.operation))
-            outer.erase()
+            positions.erase(outer.operation)
         else:
             outer.operands[0] = value
             outer.attributes["permutation"] = ir.DenseI64ArrayAttr.get(composed)
     for view, _ in views.values():
         if view != source and not list(view.uses):
-            view.owner.erase()
+            positions.erase(view.owner)
     reshapes = [r for _, _, r in uses] + [r for _, r in again]
     for reshape in {id(r): r for r in reshapes if r is not None}.values():
         if not list(reshape.results[0].uses):
-            reshape.erase()
+            positions.erase(reshape)
     if not list(result.uses):
-        erased.add(hash(transpose))
-        transpose.erase()
-    return 1
+        positions.erase(transpose)
+    return changed
 
 
 def _worth_it(transpose: ir.Operation, positions: _Positions, readers: list[ir.Operation]) -> bool:
@@ -198,10 +276,7 @@ def _worth_it(transpose: ir.Operation, positions: _Positions, readers: list[ir.O
     start, last = at(transpose), max(at(op) or 0 for op in readers)
     if start is None:
         return False
-    root, sliced = transpose.operands[0], False
-    while isinstance(root, ir.OpResult) and root.owner.name in VIEWS:
-        sliced |= root.owner.name == "tensor.extract_slice"
-        root = root.owner.operands[0]
+    root, sliced = _root(transpose.operands[0])
     if not sliced or not isinstance(root, ir.OpResult):
         return True  # the same bytes held over no longer a span (arguments live throughout)
     # The root's last use through its views, this transpose and its readers left out.
@@ -290,7 +365,9 @@ def _attr(groups: list[list[int]]) -> ir.ArrayAttr:
     )
 
 
-def _as_generic(product: ir.Operation, number: int, value: ir.Value, order: list[int]) -> None:
+def _as_generic(
+    product: ir.Operation, number: int, value: ir.Value, order: list[int], positions: _Positions
+) -> None:
     """Replace ``product`` by a linalg.generic with its loops and indexing maps, reading operand
     ``number`` as ``value``, whose dims are the operand's dims permuted by ``order`` (operand dim
     i is value dim order[i])."""
@@ -323,4 +400,5 @@ def _as_generic(product: ir.Operation, number: int, value: ir.Value, order: list
             total = arith.AddFOp(body.arguments[2], prod.result)
             linalg.YieldOp([total.result])
     product.results[0].replace_all_uses_with(generic.results[0])
-    product.erase()
+    positions.insert(generic.operation, product)
+    positions.erase(product)

@@ -44,6 +44,24 @@ def register_torch_mlir_passes() -> None:
     ctypes.CDLL(library).torchMlirRegisterAllPasses()
 
 
+def capsule_pointer(capsule: object) -> int:
+    """The C pointer inside one of the bindings' ``_CAPIPtr`` capsules."""
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.argtypes = [ctypes.py_object]
+    get_name.restype = ctypes.c_char_p
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    get_pointer.restype = ctypes.c_void_p
+    return get_pointer(capsule, get_name(capsule))
+
+
+def op_address(op: ir.Operation | ir.OpView) -> int:
+    """The address of ``op``'s C++ operation: the same for every Python wrapper of it for as long
+    as it lives. (``hash`` of a wrapper is the binding's own handle, which the bindings may
+    replace while IR is being rewritten: a dict keyed by ops can lose them.)"""
+    return capsule_pointer(op.operation._CAPIPtr)
+
+
 def load_tm_tensor_dialect(context: ir.Context) -> None:
     """Make ``context`` able to parse ``tm_tensor`` ops (training steps contain
     ``tm_tensor.scatter``).

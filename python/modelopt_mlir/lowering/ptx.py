@@ -27,6 +27,8 @@ from typing import Any
 
 from torch_mlir import ir
 
+from modelopt_mlir.ir_context import capsule_pointer
+
 __all__ = [
     "LIBDEVICE_CANDIDATES",
     "PtxError",
@@ -93,29 +95,19 @@ def _capi() -> ctypes.CDLL:
     return library
 
 
-def _capsule_pointer(capsule: object) -> int:
-    get_name = ctypes.pythonapi.PyCapsule_GetName
-    get_name.argtypes = [ctypes.py_object]
-    get_name.restype = ctypes.c_char_p
-    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
-    get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    get_pointer.restype = ctypes.c_void_p
-    return get_pointer(capsule, get_name(capsule))
-
-
 _registered_contexts: set[int] = set()
 
 
 def _translate(module: ir.Module) -> str:
     capi = _capi()
-    context_pointer = _capsule_pointer(module.context._CAPIPtr)
+    context_pointer = capsule_pointer(module.context._CAPIPtr)
     if context_pointer not in _registered_contexts:
         capi.mlirRegisterAllLLVMTranslations(context_pointer)
         _registered_contexts.add(context_pointer)
     llvm_context = capi.LLVMContextCreate()
     try:
         llvm_module = capi.mlirTranslateModuleToLLVMIR(
-            _capsule_pointer(module.operation._CAPIPtr), llvm_context
+            capsule_pointer(module.operation._CAPIPtr), llvm_context
         )
         if not llvm_module:
             raise PtxError("MLIR could not translate the kernel module to LLVM IR")

@@ -80,3 +80,37 @@ def test_pass_counts_folds_and_keeps_needed_copies() -> None:
         assert module.operation.verify()
         printed = str(module)
     assert printed.count("linalg.transpose") == 1 and printed.count("linalg.matmul") == 1
+
+
+def test_a_fold_that_keeps_a_tensor_alive_makes_an_earlier_slice_fold_worth_it() -> None:
+    """%t0 reads a slice of %r, and folding it alone would keep all of %r alive to the late
+    product instead of the half-size copy: turned down. %t1 transposes all of %r and folds (the
+    same bytes, held no longer); its product now reads %r late, so %r lives that long anyway and
+    %t0 is tried again and folded."""
+    from torch_mlir import ir
+
+    from modelopt_mlir.ir_context import make_context
+
+    spacers = "\n".join(f"      %c{i} = arith.constant {i}.0 : f32" for i in range(8))
+    text = f"""
+    func.func @f(%b: tensor<4x8xf32>, %c: tensor<8x8xf32>) -> (tensor<8x8xf32>, tensor<8x8xf32>) {{
+      %zero = arith.constant 0.0 : f32
+      %e88 = tensor.empty() : tensor<8x8xf32>
+      %r = linalg.fill ins(%zero : f32) outs(%e88 : tensor<8x8xf32>) -> tensor<8x8xf32>
+      %s0 = tensor.extract_slice %r[0, 0] [4, 8] [1, 1] : tensor<8x8xf32> to tensor<4x8xf32>
+      %e84 = tensor.empty() : tensor<8x4xf32>
+      %t0 = linalg.transpose ins(%s0 : tensor<4x8xf32>) outs(%e84 : tensor<8x4xf32>) permutation = [1, 0]
+      %t1 = linalg.transpose ins(%r : tensor<8x8xf32>) outs(%e88 : tensor<8x8xf32>) permutation = [1, 0]
+{spacers}
+      %acc = linalg.fill ins(%zero : f32) outs(%e88 : tensor<8x8xf32>) -> tensor<8x8xf32>
+      %m0 = linalg.matmul ins(%t0, %b : tensor<8x4xf32>, tensor<4x8xf32>) outs(%acc : tensor<8x8xf32>) -> tensor<8x8xf32>
+      %m1 = linalg.matmul ins(%t1, %c : tensor<8x8xf32>, tensor<8x8xf32>) outs(%acc : tensor<8x8xf32>) -> tensor<8x8xf32>
+      return %m0, %m1 : tensor<8x8xf32>, tensor<8x8xf32>
+    }}
+    """
+    with make_context():
+        module = ir.Module.parse(text)
+        assert fold_module.fold_transposes(module) == 2
+        assert module.operation.verify()
+        printed = str(module)
+    assert "linalg.transpose" not in printed and "linalg.matmul" not in printed
