@@ -134,6 +134,9 @@ class PlanReport:
     # when no buffer was recomputed
     recompute: dict[str, Any] | None = None
     memory_budget: int | None = None  # the arena budget asked for (bytes)
+    # Planned from shapes alone (the model or batch on the meta device): nothing was run on
+    # values, and the eager peak, if measured, is MemTracker's on meta tensors.
+    shapes_only: bool = False
 
     @property
     def chosen_order_peak(self) -> int:
@@ -198,6 +201,8 @@ class PlanReport:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        if not self.shapes_only:  # a plan of real tensors keeps the JSON it always had
+            del data["shapes_only"]
         data["chosen_order_peak"] = self.chosen_order_peak
         data["params_and_state_bytes"] = self.params_and_state_bytes
         data["footprint_bytes"] = self.footprint_bytes
@@ -213,8 +218,10 @@ class PlanReport:
                 return ""
             return f"  (ours = {self.arena_bytes / value:.3f}x)"
 
-        rows = [
-            ("model", f"{self.model} ({self.mode}, {self.optimizer})"),
+        rows = [("model", f"{self.model} ({self.mode}, {self.optimizer})")]
+        if self.shapes_only:
+            rows.append((SHAPES_ONLY_ROW, SHAPES_ONLY_TEXT))
+        rows += [
             ("parameters", format_size(self.param_bytes)),
             ("optimizer state", format_size(self.state_bytes)),
         ]
@@ -318,6 +325,13 @@ class PlanReport:
         lines = [title, "-" * max(len(title), width + 30)]
         lines += [f"{name:<{width}}  {value}" for name, value in rows]
         return "\n".join(lines)
+
+
+SHAPES_ONLY_ROW = "checked on values"
+SHAPES_ONLY_TEXT = (
+    "no (shapes only: the model is on the meta device; the plan is validated, not run, and "
+    "cannot be run)"
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,7 +481,14 @@ def plan(
     parameters that are frozen (``requires_grad=False``), not held by the optimizer or get no
     gradient from the loss are arguments that the step leaves alone. What cannot be planned
     raises a PlanError that says what to change: a loss that is not a differentiable scalar, no
-    trainable parameter, meta-device or empty tensors, an unsupported optimizer or dtype.
+    trainable parameter, empty tensors, an unsupported optimizer or dtype.
+
+    A model built on the meta device (``with torch.device("meta"): model = ...``, with meta
+    example inputs and targets) is planned from shapes alone: no parameter-sized tensor is
+    allocated, the plan is validated as always, but nothing is run on values; the report says
+    so, ``compare_eager`` measures eager PyTorch on meta tensors, and running or verifying the
+    result raises a PlanError. Integer inputs on meta have no values to take a range from: give
+    ``int_ranges``.
     """
     from torch_mlir import ir
 
@@ -489,7 +510,7 @@ def plan(
             raise PlanError("a training step needs an optimizer (torch.optim SGD, Adam or AdamW)")
         if not target_list:
             raise PlanError("a training step needs targets: loss_fn(model(*inputs), *targets)")
-    _check_devices(model, inputs, target_list)
+    shapes_only = _shapes_only(model, inputs, target_list)
     if not isinstance(solver, str):
         raise PlanError(f"solver must be a string, got {type(solver).__name__}")
     if time_limit is None or float(time_limit) <= 0:
@@ -568,9 +589,11 @@ def plan(
 
         with stages.stage("eager", "measuring PyTorch eager's peak (MemTracker)"):
             if loss_fn is None:
-                eager = eager_inference_peak(model, inputs)
+                eager = eager_inference_peak(model, inputs, meta=shapes_only)
             else:
-                eager = eager_training_peak(model, inputs, targets_arg, loss_fn, optimizer)
+                eager = eager_training_peak(
+                    model, inputs, targets_arg, loss_fn, optimizer, meta=shapes_only
+                )
 
     # The frontend's own split (capture, import, bufferize) replaces our two coarser stages.
     seconds = dict(captured.timings) or {
@@ -613,6 +636,7 @@ def plan(
         time_limit=float(time_limit),
         recompute=function_report.get("recompute"),
         memory_budget=memory_budget,
+        shapes_only=shapes_only,
     )
     return PlanResult(
         module=module,
@@ -639,25 +663,15 @@ def _as_tensors(value: Any, what: str) -> list[torch.Tensor]:
     return list(items)
 
 
-def _check_devices(
+def _shapes_only(
     model: nn.Module, inputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]
-) -> None:
-    """Refuse meta tensors: the plan is checked by running the step on real values."""
-    named = [(f"example_inputs[{i}]", x) for i, x in enumerate(inputs)]
-    named += [(f"targets[{i}]", t) for i, t in enumerate(targets)]
-    for name, tensor in named:
-        if tensor.is_meta:
-            raise PlanError(
-                f"{name} is on the meta device (a shape without values); pass real CPU "
-                "tensors: the planned step is run on them to verify it"
-            )
-    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if tensor.is_meta:
-            raise PlanError(
-                f"model tensor '{name}' is on the meta device (a shape without values); "
-                "materialise the model on the CPU first, e.g. model.to_empty(device='cpu') "
-                "then initialise or load its weights"
-            )
+) -> bool:
+    """Whether the step is planned from shapes alone: a parameter, model buffer, example input
+    or target on the meta device (a shape without values). Capture, import, bufferization,
+    planning and the plan's validation need only shapes; running the step needs values, so a
+    shapes-only plan cannot be run or verified on values."""
+    tensors = [*model.parameters(), *model.buffers(), *inputs, *targets]
+    return any(tensor.is_meta for tensor in tensors)
 
 
 def _describe_optimizer(optimizer: Any) -> str:
@@ -779,10 +793,25 @@ class PlanResult:
         unplanned signature's arguments (outputs placed in the arena are read back from it)."""
         from modelopt_mlir.lowering.arena_outputs import compile_planned
 
+        self._refuse_shapes_only("compile the step to run it")
         if which not in self._compiled:
             text = self.module_text if which == "planned" else self.unplanned_text
             self._compiled[which] = compile_planned(text, self.func_name)
         return self._compiled[which]
+
+    @property
+    def shapes_only(self) -> bool:
+        """Planned from shapes alone (the model on the meta device): cannot be run."""
+        return self.report.shapes_only
+
+    def _refuse_shapes_only(self, what: str) -> None:
+        if self.shapes_only:
+            raise PlanError(
+                f"cannot {what}: this plan was made from shapes alone (the model or batch is on "
+                "the meta device, without values). The plan, its report and save() are valid; "
+                "to run or verify the step, plan the model with real CPU tensors (e.g. "
+                "model.to_empty(device='cpu') then load its weights)"
+            )
 
     def arguments(
         self,
@@ -793,6 +822,7 @@ class PlanResult:
     ) -> list[np.ndarray]:
         """Every function argument as numpy (params, buffers, state, batch, zeroed out-params),
         from the given or the planned model, optimizer and batch."""
+        self._refuse_shapes_only("build the step's arguments")
         optimizer = optimizer if optimizer is not None else self.optimizer
         state = optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
         try:
@@ -835,6 +865,7 @@ class PlanResult:
         step (one ``loss.backward()`` and ``optimizer.step()``), eval mode for inference."""
         from modelopt_mlir.frontend.reference import eager_results
 
+        self._refuse_shapes_only("run the eager reference")
         return eager_results(
             self.captured,
             self.model,

@@ -10,6 +10,7 @@ bytes live at the peak of one steady-state eager step, broken down by what they 
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ def eager_training_peak(
     *,
     warmup: int = 1,
     copy: bool = True,
+    meta: bool = False,
 ) -> EagerPeak:
     """Peak memory of one steady-state training step ``zero_grad; loss_fn(model(*inputs),
     *targets).backward(); step`` on deep copies of ``model`` and ``optimizer``.
@@ -65,14 +67,21 @@ def eager_training_peak(
     ``copy=False`` steps ``model`` and ``optimizer`` (a torch.optim instance) themselves: for
     models built under ``FakeTensorMode``, whose tensors cannot be deep-copied into the same
     fake mode.
+
+    ``meta=True`` measures on the meta device (shapes without values, no memory): the copy and
+    the batch are moved there first, for a model planned from shapes alone.
     """
     inputs = list(example_inputs)
     target_list = [targets] if isinstance(targets, torch.Tensor) else list(targets)
-    device = _device_of(model, inputs)
+    if meta:
+        inputs, target_list = _on_meta(inputs), _on_meta(target_list)
+    device = _device_of(model, inputs) if not meta else torch.device("meta")
     base = _cuda_allocated(device)
     from modelopt_mlir.frontend.reference import copy_model_and_optimizer
 
     clone, opt = copy_model_and_optimizer(model, optimizer) if copy else (model, optimizer)
+    if meta:
+        clone.to("meta")  # in place: the optimizer keeps its parameters
     clone.train()
     for module in clone.modules():
         if isinstance(module, nn.modules.dropout._DropoutNd):
@@ -93,8 +102,8 @@ def eager_training_peak(
         mt.track_external(clone, opt, *inputs, *target_list)
         with mt:
             step()
-    peak = mt.get_tracker_snapshot("peak").get(device, {})
-    after = mt.get_tracker_snapshot("current").get(device, {})
+    peak = _snapshot(mt, "peak", device)
+    after = _snapshot(mt, "current", device)
     by_kind = _readable(peak)
     # The tracker files every tensor allocated inside optimizer.step() as optimizer state, the
     # update's temporaries too; the state proper is what is still held once the step is over.
@@ -108,11 +117,19 @@ def eager_training_peak(
     return EagerPeak(total=total, by_kind=by_kind, device=str(device))
 
 
-def eager_inference_peak(model: nn.Module, example_inputs: Sequence[torch.Tensor]) -> EagerPeak:
+def eager_inference_peak(
+    model: nn.Module, example_inputs: Sequence[torch.Tensor], *, meta: bool = False
+) -> EagerPeak:
     """Peak memory of one ``model(*example_inputs)`` in eval mode under ``torch.no_grad()``,
-    after one warm-up forward. ``model``'s train/eval modes are restored afterwards."""
+    after one warm-up forward. ``model``'s train/eval modes are restored afterwards.
+    ``meta=True`` measures on the meta device (a copy of the model moved there when it holds
+    real tensors)."""
     inputs = list(example_inputs)
-    device = _device_of(model, inputs)
+    if meta:
+        inputs = _on_meta(inputs)
+        if not all(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            model = copy.deepcopy(model).to("meta")
+    device = _device_of(model, inputs) if not meta else torch.device("meta")
     base = _cuda_allocated(device)
     modes = {module: module.training for module in model.modules()}
     try:
@@ -129,12 +146,29 @@ def eager_inference_peak(model: nn.Module, example_inputs: Sequence[torch.Tensor
     finally:
         for module, training in modes.items():
             module.training = training
-    peak = mt.get_tracker_snapshot("peak").get(device, {})
+    peak = _snapshot(mt, "peak", device)
     by_kind = _readable(peak)
     total = peak.get(_TOTAL_KEY, 0)
     if device.type == "cuda":
         total = _cuda_total(device, base, by_kind)
     return EagerPeak(total=total, by_kind=by_kind, device=str(device))
+
+
+def _on_meta(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [t if t.is_meta else t.to("meta") for t in tensors]
+
+
+def _snapshot(mt: MemTracker, kind: str, device: torch.device) -> dict[Any, int]:
+    """The tracker's ``kind`` snapshot on ``device``. On meta, the CPU's is added: torch.optim
+    keeps Adam's step counters on the CPU whatever the parameters' device."""
+    snapshots = mt.get_tracker_snapshot(kind)
+    if device.type != "meta":
+        return snapshots.get(device, {})
+    merged: dict[Any, int] = {}
+    for dev in (device, torch.device("cpu")):
+        for key, nbytes in snapshots.get(dev, {}).items():
+            merged[key] = merged.get(key, 0) + nbytes
+    return merged
 
 
 def _readable(snapshot: dict[Any, int]) -> dict[str, int]:

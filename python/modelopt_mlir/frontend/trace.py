@@ -176,7 +176,33 @@ def _make_fx(
             decomposition_table=capture_decompositions(),
             tracing_mode="fake",
             record_stack_traces=record_stack_traces,
-        )(*example_args)
+        )(*_fake_cpu_args(example_args))
+
+
+def _fake_cpu_args(example_args: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+    """With a meta tensor among ``example_args`` (a model built on the meta device: shapes
+    without values), every argument as a fake CPU tensor of one fake mode, which make_fx then
+    traces in. Traced from meta tensors, the ops that make tensors (``arange``, ``full``, ...)
+    would carry ``device=meta``, which torch-mlir cannot lower; fake tensors hold no memory
+    either. Real arguments are returned as they are (make_fx fakes them itself)."""
+    if not any(isinstance(a, torch.Tensor) and a.is_meta for a in example_args):
+        return example_args
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    mode = FakeTensorMode(allow_fallback_kernels=True, shape_env=ShapeEnv(), static_shapes=True)
+    faked: list[torch.Tensor] = []
+    for arg in example_args:
+        if not isinstance(arg, torch.Tensor):
+            faked.append(arg)
+        elif arg.is_meta:
+            with mode:
+                faked.append(
+                    torch.empty_strided(arg.shape, arg.stride(), dtype=arg.dtype, device="cpu")
+                )
+        else:
+            faked.append(mode.from_tensor(arg, static_shapes=True))
+    return faked
 
 
 def trace_functional(
