@@ -2,7 +2,7 @@
 
     python bench/scale.py [--gpt2-layers 12 24 48] [--llama-layers 8 16 32]
                           [--llama-dim 512 --llama-heads 8 --llama-hidden 1408 --llama-vocab 32000]
-                          [--time-limit S] [--quick] [--json FILE]
+                          [--time-limit S] [--quick] [--meta] [--llama-7b] [--json FILE]
 
 One row per model and depth, each planned with ``plan()`` in a fresh process (so that its peak
 RSS is its own): GPT-2 (transformers, width 768, 12 heads, vocab 50257, batch 4, seq 128, Adam)
@@ -12,6 +12,13 @@ classify) and in all, peak RSS, the arena against the bound over all orders, and
 program-order peak. Under each model, the growth exponent of every stage between its smallest
 and largest depth: log(time ratio) / log(units ratio), 1 for linear growth.
 ``--quick`` runs 4 and 8 GPT-2 layers and 2 and 4 LLaMA layers.
+
+``--meta`` builds every model on the meta device and plans from shapes alone (no weights, no
+optimizer state in memory; ``plan()`` validates the plan but runs nothing). ``--llama-7b`` is the
+LLaMA-2-7B-shaped row of issue 14: dim 4096, 32 heads, hidden 11008, vocab 32000, 32 layers,
+batch 1, seq 512, AdamW, on the meta device (its real state would take 112 GB):
+
+    python bench/scale.py --llama-7b
 """
 
 from __future__ import annotations
@@ -33,6 +40,17 @@ def build(model: str, layers: int, args: argparse.Namespace) -> tuple[object, li
     import torch
 
     torch.manual_seed(0)
+    if not args.meta:
+        return _build_on(model, layers, args)
+    with torch.device("meta"):  # shapes without values: no weight is allocated
+        return _build_on(model, layers, args)
+
+
+def _build_on(
+    model: str, layers: int, args: argparse.Namespace
+) -> tuple[object, list, object, object]:
+    import torch
+
     if model == "gpt2":
         from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -91,9 +109,18 @@ def measure(model: str, layers: int, args: argparse.Namespace) -> dict:
         time_limit=args.time_limit,
         progress=False,
         int_ranges=int_ranges,
+        # On meta, eager PyTorch's peak costs no memory: MemTracker on meta tensors.
+        compare_eager=args.meta,
     )
     total = time.perf_counter() - start
     report = result.report
+    eager = {}
+    if report.eager is not None:
+        eager = {
+            "eager": report.eager.total,
+            "eager_seconds": report.stage_seconds.get("eager", 0.0),
+            "footprint": report.footprint_bytes,
+        }
     return {
         "model": model,
         "layers": layers,
@@ -108,6 +135,8 @@ def measure(model: str, layers: int, args: argparse.Namespace) -> dict:
         "bound": report.order_lower_bound,
         "program_order_peak": report.program_order_peak,
         "status": report.status,
+        "shapes_only": report.shapes_only,
+        **eager,
     }
 
 
@@ -128,6 +157,7 @@ def _shared_options(args: argparse.Namespace) -> list[str]:
         f"--llama-heads={args.llama_heads}",
         f"--llama-hidden={args.llama_hidden}",
         f"--llama-vocab={args.llama_vocab}",
+        *(["--meta"] if args.meta else []),
     ]
 
 
@@ -146,6 +176,17 @@ HEADER = (
 def row_line(row: dict) -> str:
     if "error" in row:
         return f"{row['model']:<7} {row['layers']:>6}  failed: {row['error']}"
+    line = _row_figures(row)
+    if "eager" in row:
+        line += (
+            f"\n{'':<14} whole-step footprint {row['footprint'] / (1 << 30):,.2f} GiB vs eager "
+            f"PyTorch {row['eager'] / (1 << 30):,.2f} GiB (MemTracker on meta tensors, "
+            f"{row['eager_seconds']:.1f} s of the total): {row['footprint'] / row['eager']:.3f}x"
+        )
+    return line
+
+
+def _row_figures(row: dict) -> str:
     ratio = row["arena"] / row["bound"] if row["bound"] else float("nan")
     return (
         f"{row['model']:<7} {row['layers']:>6} {row['params'] / 1e6:>6.0f}M {row['units']:>6} "
@@ -192,6 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llama-vocab", type=int, default=32000)
     parser.add_argument("--time-limit", type=float, default=10)
     parser.add_argument("--quick", action="store_true", help="4/8 GPT-2, 2/4 LLaMA layers")
+    parser.add_argument(
+        "--meta", action="store_true", help="build on the meta device: plan from shapes alone"
+    )
+    parser.add_argument(
+        "--llama-7b",
+        action="store_true",
+        help="the LLaMA-2-7B-shaped row (dim 4096, 32 heads, hidden 11008, vocab 32000, "
+        "32 layers) on the meta device, no GPT-2 rows",
+    )
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--row", nargs=2, metavar=("MODEL", "LAYERS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -200,10 +250,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.gpt2_layers, args.llama_layers = [4, 8], [2, 4]
+    if args.llama_7b:
+        args.gpt2_layers, args.llama_layers = [], [32]
+        args.llama_dim, args.llama_heads, args.llama_hidden = 4096, 32, 11008
+        args.llama_vocab, args.meta = 32000, True
     print(
         "GPT-2: width 768, 12 heads, vocab 50257, batch 4, seq 128, Adam. LLaMA-style: dim "
         f"{args.llama_dim}, {args.llama_heads} heads, hidden {args.llama_hidden}, vocab "
         f"{args.llama_vocab}, batch 1, seq 512, AdamW. Time limit {args.time_limit:g} s."
+        + (" Meta device: shapes only, nothing run on values." if args.meta else "")
     )
     print(HEADER, flush=True)
     rows: list[dict] = []
