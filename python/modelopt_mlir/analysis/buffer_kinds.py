@@ -25,6 +25,22 @@ from torch_mlir import ir
 from modelopt_mlir.analysis.function import analyze_function, memory_effects
 from modelopt_mlir.ir_context import VIEW_LIKE_OPS, find_function, parse_module, walk
 
+LOSS = 1  # bit 0 of what a value reaches (see _join)
+MANY = 1  # above bit 0: two or more parameter groups
+
+
+def _join(a: int, b: int) -> int:
+    """What a value reaches that reaches both ``a`` and ``b``: the loss if either does; no
+    parameter group, one, or two or more (all the kinds need to know)."""
+    group_a, group_b = a >> 1, b >> 1
+    if group_b == 0 or group_a == group_b:
+        group = group_a
+    elif group_a == 0:
+        group = group_b
+    else:
+        group = MANY
+    return group << 1 | (a | b) & LOSS
+
 
 def classify_buffers(
     unplanned: Any,
@@ -119,29 +135,33 @@ def _classify(
 
     batch_set = {("a", i) for i in batch_args}
     optimizer_set = {("a", i) for i in optimizer_args}
-    groups = dict(update_groups or {})
-    out_bit = {("a", arg): 1 << position for position, arg in enumerate(sorted(groups))}
+    # What a value reaches, as a small int (see _join): bit 0 is the loss; above it 0 for no
+    # parameter group, 1 for two or more, 2 + k for group k alone. (A bit per group made every
+    # union cost the number of parameters: quadratic in the depth of the model.)
+    names: dict[str, int] = {}
+    reaches_output = {
+        ("a", arg): (2 + names.setdefault(name, len(names))) << 1
+        for arg, name in sorted((update_groups or {}).items())
+    }
     for arg in loss_args:
-        out_bit[("a", arg)] = 1 << len(groups)
-    loss_bit = 1 << len(groups)
-    group_of_bit = {1 << position: groups[arg] for position, arg in enumerate(sorted(groups))}
+        reaches_output[("a", arg)] = LOSS
 
     # Backward, in reverse program order: which outputs the value each unit writes reaches.
     # ``future[m]`` is what the value held in memory node m at this point reaches; an output's
     # final value reaches that output.
     reach_unit = [0] * len(units)
-    future: dict[tuple[str, int], int] = dict(out_bit)
+    future: dict[tuple[str, int], int] = dict(reaches_output)
     for index in range(len(units) - 1, -1, -1):
         mask = 0
         for node in writes[index]:
-            mask |= future.get(node, 0)
+            mask = _join(mask, future.get(node, 0))
         for consumer in consumers[index]:
-            mask |= reach_unit[consumer]
+            mask = _join(mask, reach_unit[consumer])
         reach_unit[index] = mask
         for node in whole_writes[index] - reads[index]:
             future[node] = 0
         for node in reads[index]:
-            future[node] = future.get(node, 0) | mask
+            future[node] = _join(future.get(node, 0), mask)
 
     # Forward, in program order: which values depend on the batch.
     batch_unit = [False] * len(units)
@@ -161,15 +181,6 @@ def _classify(
             if kind == "b":
                 writers.setdefault(node, []).append(index)
 
-    def group_count(mask: int) -> int:
-        names = set()
-        bit = 1
-        while bit <= mask:
-            if mask & bit and bit in group_of_bit:
-                names.add(group_of_bit[bit])
-            bit <<= 1
-        return len(names)
-
     kinds = ["unknown"] * len(analysis.buffers)
     optimizer_buffers: set[tuple[str, int]] = set()
     order = sorted(range(len(analysis.buffers)), key=lambda b: min(writers.get(b, [len(units)])))
@@ -177,8 +188,8 @@ def _classify(
         node = ("b", b)
         mask = 0
         for unit in writers.get(b, []):
-            mask |= reach_unit[unit]
-        if mask & loss_bit:
+            mask = _join(mask, reach_unit[unit])
+        if mask & LOSS:
             kinds[b] = "forward"
             continue
         if mask == 0:
@@ -189,7 +200,7 @@ def _classify(
             for unit in writers.get(b, [])
             for n in reads[unit]
         )
-        if not from_batch or (group_count(mask) <= 1 and touches_optimizer):
+        if not from_batch or (mask >> 1 != MANY and touches_optimizer):
             kinds[b] = "optimizer"
             optimizer_buffers.add(node)
         else:
