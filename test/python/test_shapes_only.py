@@ -110,6 +110,26 @@ def test_meta_inference_and_meta_batch_alone() -> None:
         step.verify()
 
 
+class _PlainAttribute(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.scale = torch.ones(4)  # neither a parameter nor a buffer: no argument, no value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_tensor_outside_the_arguments_is_refused(device: str) -> None:
+    with torch.device(device):
+        model = _PlainAttribute()
+    with pytest.raises(
+        PlanError, match=r"neither a parameter, a buffer nor an input at .*register"
+    ):
+        plan(model, (torch.randn(2, 4),), solver="greedy")
+
+
 _BIG_META_STEP = """
 import json, resource, torch
 from torch import nn

@@ -383,6 +383,12 @@ def _translate_trace_error(exc: Exception) -> CaptureError | None:
     if isinstance(exc, UnsupportedOperatorException):
         return CaptureError(f"{_op_name(exc.func)} cannot be traced{where}")
     message = str(exc)
+    if "convert all Tensors to FakeTensors" in message:
+        return CaptureUsageError(
+            f"the step uses a tensor that is neither a parameter, a buffer nor an input{where} "
+            "(a plain module attribute or a global): register it with "
+            "module.register_buffer(name, tensor) so that it becomes an argument of the step"
+        )
     if "data-dependent" in message or "data dependent" in message:
         first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
         return DataDependentControlFlowError(f"data-dependent control flow{where}: {first}")
