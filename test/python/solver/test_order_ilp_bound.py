@@ -1,6 +1,6 @@
-"""The bench's whole-graph order ILP and window search against exhaustive search on small
-layered DAGs: the ILP's optimum is the least peak over all orders, its bounds never exceed it,
-and the window search keeps orders valid and never raises the peak."""
+"""The bench's whole-graph order ILP, window search and iterated local search against
+exhaustive search on small layered DAGs: the ILP's optimum is the least peak over all orders,
+its bounds never exceed it, and the searches keep orders valid and never raise the peak."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from modelopt_mlir.solver.graph import GraphProblem, GraphTensor, to_schedule_pr
 from modelopt_mlir.solver.order.bounds import peak_lower_bound
 from modelopt_mlir.solver.order.heuristics import best_order
 from modelopt_mlir.solver.order.ilp_bound import lp_relaxation, whole_graph_ilp, window_search
+from modelopt_mlir.solver.order.local_search import iterated_local_search
 from modelopt_mlir.solver.order.peak import is_valid_order, padded_sizes, peak_of_order
 from modelopt_mlir.solver.problem import ScheduleProblem
 
@@ -113,6 +114,17 @@ def test_window_search_keeps_orders_valid_and_never_raises_the_peak(seed: int) -
     start = tuple(range(problem.num_units))
     start_peak = peak_of_order(problem, start)
     search = window_search(problem, start, seconds=20, window=5, max_window=8)
+    assert is_valid_order(problem, search.order)
+    assert search.peak == peak_of_order(problem, search.order) <= start_peak
+    assert search.peak >= least_peak(problem)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_local_search_keeps_orders_valid_and_never_raises_the_peak(seed: int) -> None:
+    problem = small_layered_dag(12, seed)
+    start = tuple(range(problem.num_units))
+    start_peak = peak_of_order(problem, start)
+    search = iterated_local_search(problem, start, seconds=0.5, seed=seed)
     assert is_valid_order(problem, search.order)
     assert search.peak == peak_of_order(problem, search.order) <= start_peak
     assert search.peak >= least_peak(problem)
