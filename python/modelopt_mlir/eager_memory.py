@@ -10,6 +10,7 @@ bytes live at the peak of one steady-state eager step, broken down by what they 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -94,14 +95,15 @@ def eager_training_peak(
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    _cuda_reset_peak(device)
-    mt = MemTracker()
-    with _quiet():
-        mt.track_external(clone, opt, *inputs, *target_list)
-        with mt:
+    with _values_unread_on_meta(meta):
+        for _ in range(warmup):
             step()
+        _cuda_reset_peak(device)
+        mt = MemTracker()
+        with _quiet():
+            mt.track_external(clone, opt, *inputs, *target_list)
+            with mt:
+                step()
     peak = _snapshot(mt, "peak", device)
     after = _snapshot(mt, "current", device)
     by_kind = _readable(peak)
@@ -134,7 +136,7 @@ def eager_inference_peak(
     modes = {module: module.training for module in model.modules()}
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), _values_unread_on_meta(meta):
             model(*inputs)  # warm-up; its output is dropped before measuring
             _cuda_reset_peak(device)
             mt = MemTracker()
@@ -152,6 +154,16 @@ def eager_inference_peak(
     if device.type == "cuda":
         total = _cuda_total(device, base, by_kind)
     return EagerPeak(total=total, by_kind=by_kind, device=str(device))
+
+
+def _values_unread_on_meta(meta: bool) -> contextlib.AbstractContextManager[Any]:
+    """On meta, transformers' packed-sequence check is off, as in capture: it reads tensor
+    values (which meta tensors do not have) unless it sees fake tensors or dynamo."""
+    if not meta:
+        return contextlib.nullcontext()
+    from modelopt_mlir.frontend.trace import packed_sequence_check_off
+
+    return packed_sequence_check_off()
 
 
 def _on_meta(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:

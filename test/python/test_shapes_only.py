@@ -110,6 +110,31 @@ def test_meta_inference_and_meta_batch_alone() -> None:
         step.verify()
 
 
+def test_eager_peak_on_meta_equals_the_real_one_for_transformers_gpt2() -> None:
+    """transformers' GPT-2 reads tensor values in its packed-sequence check; on meta that
+    check is off, as in capture, and MemTracker counts the same bytes."""
+    from modelopt_mlir.eager_memory import eager_training_peak
+    from modelopt_mlir.zoo import ZOO
+
+    peaks = []
+    for device in ("meta", "cpu"):
+        torch.manual_seed(0)
+        with torch.device(device):
+            built = ZOO["gpt2"].build()
+        adam = torch.optim.Adam(built.model.parameters(), lr=1e-3)
+        peaks.append(
+            eager_training_peak(
+                built.model,
+                built.example_inputs,
+                built.targets,
+                built.loss_fn,
+                adam,
+                meta=device == "meta",
+            )
+        )
+    assert (peaks[0].total, peaks[0].by_kind) == (peaks[1].total, peaks[1].by_kind)
+
+
 class _PlainAttribute(nn.Module):
     def __init__(self) -> None:
         super().__init__()

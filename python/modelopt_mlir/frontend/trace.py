@@ -139,16 +139,22 @@ def capture_environment() -> Iterator[None]:
         stack.enter_context(
             mock.patch.object(eager_transforms, "_autograd_grad", _first_order_autograd_grad)
         )
-        try:
-            from transformers import masking_utils
-        except ImportError:
-            masking_utils = None
-        if masking_utils is not None and hasattr(masking_utils, "find_packed_sequence_indices"):
-            stack.enter_context(
-                mock.patch.object(
-                    masking_utils, "find_packed_sequence_indices", lambda *_a, **_k: None
-                )
-            )
+        stack.enter_context(packed_sequence_check_off())
+        yield
+
+
+@contextlib.contextmanager
+def packed_sequence_check_off() -> Iterator[None]:
+    """transformers' packed-sequence check patched out (each row is one sequence): it branches
+    on tensor data unless it sees dynamo or FakeTensors."""
+    try:
+        from transformers import masking_utils
+    except ImportError:
+        masking_utils = None
+    if masking_utils is None or not hasattr(masking_utils, "find_packed_sequence_indices"):
+        yield
+        return
+    with mock.patch.object(masking_utils, "find_packed_sequence_indices", lambda *_a, **_k: None):
         yield
 
 
