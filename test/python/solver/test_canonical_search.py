@@ -172,3 +172,43 @@ def test_stacks_are_not_reordered_across_alignments() -> None:
         )
         assert found.status == "found" and found.offsets is not None
         _assert_plan(problem, found.offsets, capacity)
+
+
+def test_a_tiling_is_found_without_backtracking_in_its_own_order() -> None:
+    """Ranked by the offsets of a known tiling (pinwheel cuttings fill every step, so each
+    buffer rests at its minimum offset), the search places the buffers one after another:
+    no pruning rule, symmetry or hole branching cuts a plan's canonical sequence."""
+    from modelopt_mlir.solver.generators import pinwheel_packing
+
+    for seed in range(8):
+        for problem, known in (
+            pinwheel_packing(40, seed, width=64, grain=1, horizon=20),
+            pinwheel_packing(157, seed),
+        ):
+            arrays = IntervalArrays.from_problem(problem)
+            offsets = np.array([known[i] for i in arrays.ids.tolist()])
+            rank = np.empty(len(offsets), np.int64)
+            rank[np.lexsort((np.arange(len(offsets)), offsets))] = np.arange(len(offsets))
+            found = search_canonical(
+                arrays, int(problem.capacity), Budget.unlimited(), ranks=[rank]
+            )
+            assert found.status == "found" and found.nodes == len(offsets), seed
+            assert found.offsets is not None
+            _assert_plan(problem, found.offsets, int(problem.capacity))
+
+
+def test_randomized_restarts_repeat() -> None:
+    """The randomized restarts are seeded: the same instance gives the same nodes and plan (a
+    brick wall with 5% slack that no static preorder's first rounds solve)."""
+    from modelopt_mlir.solver.generators import brick_packing
+
+    problem = brick_packing(365, 28, slack_percent=5)[0]
+    arrays = IntervalArrays.from_problem(problem)
+    runs = [
+        search_canonical(arrays, int(problem.capacity), Budget.unlimited(), node_limit=400_000)
+        for _ in range(2)
+    ]
+    assert runs[0].status == "found" and runs[0].offsets is not None
+    assert runs[1].offsets is not None and runs[0].nodes == runs[1].nodes
+    assert np.array_equal(runs[0].offsets, runs[1].offsets)
+    _assert_plan(problem, runs[0].offsets, int(problem.capacity))
