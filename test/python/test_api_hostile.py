@@ -14,8 +14,6 @@ import torch
 from torch import nn
 
 from modelopt_mlir.api import PlanError, PlanResult, plan
-from modelopt_mlir.frontend.capture import capture_training_step
-from modelopt_mlir.frontend.errors import CaptureUsageError
 from modelopt_mlir.frontend.optimizer import OptimizerConfig
 
 
@@ -290,28 +288,22 @@ def test_frozen_parameters_plan_inference() -> None:
 # Meta-device tensors
 
 
-def test_meta_inputs_are_refused() -> None:
-    model = _TwoLayers()
+def test_meta_tensors_plan_from_shapes_and_refuse_to_run() -> None:
+    """Meta tensors anywhere (batch, targets, model) are a shapes-only plan: validated, never
+    run (test_shapes_only.py has the rest)."""
     x, y = _batch()
     meta_x, meta_y = x.to("meta"), y.to("meta")
-    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(PlanError, match=r"example_inputs\[0\] is on the meta device.*real CPU"):
-        plan(model, (meta_x,))
-    with pytest.raises(PlanError, match=r"example_inputs\[0\] is on the meta device"):
-        plan(model, (meta_x,), meta_y, _mse, sgd)
-    with pytest.raises(PlanError, match=r"targets\[0\] is on the meta device"):
-        plan(model, (x,), meta_y, _mse, sgd)
-    with pytest.raises(PlanError, match="model tensor 'a.weight' is on the meta device.*to_empty"):
-        plan(_TwoLayers().to("meta"), (x,))
-
-
-def test_capture_names_mixed_devices() -> None:
     model = _TwoLayers()
-    x, y = _batch()
-    with pytest.raises(CaptureUsageError, match="mixes tensors on cpu and meta"):
-        capture_training_step(
-            model, [x.to("meta")], y, _mse, OptimizerConfig("sgd", lr=0.1), lower=False
-        )
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    for result in (
+        plan(model, (meta_x,)),
+        plan(model, (meta_x,), meta_y, _mse, sgd),
+        plan(model, (x,), meta_y, _mse, sgd),
+        plan(_TwoLayers().to("meta"), (x,)),
+    ):
+        assert result.report.shapes_only
+        with pytest.raises(PlanError, match="made from shapes alone"):
+            result.run_cpu()
 
 
 # --------------------------------------------------------------------------------------------
