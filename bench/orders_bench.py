@@ -16,9 +16,9 @@ bound (kind ``ilp-dual`` when the ILP's is higher); gap = best / bound - 1. A no
 run says what it proved and, when it stopped with a gap, what stopped it. The ILP and the
 search stop on the clock: their results can change with the machine's load.
 
-At the defaults (sizes 100 250 500 1000, 2 seeds) the run took 351 s on the 2-core
-development machine (shared): about 90 s per 100-op DAG (ILP 60-70 s, LP relaxation about
-20 s), about 35 s per larger one.
+At the defaults (sizes 100 250 500 1000, 2 seeds) the run took 351-409 s on the 2-core
+development machine (shared): 90-120 s per 100-op DAG (ILP 60-85 s, HiGHS overrunning its
+limit inside the root; LP relaxation about 20 s), about 35 s per larger one.
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def ilp_note(
     raised = "not above the cut bound" if ilp.dual_bound <= cut else "above the cut bound"
     if lp is not None and lp < cut:
         why = "its LP relaxation is below the cut bound, so only branching could raise it"
+        if ilp.nodes == 0:
+            why += ", and HiGHS never left the root node (root LP and cuts took the time)"
+    elif ilp.nodes == 0:
+        why = "HiGHS never left the root node (root LP and cuts took the time)"
     else:
         why = "its search tree is too large for the time limit"
-    if ilp.nodes == 0:
-        why += " and HiGHS never left the root node (root LP and cuts took the whole time)"
-
     return (
         f"{head}: stopped with dual bound {ilp.dual_bound:,} ({raised}) vs peak {ilp.peak:,}; {why}"
     )
