@@ -133,6 +133,7 @@ def test_canonical_search_finds_small_packings_with_every_option() -> None:
         canonical_kernel.DECOMPOSE,
         canonical_kernel.VALLEYS,
         canonical_kernel.HOLES,
+        canonical_kernel.BOTTOM_LEFT,
     )
     for seed in range(12):
         for problem, _ in (

@@ -37,7 +37,9 @@ import numpy as np
 from numba import njit
 
 FOUND, INFEASIBLE, LIMIT = 0, 1, 2
-DECOMPOSE, VALLEYS, HOLES = 1, 2, 4
+# BOTTOM_LEFT: hole branching takes the first qualifying tight section (lowest run, leftmost)
+# instead of the one with the fewest candidates: another first dive, for restarts.
+DECOMPOSE, VALLEYS, HOLES, BOTTOM_LEFT = 1, 2, 4, 8
 ALL_OPTIONS = DECOMPOSE | VALLEYS | HOLES
 
 
@@ -155,6 +157,7 @@ def _hole_children(
     group_ptr,
     group_idx,
     group_of,
+    bottom_left,
 ):
     """Hole branching. A section is tight when its unplaced buffers fill it from its level
     g = max(floor, parent offset) to the capacity exactly: in every completion one unplaced
@@ -164,8 +167,9 @@ def _hole_children(
     tight and no floor is below the parent offset, each section fills from its floor up with
     no gap whatever the order, so a walled run at any level will do (*all tight*). Of the
     tight sections that qualify, the one with the fewest buffers that can start there is
-    taken (the symmetries of :func:`_mirrored` filter its candidates only); its candidates,
-    by rank, are written to ``out``. Returns (how many, 1 for the
+    taken (with ``bottom_left``, the first that qualifies; the symmetries of
+    :func:`_mirrored` filter its candidates only); its candidates, by rank, are written to
+    ``out``. Returns (how many, 1 for the
     lowest level or 2 for all tight), or (-1, 0) when no section qualifies."""
     n = rank.shape[0]
     g_low = np.int64(1) << 62
@@ -223,8 +227,10 @@ def _hole_children(
                 best_level = g
                 if count == 0:
                     return 0, 1
-        if best_count <= 1:
-            break  # a forced (or failed) section: no need to look further
+            if bottom_left:
+                break
+        if best_count <= 1 or (bottom_left and best >= 0):
+            break  # a forced (or failed) section, or the first: no need to look further
     if best < 0:
         return -1, 0
     g = best_level
@@ -278,6 +284,7 @@ def _branch(
     group_ptr,
     group_idx,
     group_of,
+    bottom_left,
 ):
     """A node's candidates: a hole's when ``holes`` and a tight section waits at the lowest
     level, else the canonical ones. Returns (how many, whether a hole's)."""
@@ -306,6 +313,7 @@ def _branch(
             group_ptr,
             group_idx,
             group_of,
+            bottom_left,
         )
         if count >= 0:
             return count, mode
@@ -499,10 +507,11 @@ def search(
 ):
     """Search until a plan is found (written to ``position``), the search space is exhausted
     (no plan within ``capacity``), or ``node_limit`` placements are tried. ``options`` holds
-    DECOMPOSE, VALLEYS and HOLES bits. Returns (status, nodes)."""
+    DECOMPOSE, VALLEYS, HOLES and BOTTOM_LEFT bits. Returns (status, nodes)."""
     decompose = (options & DECOMPOSE) != 0
     valleys = (options & VALLEYS) != 0
     holes = (options & HOLES) != 0
+    bottom_left = (options & BOTTOM_LEFT) != 0
     n = size.shape[0]
     if n == 0:
         return FOUND, 0
@@ -598,6 +607,7 @@ def search(
         group_ptr,
         group_idx,
         group_of,
+        bottom_left,
     )
     depth = 0
     while True:
@@ -764,6 +774,7 @@ def search(
                     group_ptr,
                     group_idx,
                     group_of,
+                    bottom_left,
                 )
                 next_index[d] = 0
                 stop[d] = False

@@ -13,7 +13,8 @@ Restarts cycle over static preorders (size, area, lifetime width, the largest se
 buffer sees; identical ones once), round robin, with a node limit that doubles each round;
 when the capacity has slack, each preorder is also tried at max live (a plan there fits; the
 inference is far stronger without slack). After each round come short restarts from
-randomized preorders (a random mix of size and width, perturbed; seeded, so runs repeat):
+randomized preorders (a random mix of size and width, perturbed; seeded, so runs repeat;
+every other one with hole branching bottom-left):
 plans are mostly found by a first dive, so diverse short dives find some that the long
 searches of a few fixed preorders miss. Completeness rests on the doubling static rounds.
 Nodes are counted in the work budget (``node_units`` each, from the instance's size), never
@@ -225,7 +226,9 @@ def search_canonical(
     targets = [live, capacity] if live < capacity else [capacity]
     nodes = 0
 
-    def attempt(rank: np.ndarray, target: int, limit: int) -> SearchResult | None:
+    def attempt(
+        rank: np.ndarray, target: int, limit: int, flags: int = options
+    ) -> SearchResult | None:
         """One run; a result to return, or None to go on (and "infeasible" at max live below
         the capacity drops that target)."""
         nonlocal nodes
@@ -244,7 +247,7 @@ def search_canonical(
             position,
             start_ptr,
             start_idx,
-            options,
+            flags,
             twins(first, last, size, align, rank),
             group_ptr,
             group_idx,
@@ -290,7 +293,10 @@ def search_canonical(
             limit = min(RANDOM_RESTART_NODES, left, round_nodes)
             before = nodes
             rank = random_preorder(first, last, size, rng)
-            result = attempt(rank, targets[restart % len(targets)], limit)
+            # Every other one fills holes bottom-left: a different first dive (it solved a
+            # pinwheel cutting at max live that no restart of the other rule did).
+            flags = options | canonical_kernel.BOTTOM_LEFT if restart % 2 else options
+            result = attempt(rank, targets[restart % len(targets)], limit, flags)
             if result is not None:
                 return result
             round_nodes -= max(nodes - before, 1)
