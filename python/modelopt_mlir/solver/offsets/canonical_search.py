@@ -294,9 +294,10 @@ def search_canonical(
             before = nodes
             rank = random_preorder(first, last, size, rng)
             # Every other one fills holes bottom-left: a different first dive (it solved a
-            # pinwheel cutting at max live that no restart of the other rule did).
+            # pinwheel cutting at max live that no restart of the other rule did); each rule
+            # aims at every target in turn.
             flags = options | canonical_kernel.BOTTOM_LEFT if restart % 2 else options
-            result = attempt(rank, targets[restart % len(targets)], limit, flags)
+            result = attempt(rank, targets[restart // 2 % len(targets)], limit, flags)
             if result is not None:
                 return result
             round_nodes -= max(nodes - before, 1)
