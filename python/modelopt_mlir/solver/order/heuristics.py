@@ -369,6 +369,60 @@ def _closure(
     return sorted(group, key=lambda unit: position[unit])
 
 
+class _Groups:
+    """:func:`_closure` for one problem, compiled (:mod:`closure_kernel`) where numba runs: the
+    same groups either way."""
+
+    def __init__(self, problem: ScheduleProblem, preds: list[list[int]], succs: list[list[int]]):
+        self.preds, self.succs = preds, succs
+        self.compiled = _closure_kernel_ready()
+        if self.compiled:
+            self.graphs = {True: _csr(succs), False: _csr(preds)}
+            self.mark = np.zeros(problem.num_units, np.bool_)
+            self.out = np.zeros(REFINE_GROUP, np.int64)
+
+    def group(
+        self, start: int, forward: bool, position: np.ndarray, lo: int, hi: int
+    ) -> list[int] | None:
+        if not self.compiled:
+            edges = self.succs if forward else self.preds
+            return _closure(start, edges, position, lo, hi)
+        from modelopt_mlir.solver.order.closure_kernel import closure
+
+        indptr, indices = self.graphs[forward]
+        count = closure(start, indptr, indices, position, lo, hi, REFINE_GROUP, self.mark, self.out)
+        if count < 0:
+            return None
+        members = self.out[:count]
+        return members[np.argsort(position[members], kind="stable")].tolist()
+
+
+def _csr(edges: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    indptr = np.zeros(len(edges) + 1, np.int64)
+    indptr[1:] = np.cumsum([len(e) for e in edges])
+    indices = np.fromiter((v for e in edges for v in e), np.int64, int(indptr[-1]))
+    return indptr, indices
+
+
+_CLOSURE_KERNEL_READY: bool | None = None
+
+
+def _closure_kernel_ready() -> bool:
+    """Whether the compiled closure runs here (the first call compiles it or loads numba's
+    cache)."""
+    global _CLOSURE_KERNEL_READY
+    if _CLOSURE_KERNEL_READY is None:
+        try:
+            from modelopt_mlir.solver.order.closure_kernel import closure
+
+            one = np.zeros(2, np.int64)
+            closure(0, one, one[:0], one[:1], 0, 0, 1, np.zeros(1, np.bool_), one)
+            _CLOSURE_KERNEL_READY = True
+        except Exception:  # numba missing or unable to compile here: the Python closure
+            _CLOSURE_KERNEL_READY = False
+    return _CLOSURE_KERNEL_READY
+
+
 def refine_order(
     problem: ScheduleProblem,
     plan: OrderPlan,
@@ -389,6 +443,7 @@ def refine_order(
     live = OrderLiveness(problem)
     preds = [sorted(set(p)) for p in problem.predecessors()]
     succs = [sorted(set(s)) for s in problem.successors()]
+    groups = _Groups(problem, preds, succs)
     order = list(plan.order)
     memory, first, last = live.evaluate(order)
     spent = live.work
@@ -397,9 +452,8 @@ def refine_order(
     improved = False
     while spent + live.work <= work:
         step = int(memory.argmax())
-        position = [0] * n
-        for index, unit in enumerate(order):
-            position[unit] = index
+        position = np.empty(n, np.int64)
+        position[np.asarray(order, np.int64)] = np.arange(n, dtype=np.int64)
         through = np.nonzero((first <= step) & (last >= step))[0]
         through = through[np.argsort(-live.sizes[through], kind="stable")]
         moves: list[tuple[list[int], bool]] = []
@@ -410,12 +464,12 @@ def refine_order(
             later, earlier = int(first[b]), int(last[b])
             if later < step and order[later] not in seen:  # start it after the peak
                 seen.add(order[later])
-                group = _closure(order[later], succs, position, later, step)
+                group = groups.group(order[later], True, position, later, step)
                 if group is not None and position[group[-1]] < step:
                     moves.append((group, True))
             if earlier > step and order[earlier] not in seen:  # free it before the peak
                 seen.add(order[earlier])
-                group = _closure(order[earlier], preds, position, step, earlier)
+                group = groups.group(order[earlier], False, position, step, earlier)
                 if group is not None and position[group[0]] > step:
                     moves.append((group, False))
         accepted = False
