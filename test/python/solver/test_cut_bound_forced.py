@@ -68,5 +68,5 @@ def test_a_step_with_few_relatives_does_not_hide_the_strong_cut() -> None:
     order = (0, 1, 2, 6, 3, 4, 5)
     ancestors, descendants = ancestor_sets(problem)
     assert cut_bound_at(problem, 6, ancestors, descendants) == 30
-    one_cut = Budget.unlimited().units(100)  # forced parts (7 units each) and one cut
+    one_cut = Budget.unlimited().units(100)  # forced parts (4 units each) and one cut
     assert cut_bound(problem, order, one_cut) == (1002, 1, True)

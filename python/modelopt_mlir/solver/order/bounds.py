@@ -17,9 +17,9 @@ from modelopt_mlir.solver.problem import ScheduleProblem
 from modelopt_mlir.solver.work import MIN_CUT_UNITS_PER_ARC, Budget, as_budget
 
 # The flow-free part of the cut (forced_live_at) is computed first at this many of the fullest
-# steps, at about a microsecond of work per buffer and 8,192 units (1 ms at 2,000 buffers).
+# steps; each costs about half a work unit per buffer per 16,384 units (1.05 ms at 2,249 buffers
+# and 9,077 units: a LLaMA-7B-shaped step).
 FORCED_CANDIDATES = 256
-FORCED_UNITS_PER_BUFFER = 1
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def cut_bound(
     # order is often an op few others depend on, whose cut is small: on a LLaMA-7B-shaped
     # step the first cut of the fullest step gave 500 MiB and the fourth 5,797 MiB.)
     user_masks = [sum(1 << u for u in set(users)) for users in problem.users]
-    forced_cost = FORCED_UNITS_PER_BUFFER * len(user_masks) * (1 + n // 8192)
+    forced_cost = len(user_masks) // 2 * (1 + n // 16384) + 1
     forced: dict[int, int] = {}
     for step in candidates[:FORCED_CANDIDATES]:
         if memory[step] <= best:
