@@ -26,7 +26,7 @@ def _dag(units: int, seed: int) -> ScheduleProblem:
 
 @pytest.fixture
 def compiled_then_python(monkeypatch):
-    if not heuristics._closure_kernel_ready():
+    if not heuristics.compiled_closure_ready():
         pytest.skip("numba cannot compile here")
 
     def run(fn):

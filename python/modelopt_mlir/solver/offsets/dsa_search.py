@@ -168,8 +168,9 @@ def compile_kernels() -> bool:
     the first planning run on a machine does not spend its time limit compiling); False when
     numba is missing."""
     from modelopt_mlir.solver.offsets.heuristics import compiled_best_fit_ready
+    from modelopt_mlir.solver.order.heuristics import compiled_closure_ready
 
-    return _kernel_available() and compiled_best_fit_ready()
+    return _kernel_available() and compiled_best_fit_ready() and compiled_closure_ready()
 
 
 def _kernel_available() -> bool:

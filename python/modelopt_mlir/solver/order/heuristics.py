@@ -375,7 +375,7 @@ class _Groups:
 
     def __init__(self, problem: ScheduleProblem, preds: list[list[int]], succs: list[list[int]]):
         self.preds, self.succs = preds, succs
-        self.compiled = _closure_kernel_ready()
+        self.compiled = compiled_closure_ready()
         if self.compiled:
             self.graphs = {True: _csr(succs), False: _csr(preds)}
             self.mark = np.zeros(problem.num_units, np.bool_)
@@ -407,7 +407,7 @@ def _csr(edges: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
 _CLOSURE_KERNEL_READY: bool | None = None
 
 
-def _closure_kernel_ready() -> bool:
+def compiled_closure_ready() -> bool:
     """Whether the compiled closure runs here (the first call compiles it or loads numba's
     cache)."""
     global _CLOSURE_KERNEL_READY
