@@ -91,14 +91,14 @@ class _Positions:
         return total
 
     def of(self, op: ir.Operation | None) -> int | None:
-        while op is not None and op_address(op) not in self._slot_of:
+        while op is not None:
+            address = op_address(op)
+            if address in self._slot_of:
+                slot = self._slot_of[address]
+                return self._before(slot) + self._slots[slot].index(address)
             parent = op.parent
             op = parent if isinstance(parent, ir.Operation) else getattr(parent, "operation", None)
-        if op is None:
-            return None
-        address = op_address(op)
-        slot = self._slot_of[address]
-        return self._before(slot) + self._slots[slot].index(address)
+        return None
 
     def insert(self, new: ir.Operation, before: ir.Operation) -> None:
         """Record ``new``, just created right before ``before``."""
@@ -126,9 +126,9 @@ def _fold_block(block: ir.Block) -> int:
     root tensor, and transposes that read the folded one are tried (again) after it."""
     positions = _Positions(block)
     ops: dict[int, tuple[int, ir.Operation]] = {}  # by address: (index, op) of live transposes
-    for op in block.operations:
+    for index, op in enumerate(block.operations):
         if op.name == "linalg.transpose":
-            ops[op_address(op)] = (positions.of(op.operation) or 0, op.operation)
+            ops[op_address(op)] = (index, op.operation)
     pending = [(index, key) for key, (index, _) in ops.items()]
     heapq.heapify(pending)
     queued = set(ops)

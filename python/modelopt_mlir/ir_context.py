@@ -8,6 +8,7 @@ import ctypes
 import os
 from collections.abc import Iterator
 from functools import cache
+from typing import Any
 
 from torch_mlir import ir, passmanager
 
@@ -44,14 +45,21 @@ def register_torch_mlir_passes() -> None:
     ctypes.CDLL(library).torchMlirRegisterAllPasses()
 
 
-def capsule_pointer(capsule: object) -> int:
-    """The C pointer inside one of the bindings' ``_CAPIPtr`` capsules."""
+@cache
+def _capsule_api() -> tuple[Any, Any]:
+    """PyCapsule_GetName and PyCapsule_GetPointer with their C signatures, set up once."""
     get_name = ctypes.pythonapi.PyCapsule_GetName
     get_name.argtypes = [ctypes.py_object]
     get_name.restype = ctypes.c_char_p
     get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
     get_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
     get_pointer.restype = ctypes.c_void_p
+    return get_name, get_pointer
+
+
+def capsule_pointer(capsule: object) -> int:
+    """The C pointer inside one of the bindings' ``_CAPIPtr`` capsules."""
+    get_name, get_pointer = _capsule_api()
     return get_pointer(capsule, get_name(capsule))
 
 
