@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from modelopt_mlir.frontend import signature as _signature
 from modelopt_mlir.frontend.errors import CaptureError, CaptureUsageError
 from modelopt_mlir.frontend.importer import lower_to_memref_text, report_progress
 from modelopt_mlir.frontend.optimizer import (
@@ -45,6 +44,8 @@ from modelopt_mlir.frontend.signature import (
     ValueKind,
     ValueSpec,
     as_tensor_list,
+    batch_int_range,
+    buffer_int_range,
     output_spec,
     target_names,
     to_numpy,
@@ -327,7 +328,7 @@ def capture_training_step(
     specs += [value_spec(n, "param", all_params[n], updated=True) for n in trainable]
     specs += [value_spec(n, "param", all_params[n]) for n in frozen]
     specs += [
-        value_spec(n, "buffer", buffers[n], _buffer_int_range(buffers[n]), updated=n in updated)
+        value_spec(n, "buffer", buffers[n], buffer_int_range(buffers[n]), updated=n in updated)
         for n in buffer_names
     ]
     specs += [
@@ -341,7 +342,7 @@ def capture_training_step(
     batch_names += ["target"] if single_target else [f"target{i}" for i in range(len(target_list))]
     kinds: list[ValueKind] = ["input"] * n_inputs + ["target"] * len(target_list)
     for name, kind, value in zip(batch_names, kinds, [*example_inputs, *target_list], strict=True):
-        specs.append(value_spec(name, kind, value, _batch_int_range(name, value, int_ranges)))
+        specs.append(value_spec(name, kind, value, batch_int_range(name, value, int_ranges)))
     unknown = set(int_ranges) - set(batch_names)
     if unknown:
         raise CaptureError(
@@ -534,11 +535,11 @@ def capture_inference(
     specs: list[ValueSpec] = []
     specs += [value_spec(n, "param", params[n]) for n in param_names]
     specs += [
-        value_spec(n, "buffer", buffers[n], _buffer_int_range(buffers[n])) for n in buffer_names
+        value_spec(n, "buffer", buffers[n], buffer_int_range(buffers[n])) for n in buffer_names
     ]
     batch_names = [f"input{i}" for i in range(len(example_inputs))]
     for name, value in zip(batch_names, example_inputs, strict=True):
-        specs.append(value_spec(name, "input", value, _batch_int_range(name, value, int_ranges)))
+        specs.append(value_spec(name, "input", value, batch_int_range(name, value, int_ranges)))
     unknown = set(int_ranges) - set(batch_names)
     if unknown:
         raise CaptureError(f"int_ranges names no integer input: {sorted(unknown)}")
@@ -588,27 +589,6 @@ def _flatten_output(output: Any) -> tuple[list[torch.Tensor], list[str]]:
     if not leaves:
         raise CaptureError("the model returned no tensor")
     return leaves, paths
-
-
-def _buffer_int_range(tensor: torch.Tensor) -> tuple[int, int] | None:
-    """The example values' ``[lo, hi)`` of an integer tensor; None for floats and for a meta
-    tensor (a shape without values)."""
-    if tensor.is_meta and not tensor.is_floating_point() and tensor.dtype != torch.bool:
-        return None
-    return _signature.buffer_int_range(tensor)
-
-
-def _batch_int_range(
-    name: str, tensor: torch.Tensor, int_ranges: Mapping[str, tuple[int, int]]
-) -> tuple[int, int] | None:
-    """``[lo, hi)`` of batch argument ``name``; on a meta tensor ``int_ranges`` is taken as
-    given (there are no example values to check it against, or to take it from)."""
-    if tensor.is_meta and not tensor.is_floating_point():
-        if name not in int_ranges:
-            return _buffer_int_range(tensor)
-        lo, hi = int_ranges[name]
-        return (int(lo), int(hi))
-    return _signature.batch_int_range(name, tensor, int_ranges)
 
 
 def _check_tensors(values: Sequence[Any], what: str) -> None:

@@ -133,11 +133,14 @@ def output_spec(name: str, tensor: torch.Tensor, result: ResultKind) -> ValueSpe
 
 
 def buffer_int_range(tensor: torch.Tensor) -> tuple[int, int] | None:
-    """``[lo, hi)`` of an integer tensor's example values (None for floats)."""
+    """``[lo, hi)`` of an integer tensor's example values (None for floats, and for a meta
+    tensor: a shape without values)."""
     if tensor.is_floating_point():
         return None
     if tensor.dtype == torch.bool:
         return (0, 2)
+    if tensor.is_meta:
+        return None
     lo = int(tensor.min()) if tensor.numel() else 0
     hi = int(tensor.max()) + 1 if tensor.numel() else 1
     return (lo, hi)
@@ -147,7 +150,8 @@ def batch_int_range(
     name: str, tensor: torch.Tensor, int_ranges: Mapping[str, tuple[int, int]]
 ) -> tuple[int, int] | None:
     """``[lo, hi)`` of batch argument ``name``: from ``int_ranges`` (checked against the example
-    values), else the example values' range; None for floats."""
+    values; taken as given on a meta tensor, which has none), else the example values' range;
+    None for floats."""
     if tensor.is_floating_point():
         if name in int_ranges:
             raise CaptureError(f"int_ranges given for floating-point argument '{name}'")
@@ -155,7 +159,11 @@ def batch_int_range(
     if name not in int_ranges:
         return buffer_int_range(tensor)
     lo, hi = int_ranges[name]
-    if tensor.numel() and not (lo <= int(tensor.min()) and int(tensor.max()) < hi):
+    if (
+        tensor.numel()
+        and not tensor.is_meta
+        and not (lo <= int(tensor.min()) and int(tensor.max()) < hi)
+    ):
         raise CaptureError(f"example values of '{name}' fall outside [{lo}, {hi})")
     return (int(lo), int(hi))
 
