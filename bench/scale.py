@@ -24,6 +24,7 @@ batch 1, seq 512, AdamW, on the meta device (its real state would take 112 GB):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import resource
@@ -36,13 +37,12 @@ STAGES = ("capture", "import", "bufferize", "parse", "plan", "classify")
 
 
 def build(model: str, layers: int, args: argparse.Namespace) -> tuple[object, list, object, object]:
-    """(model, example inputs, targets, int_ranges) for one row."""
+    """(model, example inputs, targets, int_ranges) for one row; with ``--meta`` on the meta
+    device (shapes without values: no weight is allocated)."""
     import torch
 
     torch.manual_seed(0)
-    if not args.meta:
-        return _build_on(model, layers, args)
-    with torch.device("meta"):  # shapes without values: no weight is allocated
+    with torch.device("meta") if args.meta else contextlib.nullcontext():
         return _build_on(model, layers, args)
 
 

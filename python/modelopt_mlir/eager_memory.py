@@ -10,11 +10,10 @@ bytes live at the peak of one steady-state eager step, broken down by what they 
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from copy import deepcopy  # (a parameter of eager_training_peak is named copy)
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +129,7 @@ def eager_inference_peak(
     if meta:
         inputs = _on_meta(inputs)
         if not all(t.is_meta for t in (*model.parameters(), *model.buffers())):
-            model = copy.deepcopy(model).to("meta")
+            model = deepcopy(model).to("meta")
     device = _device_of(model, inputs) if not meta else torch.device("meta")
     base = _cuda_allocated(device)
     modes = {module: module.training for module in model.modules()}
@@ -156,11 +155,11 @@ def eager_inference_peak(
     return EagerPeak(total=total, by_kind=by_kind, device=str(device))
 
 
-def _values_unread_on_meta(meta: bool) -> contextlib.AbstractContextManager[Any]:
+def _values_unread_on_meta(meta: bool) -> AbstractContextManager[Any]:
     """On meta, transformers' packed-sequence check is off, as in capture: it reads tensor
     values (which meta tensors do not have) unless it sees fake tensors or dynamo."""
     if not meta:
-        return contextlib.nullcontext()
+        return nullcontext()
     from modelopt_mlir.frontend.trace import packed_sequence_check_off
 
     return packed_sequence_check_off()
