@@ -189,7 +189,7 @@ def make_window(
     )
 
 
-def _full_window(problem: ScheduleProblem, order: Sequence[int]) -> Window:
+def full_window(problem: ScheduleProblem, order: Sequence[int]) -> Window:
     return make_window(problem, order, 0, problem.num_units)
 
 
@@ -401,15 +401,20 @@ def _window_peak(window: Window, local_order: Sequence[int]) -> int:
     return peak + window.constant
 
 
+def order_model(window: Window, upper: int, lower: int) -> tuple[OrderModel, int]:
+    """The window's create/preserve model, sizes divided by their gcd (returned), with the
+    peak between ``lower`` (at most ``upper``) and ``upper``."""
+    scale = gcd_scale([item.size for item in window.buffers] + [window.constant])
+    return OrderModel(window, scale, upper, min(lower, upper)), scale
+
+
 def solve_window(
     window: Window, upper: int, lower: int, budget: Budget
 ) -> tuple[list[int], int, int, bool]:
     """Best local order found, its window peak, the proven bound, and whether it is optimal,
     within the work ``budget``."""
-    scale = gcd_scale([item.size for item in window.buffers] + [window.constant])
     start_peak = _window_peak(window, window.start_order)
-    upper = min(upper, start_peak)
-    model = OrderModel(window, scale, upper, min(lower, upper))
+    model, scale = order_model(window, min(upper, start_peak), lower)
     model.set_start(window.start_order, start_peak, scale)
     solved = solve_model(model.model, budget, warm_start=True)
     bound = scaled_bound(solved.bound, scale)
@@ -436,7 +441,7 @@ def full_order_ilp(
     ``time_limit`` buys (seconds or a :class:`Budget`)."""
     budget = as_budget(time_limit)
     start_peak = peak_of_order(problem, start)
-    window = _full_window(problem, start)
+    window = full_window(problem, start)
     local, _, bound, optimal = solve_window(window, start_peak, lower, budget)
     order = tuple(window.units[u] for u in local)
     peak = peak_of_order(problem, order)
@@ -531,7 +536,7 @@ def order_ilp(
     problem: ScheduleProblem, start: Sequence[int], time_limit: float | Budget, lower: int = 0
 ) -> IlpOrderResult:
     """The whole-graph ILP when it is small enough to improve on in time, else windows."""
-    window = _full_window(problem, start)
+    window = full_window(problem, start)
     if _model_size(window) <= FULL_MODEL_MAX_VARIABLES:
         return full_order_ilp(problem, start, time_limit, lower)
     return window_order_ilp(problem, start, time_limit, lower)

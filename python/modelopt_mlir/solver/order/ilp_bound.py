@@ -29,9 +29,9 @@ from modelopt_mlir.solver.highs import WarmStartHiGHS
 from modelopt_mlir.solver.native_output import native_stdout_silenced
 from modelopt_mlir.solver.order.heuristics import refine_order
 from modelopt_mlir.solver.order.ilp import (
-    OrderModel,
-    gcd_scale,
+    full_window,
     make_window,
+    order_model,
     scaled_bound,
     solve_window,
 )
@@ -59,14 +59,6 @@ class WholeGraphIlp:
         return self.bound >= self.peak
 
 
-def _full_model(
-    problem: ScheduleProblem, start: Sequence[int], upper: int, lower: int
-) -> tuple[OrderModel, int]:
-    window = make_window(problem, start, 0, problem.num_units)
-    scale = gcd_scale([item.size for item in window.buffers] + [window.constant])
-    return OrderModel(window, scale, upper, min(lower, upper)), scale
-
-
 def whole_graph_ilp(
     problem: ScheduleProblem, start: Sequence[int], seconds: float, lower: int = 0
 ) -> WholeGraphIlp:
@@ -75,7 +67,7 @@ def whole_graph_ilp(
     began = time.perf_counter()
     start = tuple(start)
     start_peak = peak_of_order(problem, start)
-    model, scale = _full_model(problem, start, start_peak, lower)
+    model, scale = order_model(full_window(problem, start), start_peak, lower)
     model.set_start(model.window.start_order, start_peak, scale)
     columns, rows = len(model.model.variables()), model.model.numConstraints()
     binaries = sum(1 for var in model.model.variables() if var.cat == pulp.LpInteger)
@@ -114,7 +106,7 @@ def lp_relaxation(problem: ScheduleProblem, start: Sequence[int], seconds: float
     """The whole-graph model's LP optimum in bytes (rounded down), with no lower bound on the
     peak (interior point); None when HiGHS does not finish within ``seconds``."""
     start_peak = peak_of_order(problem, start)
-    model, scale = _full_model(problem, start, start_peak, 0)
+    model, scale = order_model(full_window(problem, start), start_peak, 0)
     for var in model.model.variables():
         var.cat = pulp.LpContinuous
     with native_stdout_silenced():
