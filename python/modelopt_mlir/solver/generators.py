@@ -1,5 +1,6 @@
 """Generated offset problems with a known optimum, for tests and benchmarks: guillotine-cut
-rectangles (:func:`tight_instance`) and the harder non-guillotine families (bricks, pinwheels)."""
+rectangles (:func:`tight_instance`) and the harder non-guillotine families (bricks, pinwheels);
+and random order problems (:func:`random_dag`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import random
 
 import numpy as np
 
-from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem
+from modelopt_mlir.solver.problem import IntervalBuffer, IntervalProblem, ScheduleProblem
 
 
 def tight_instance(width: int, horizon: int, count: int, seed: int = 0) -> IntervalProblem:
@@ -311,3 +312,19 @@ def hard_instances(
             problem = pinwheel_instance(count, seed, slack_percent=slack)
             out.append((f"pinwheel-{seed}-{count}", problem))
     return out
+
+
+def random_dag(units: int, seed: int) -> ScheduleProblem:
+    """A random order problem in program order: unit u reads the buffers of 1-3 earlier units;
+    every unit makes one buffer (1-10 or 50-500 bytes) used by it and its readers."""
+    rng = random.Random(seed)
+    edges, sizes, users = set(), [], []
+    readers: list[list[int]] = [[] for _ in range(units)]
+    for unit in range(1, units):
+        for producer in rng.sample(range(unit), k=min(unit, rng.randint(1, 3))):
+            readers[producer].append(unit)
+            edges.add((producer, unit))
+    for producer in range(units):
+        sizes.append(rng.choice([rng.randint(1, 10), rng.randint(50, 500)]))
+        users.append((producer, *sorted(readers[producer])))
+    return ScheduleProblem(units, tuple(sorted(edges)), tuple(sizes), tuple(users), (1,) * units)

@@ -3,11 +3,10 @@ same unit, and the cut bound with it equals the maximum cut over all units when 
 
 from __future__ import annotations
 
-import random
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelopt_mlir.solver.generators import random_dag
 from modelopt_mlir.solver.order.bounds import (
     ancestor_sets,
     cut_bound,
@@ -19,26 +18,10 @@ from modelopt_mlir.solver.problem import ScheduleProblem
 from modelopt_mlir.solver.work import Budget
 
 
-def layered(units: int, seed: int) -> ScheduleProblem:
-    """A random DAG: unit u reads 1-3 buffers made by earlier units; every buffer has a
-    producer and its readers as users."""
-    rng = random.Random(seed)
-    edges, sizes, users = set(), [], []
-    readers: list[list[int]] = [[] for _ in range(units)]
-    for unit in range(1, units):
-        for producer in rng.sample(range(unit), k=min(unit, rng.randint(1, 3))):
-            readers[producer].append(unit)
-            edges.add((producer, unit))
-    for producer in range(units):
-        sizes.append(rng.choice([rng.randint(1, 10), rng.randint(50, 500)]))
-        users.append((producer, *sorted(readers[producer])))
-    return ScheduleProblem(units, tuple(sorted(edges)), tuple(sizes), tuple(users), (1,) * units)
-
-
 @given(st.integers(2, 40), st.integers(0, 10_000))
 @settings(max_examples=60, deadline=None)
 def test_forced_part_is_at_most_the_cut_and_the_bound_is_the_max_cut(units, seed) -> None:
-    problem = layered(units, seed)
+    problem = random_dag(units, seed)
     ancestors, descendants = ancestor_sets(problem)
     sizes = padded_sizes(problem)
     masks = [sum(1 << u for u in set(users)) for users in problem.users]
