@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelopt_mlir.solver.errors import ProblemFileError
@@ -493,6 +493,17 @@ def huge_problems(draw: st.DrawFn, max_count: int = 8) -> IntervalProblem:
 
 
 @given(huge_problems(), st.integers(0, 2))
+@example(  # HiGHS called the free model infeasible; the warm start stands
+    IntervalProblem(
+        (
+            IntervalBuffer(0, 0, 1, 1, 1),
+            IntervalBuffer(1, 0, 1, 1, 1),
+            IntervalBuffer(2, 0, 1, 1, 1),
+            IntervalBuffer(3, 0, 1, 999_999_999, 1),
+        )
+    ),
+    0,
+)
 @settings(max_examples=50, deadline=None)
 def test_huge_and_tiny_sizes_give_valid_plans(problem: IntervalProblem, slack: int) -> None:
     arrays = IntervalArrays.from_problem(problem)

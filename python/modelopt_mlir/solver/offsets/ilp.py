@@ -202,6 +202,14 @@ def solve_ilp(
         for (i, j), z in below.items():
             z.setInitialValue(1 if (warm[i], i) < (warm[j], j) else 0)
         arena.setInitialValue(warm_arena // unit)
+
+    def no_solution(seconds: float) -> IlpResult:
+        """HiGHS returned no usable plan. Without a capacity the warm start (checked above) is
+        one: HiGHS has given none on such a model (sizes 1 and 999,999,999 bytes)."""
+        if capacity is None and warm_offsets is not None and warm_arena is not None:
+            return IlpResult("feasible", warm_offsets, warm_arena, 0, seconds)
+        return IlpResult("timeout", None, None, 0, seconds)
+
     columns, rows = len(sized) + len(below) + 1, len(model.constraints)
     root_units, node_units = highs_units(columns, rows)
     max_nodes = (budget.left - root_units) // node_units
@@ -233,18 +241,19 @@ def solve_ilp(
             ]
             if refuted:
                 return IlpResult("feasible", refuted[0].offsets, refuted[0].arena, 0, seconds)
-        status: IlpStatus = "infeasible" if capacity is not None and trusted else "timeout"
-        return IlpResult(status, None, None, 0, seconds)
+        if capacity is not None and trusted:
+            return IlpResult("infeasible", None, None, 0, seconds)
+        return no_solution(seconds)
     if model.sol_status not in (
         pulp.constants.LpSolutionOptimal,
         pulp.constants.LpSolutionIntegerFeasible,
     ):
-        return IlpResult("timeout", None, None, 0, seconds)
+        return no_solution(seconds)
     offsets = np.zeros(n, dtype=np.int64)
     for i in sized:
         value = slot[i].varValue
         if value is None or not math.isfinite(value):
-            return IlpResult("timeout", None, None, 0, seconds)
+            return no_solution(seconds)
         offsets[i] = min(max(round(value), 0), top_slot[i]) * align_bytes[i]
     repaired = not offsets_are_valid(arrays, offsets, capacity, pairs)
     if repaired:
