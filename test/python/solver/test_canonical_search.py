@@ -86,6 +86,56 @@ def test_canonical_search_finds_what_reference_finds(problem: IntervalProblem) -
             _assert_plan(problem, compiled.offsets, capacity)
 
 
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    interval_problems(max_count=12, steps=10, sizes=(1, 9), alignments=(1, 1, 1, 2)),
+    st.integers(0, 3),
+)
+def test_step_inference_keeps_every_plan(problem: IntervalProblem, extra: int) -> None:
+    """The step inference only prunes nodes with no plan below them: with and without it the
+    search agrees on whether a plan fits, at max live and a little above."""
+    from modelopt_mlir.solver.offsets import canonical_kernel
+
+    arrays = IntervalArrays.from_problem(problem)
+    capacity = padded_live(problem) + extra
+    with_steps = search_canonical(
+        arrays, capacity, Budget.unlimited(), options=canonical_kernel.ALL_OPTIONS
+    )
+    without = search_canonical(
+        arrays,
+        capacity,
+        Budget.unlimited(),
+        options=canonical_kernel.ALL_OPTIONS & ~canonical_kernel.STEPS,
+    )
+    assert with_steps.status == without.status
+    if with_steps.offsets is not None:
+        _assert_plan(problem, with_steps.offsets, capacity)
+
+
+def test_step_inference_prunes() -> None:
+    """On brick walls with a little slack the step inference cuts the tree (it is not idle):
+    fewer nodes to the same verdict."""
+    from modelopt_mlir.solver.generators import brick_packing
+    from modelopt_mlir.solver.offsets import canonical_kernel
+
+    fewer = 0
+    for seed in range(8):
+        problem = brick_packing(40, seed, width=64, grain=1, max_life=6)[0]
+        arrays = IntervalArrays.from_problem(problem)
+        nodes = []
+        for options in (
+            canonical_kernel.ALL_OPTIONS,
+            canonical_kernel.ALL_OPTIONS & ~canonical_kernel.STEPS,
+        ):
+            found = search_canonical(
+                arrays, int(problem.capacity), Budget.unlimited(), options=options, node_limit=10**6
+            )
+            assert found.status == "found"
+            nodes.append(found.nodes)
+        fewer += nodes[0] < nodes[1]
+    assert fewer >= 1
+
+
 def test_canonical_search_solves_small_tilings() -> None:
     for seed in range(6):
         problem = tight_instance(12, 8, 12, seed)
@@ -134,6 +184,7 @@ def test_canonical_search_finds_small_packings_with_every_option() -> None:
         canonical_kernel.VALLEYS,
         canonical_kernel.HOLES,
         canonical_kernel.BOTTOM_LEFT,
+        canonical_kernel.STEPS,
     )
     for seed in range(12):
         for problem, _ in (

@@ -27,6 +27,9 @@ Beyond MiniMalloc, for zero-slack sections (where max live is the capacity): the
 inference (:func:`_valleys_fit`), hole branching on the most constrained tight section
 (:func:`_hole_children`), and two symmetries: identical buffers go up in rank order, and a
 buffer never rests directly on one of the same sections and higher rank (:func:`_mirrored`).
+For sections with little slack, the step inference (:func:`_steps_fit`): where the levels of
+two neighbouring sections differ, the band between them must be filled by buffers that end
+(or start) at that boundary.
 
 The recursion is an explicit stack; undo information lives on trails.
 """
@@ -39,8 +42,8 @@ from numba import njit
 FOUND, INFEASIBLE, LIMIT = 0, 1, 2
 # BOTTOM_LEFT: hole branching takes the first qualifying tight section (lowest run, leftmost)
 # instead of the one with the fewest candidates: another first dive, for restarts.
-DECOMPOSE, VALLEYS, HOLES, BOTTOM_LEFT = 1, 2, 4, 8
-ALL_OPTIONS = DECOMPOSE | VALLEYS | HOLES
+DECOMPOSE, VALLEYS, HOLES, BOTTOM_LEFT, STEPS = 1, 2, 4, 8, 16
+ALL_OPTIONS = DECOMPOSE | VALLEYS | HOLES | STEPS
 
 
 @njit(cache=True)
@@ -464,6 +467,74 @@ def _valleys_fit(
 
 
 @njit(cache=True)
+def _band_cover(t, wall, x, r, placed, minoff, size, align, rank, ptr, idx):
+    """The total size of the unplaced buffers listed at boundary ``t`` (in the CSR lists
+    ``ptr``/``idx``: those ending there, or those starting there) that could sit below
+    ``wall``."""
+    total = 0
+    for k in range(ptr[t], ptr[t + 1]):
+        b = idx[k]
+        if placed[b]:
+            continue
+        m = _aligned(minoff[b], align[b])
+        if m < x or (m == x and rank[b] < r):
+            m = x + 1
+        if m < wall:
+            total += size[b]
+    return total
+
+
+@njit(cache=True)
+def _steps_fit(
+    part_lo,
+    part_hi,
+    floor,
+    remaining,
+    capacity,
+    x,
+    r,
+    placed,
+    minoff,
+    size,
+    align,
+    rank,
+    start_ptr,
+    start_idx,
+    end_ptr,
+    end_idx,
+):
+    """Step inference. Everything still to come sits at or above the level max(floor, x) of
+    each section it spans, so a buffer living in both sections t-1 and t sits above the
+    higher of their levels. Where the levels step up from t-1 to t by d, the band of height d
+    above section t-1's level is covered only by unplaced buffers that end at t, or wasted,
+    and section t-1 wastes at most its slack (capacity - level - unplaced total): those
+    buffers must add up to d - slack at least. Likewise, stepping down, with the buffers that
+    start at t."""
+    for t in range(part_lo + 1, part_hi):
+        if remaining[t - 1] == 0 or remaining[t] == 0:
+            continue
+        low = floor[t - 1] if floor[t - 1] > x else x
+        high = floor[t] if floor[t] > x else x
+        if low == high:
+            continue
+        if low < high:
+            need = (high - low) - (capacity - low - remaining[t - 1])
+            if need > 0 and (
+                _band_cover(t, high, x, r, placed, minoff, size, align, rank, end_ptr, end_idx)
+                < need
+            ):
+                return False
+        else:
+            need = (low - high) - (capacity - high - remaining[t])
+            if need > 0 and (
+                _band_cover(t, low, x, r, placed, minoff, size, align, rank, start_ptr, start_idx)
+                < need
+            ):
+                return False
+    return True
+
+
+@njit(cache=True)
 def _parts(lo, hi, remaining, cross, parts_lo, parts_hi):
     """The independent parts of sections [lo, hi): maximal runs of sections holding unplaced
     buffers, joined by boundaries that some unplaced buffer crosses. Returns how many."""
@@ -504,14 +575,17 @@ def search(
     group_ptr,
     group_idx,
     group_of,
+    end_ptr,
+    end_idx,
 ):
     """Search until a plan is found (written to ``position``), the search space is exhausted
     (no plan within ``capacity``), or ``node_limit`` placements are tried. ``options`` holds
-    DECOMPOSE, VALLEYS, HOLES and BOTTOM_LEFT bits. Returns (status, nodes)."""
+    DECOMPOSE, VALLEYS, HOLES, BOTTOM_LEFT and STEPS bits. Returns (status, nodes)."""
     decompose = (options & DECOMPOSE) != 0
     valleys = (options & VALLEYS) != 0
     holes = (options & HOLES) != 0
     bottom_left = (options & BOTTOM_LEFT) != 0
+    steps = (options & STEPS) != 0
     n = size.shape[0]
     if n == 0:
         return FOUND, 0
@@ -716,6 +790,25 @@ def search(
                     start_ptr,
                     start_idx,
                     reach,
+                )
+            if ok and steps:
+                ok = _steps_fit(
+                    level_lo[depth],
+                    level_hi[depth],
+                    floor,
+                    remaining,
+                    capacity,
+                    x,
+                    r,
+                    placed,
+                    minoff,
+                    size,
+                    align,
+                    rank,
+                    start_ptr,
+                    start_idx,
+                    end_ptr,
+                    end_idx,
                 )
             if ok:
                 if depth + 1 == n:

@@ -94,6 +94,15 @@ def starting(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return ptr, order
 
 
+def ending(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of the buffers ending at each section boundary (index ``last``)."""
+    sections = int(last.max(initial=0))
+    order = np.argsort(last, kind="stable").astype(np.int64)
+    ptr = np.zeros(sections + 2, np.int64)
+    ptr[1:] = np.cumsum(np.bincount(last, minlength=sections + 1)[: sections + 1])
+    return ptr, order
+
+
 def span_groups(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR lists of the buffers spanning the same sections, and each buffer's list."""
     _, group_of, counts = np.unique(
@@ -213,6 +222,7 @@ def search_canonical(
     ptr, idx = adjacency(first, last)
     cover_ptr, cover_idx = cover(first, last)
     start_ptr, start_idx = starting(first, last)
+    end_ptr, end_idx = ending(first, last)
     group_ptr, group_idx, group_of = span_groups(first, last)
     units = node_units(len(subset), int(last.max()))
     randomized = ranks is None
@@ -252,6 +262,8 @@ def search_canonical(
             group_ptr,
             group_idx,
             group_of,
+            end_ptr,
+            end_idx,
         )
         spent = min(int(spent), limit)
         nodes += spent
