@@ -136,7 +136,13 @@ def test_tight_sets_without_a_plan_are_proven_infeasible(
     assert _all_tight(problem, width)
     assert _check(problem, width) == "infeasible"
     # Every option set proves it too (the memo and backjumping only cut work).
-    for options in (0, sweep_kernel.MEMO, sweep_kernel.BACKJUMP, sweep_kernel.ENDS):
+    for options in (
+        0,
+        sweep_kernel.MEMO,
+        sweep_kernel.BACKJUMP,
+        sweep_kernel.ENDS,
+        sweep_kernel.BLOCKS,
+    ):
         assert _check(problem, width, options=options) == "infeasible"
 
 
@@ -166,7 +172,13 @@ def test_slack_searches_at_max_live() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [0, sweep_kernel.MEMO, sweep_kernel.MEMO | sweep_kernel.BACKJUMP, sweep_kernel.ENDS],
+    [
+        0,
+        sweep_kernel.MEMO,
+        sweep_kernel.MEMO | sweep_kernel.BACKJUMP,
+        sweep_kernel.ENDS,
+        sweep_kernel.BLOCKS,
+    ],
 )
 def test_every_option_set_is_complete(options: int) -> None:
     """Fewer inferences give the same answers (the memo and backjumping only cut work)."""

@@ -43,7 +43,9 @@ FOUND, INFEASIBLE, LIMIT = 0, 1, 2
 # ENDS: where a placed buffer ends (at a section after the current one) and placed buffers
 # bound the free run it leaves with the placed ones ending there too, that run must be a sum
 # of the sizes of the starters of that section.
-MEMO, BACKJUMP, BOTTOM, SUBSET_SUM, LOOKAHEAD, FULL_LOOKAHEAD, NEIGHBOURS, ENDS = (
+# BLOCKS: starters of a section with the same last section lying side by side can be
+# permuted (nothing else sees inside their block): unaligned ones go up in size.
+MEMO, BACKJUMP, BOTTOM, SUBSET_SUM, LOOKAHEAD, FULL_LOOKAHEAD, NEIGHBOURS, ENDS, BLOCKS = (
     1,
     2,
     4,
@@ -52,8 +54,9 @@ MEMO, BACKJUMP, BOTTOM, SUBSET_SUM, LOOKAHEAD, FULL_LOOKAHEAD, NEIGHBOURS, ENDS 
     32,
     64,
     128,
+    256,
 )
-ALL_OPTIONS = MEMO | BACKJUMP | SUBSET_SUM | LOOKAHEAD | NEIGHBOURS | ENDS
+ALL_OPTIONS = MEMO | BACKJUMP | SUBSET_SUM | LOOKAHEAD | NEIGHBOURS | ENDS | BLOCKS
 # stats: memo hits, memo records, backjumps, subset-sum and lookahead prunes, furthest
 # section entered
 STATS = 5
@@ -306,6 +309,7 @@ def search(
     full_look = (options & FULL_LOOKAHEAD) != 0
     neighbours = (options & NEIGHBOURS) != 0
     ends = (options & ENDS) != 0
+    blocks = (options & BLOCKS) != 0
     n = size.shape[0]
     sections = start_ptr.shape[0] - 1
     if n == 0:
@@ -432,14 +436,21 @@ def search(
                 # The buffer just below (top at lo) and just above (bottom at hi) the run.
                 below_last = -1
                 above_last = -1
-                if neighbours:
+                below = -1
+                if neighbours or blocks:
                     for j in range(cover_ptr[t], cover_ptr[t + 1]):
                         c = cover_idx[j]
                         if placed[c]:
                             if position[c] + size[c] == lo:
                                 below_last = last[c]
+                                below = c
                             elif position[c] == hi:
                                 above_last = last[c]
+                # Same-lifetime starters side by side form a block no other buffer sees
+                # inside: sizes go up in it (unaligned ones; equal sizes are twins).
+                block_size = -1
+                if blocks and below >= 0 and first[below] == t and align[below] == 1:
+                    block_size = size[below]
                 # Candidates sharing their end with a neighbour first (pieces of one cut
                 # share both ends), then in the given order.
                 k = 0
@@ -450,6 +461,13 @@ def search(
                             continue
                         tb = twin_before[b]
                         if tb >= 0 and not placed[tb]:
+                            continue
+                        if (
+                            block_size >= 0
+                            and last[b] == below_last
+                            and align[b] == 1
+                            and size[b] < block_size
+                        ):
                             continue
                         if lo % align[b] == 0 and lo + size[b] <= hi:
                             if neighbours:
