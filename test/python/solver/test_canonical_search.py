@@ -112,6 +112,23 @@ def test_step_inference_keeps_every_plan(problem: IntervalProblem, extra: int) -
         _assert_plan(problem, with_steps.offsets, capacity)
 
 
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    interval_problems(max_count=10, steps=8, sizes=(1, 9), alignments=(1, 1, 2)),
+    st.integers(0, 2),
+)
+def test_time_reversed_search_agrees(problem: IntervalProblem, extra: int) -> None:
+    """The searches with time reversed (every other pair of randomized restarts) see the
+    same problem: the same verdict, and their plans are valid in forward time."""
+    arrays = IntervalArrays.from_problem(problem)
+    capacity = padded_live(problem) + extra
+    forward = search_canonical(arrays, capacity, Budget.unlimited())
+    backward = search_canonical(arrays, capacity, Budget.unlimited(), reverse_time=True)
+    assert forward.status == backward.status
+    if backward.offsets is not None:
+        _assert_plan(problem, backward.offsets, capacity)
+
+
 def test_step_inference_prunes() -> None:
     """On brick walls with a little slack the step inference cuts the tree (it is not idle):
     fewer nodes to the same verdict."""

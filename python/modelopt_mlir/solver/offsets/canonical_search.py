@@ -14,7 +14,8 @@ buffer sees; identical ones once), round robin, with a node limit that doubles e
 when the capacity has slack, each preorder is also tried at max live (a plan there fits; the
 inference is far stronger without slack). After each round come short restarts from
 randomized preorders (a random mix of size and width, perturbed; seeded, so runs repeat;
-every other one with hole branching bottom-left):
+every other one with hole branching bottom-left, and every other pair of those aiming at the
+targets in turn with time reversed, which fills valleys and holes from the other end):
 plans are mostly found by a first dive, so diverse short dives find some that the long
 searches of a few fixed preorders miss. Completeness rests on the doubling static rounds.
 Nodes are counted in the work budget (``node_units`` each, from the instance's size), never
@@ -191,6 +192,18 @@ def random_preorder(
     return rank
 
 
+class _TimeView:
+    """The kernel's per-section lists for one direction of time."""
+
+    def __init__(self, first: np.ndarray, last: np.ndarray) -> None:
+        self.first = first
+        self.last = last
+        self.cover_ptr, self.cover_idx = cover(first, last)
+        self.start_ptr, self.start_idx = starting(first, last)
+        self.end_ptr, self.end_idx = ending(first, last)
+        self.group_ptr, self.group_idx, self.group_of = span_groups(first, last)
+
+
 def search_canonical(
     arrays: IntervalArrays,
     capacity: int,
@@ -199,10 +212,12 @@ def search_canonical(
     node_limit: int | None = None,
     ranks: list[np.ndarray] | None = None,
     options: int | None = None,
+    reverse_time: bool = False,
 ) -> SearchResult:
     """Offsets for the buffers in ``subset`` (default: all sized ones) within ``capacity``,
     "infeasible" when there are none, or "limit" when the budget or ``node_limit`` ran out.
-    Randomized restarts run only with the default ``ranks``. Needs numba."""
+    Randomized restarts run only with the default ``ranks``; ``reverse_time`` swaps the
+    directions of time the searches see. Needs numba."""
     from modelopt_mlir.solver.offsets import canonical_kernel
 
     if options is None:
@@ -220,11 +235,13 @@ def search_canonical(
     align = arrays.alignment[subset].astype(np.int64)
     first, last = sections_of(arrays, subset)
     ptr, idx = adjacency(first, last)
-    cover_ptr, cover_idx = cover(first, last)
-    start_ptr, start_idx = starting(first, last)
-    end_ptr, end_idx = ending(first, last)
-    group_ptr, group_idx, group_of = span_groups(first, last)
-    units = node_units(len(subset), int(last.max()))
+    sections = int(last.max())
+    # The search's view of time, forward and reversed (the same plans: reversing time is a
+    # symmetry of the problem, but the search fills valleys and holes from the other end).
+    views = [_TimeView(first, last), _TimeView(sections - last, sections - first)]
+    if reverse_time:
+        views.reverse()
+    units = node_units(len(subset), sections)
     randomized = ranks is None
     if ranks is None:
         ranks = distinct(preorders(first, last, size))
@@ -237,33 +254,34 @@ def search_canonical(
     nodes = 0
 
     def attempt(
-        rank: np.ndarray, target: int, limit: int, flags: int = options
+        rank: np.ndarray, target: int, limit: int, flags: int = options, view: int = 0
     ) -> SearchResult | None:
         """One run; a result to return, or None to go on (and "infeasible" at max live below
         the capacity drops that target)."""
         nonlocal nodes
+        v = views[view]
         status, spent = canonical_kernel.search(
-            first,
-            last,
+            v.first,
+            v.last,
             size,
             align,
             ptr,
             idx,
-            cover_ptr,
-            cover_idx,
+            v.cover_ptr,
+            v.cover_idx,
             rank,
             target,
             limit,
             position,
-            start_ptr,
-            start_idx,
+            v.start_ptr,
+            v.start_idx,
             flags,
             twins(first, last, size, align, rank),
-            group_ptr,
-            group_idx,
-            group_of,
-            end_ptr,
-            end_idx,
+            v.group_ptr,
+            v.group_idx,
+            v.group_of,
+            v.end_ptr,
+            v.end_idx,
         )
         spent = min(int(spent), limit)
         nodes += spent
@@ -309,7 +327,9 @@ def search_canonical(
             # pinwheel cutting at max live that no restart of the other rule did); each rule
             # aims at every target in turn.
             flags = options | canonical_kernel.BOTTOM_LEFT if restart % 2 else options
-            result = attempt(rank, targets[restart // 2 % len(targets)], limit, flags)
+            # And every other round of rules and targets runs with time reversed.
+            view = restart // (2 * len(targets)) % 2
+            result = attempt(rank, targets[restart // 2 % len(targets)], limit, flags, view)
             if result is not None:
                 return result
             round_nodes -= max(nodes - before, 1)
