@@ -13,11 +13,12 @@ Restarts cycle over static preorders (size, area, lifetime width, the largest se
 buffer sees; identical ones once), round robin, with a node limit that doubles each round;
 when the capacity has slack, each preorder is also tried at max live (a plan there fits; the
 inference is far stronger without slack). After each round come short restarts from
-randomized preorders (a random mix of size and width, perturbed; seeded, so runs repeat;
-every other one with hole branching bottom-left, and every other pair of those aiming at the
-targets in turn with time reversed, which fills valleys and holes from the other end):
-plans are mostly found by a first dive, so diverse short dives find some that the long
-searches of a few fixed preorders miss. Completeness rests on the doubling static rounds.
+randomized preorders, with ``RANDOM_SHARE`` times the nodes the round spent (a random mix of
+size and width, perturbed; seeded, so runs repeat; every other one with hole branching
+bottom-left, and every other pair of those aiming at the targets in turn with time
+reversed, which fills valleys and holes from the other end): plans are mostly found by a
+first dive, so diverse short dives find some that the long searches of a few fixed
+preorders miss. Completeness rests on the doubling static rounds.
 Nodes are counted in the work budget (``node_units`` each, from the instance's size), never
 timed.
 
@@ -40,6 +41,12 @@ FIRST_ROUND_NODES = 2_000  # node limit of each preorder in the first round; dou
 # the plans found came from a first dive (200 restarts of 2,000 nodes solved 4 of 7, 20 of
 # 20,000 nodes 2 of 7).
 RANDOM_RESTART_NODES = 2_000
+# The randomized restarts after a round get this many times the nodes its static preorders
+# spent. Most plans of the generated walls come from them, found anywhere from the first to
+# the 60th restart of a round; at 10 s of work the walls solved went 12 -> 15 of 40 at max
+# live and 22 -> 24 with 1-6% slack from 1 to 8 times (no more at 16). A proof of
+# infeasibility beyond the first round takes that much longer.
+RANDOM_SHARE = 8
 RANDOM_SEED = 13
 # Units of work per node: a node scans the unplaced buffers and the sections (a few ns each
 # compiled), more where holes and valleys are looked for: measured 1-4.4 us a node on the hard
@@ -316,6 +323,7 @@ def search_canonical(
                     return result
                 round_nodes += nodes - before
         restart = 0
+        round_nodes *= RANDOM_SHARE
         while randomized and round_nodes > 0:
             left = nodes_left()
             if left <= 0:
