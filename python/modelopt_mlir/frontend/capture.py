@@ -251,7 +251,8 @@ def capture_training_step(
 
     The model runs in training mode, as eager training does: batch norm normalises with batch
     statistics and updates its running statistics (buffers in, new buffers out). Dropout modules
-    are switched off so that the step is deterministic. Parameters that the optimizer does not
+    (and nn.MultiheadAttention's attention dropout) are switched off so that the step is
+    deterministic; any other random op is refused. Parameters that the optimizer does not
     hold, that do not require grad or that get no gradient (unused by the loss; torch.optim skips
     them) are arguments but are not updated. Each parameter is updated with the
     hyper-parameters of its param group.

@@ -59,7 +59,11 @@ def import_to_linalg(
                 "a model without it is needed"
             ) from exc
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LoweringError(f"torch-mlir import failed: {first}") from exc
+        # The error's own first line names no op ("... failed with the following diagnostics:");
+        # the first diagnostic does.
+        errors = [line.strip() for line in "".join(diagnostics).splitlines() if "error:" in line]
+        detail = f" ({errors[0][:300]})" if errors else ""
+        raise LoweringError(f"torch-mlir import failed: {first}{detail}") from exc
 
 
 @contextlib.contextmanager

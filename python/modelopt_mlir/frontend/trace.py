@@ -39,19 +39,33 @@ _RANDOM_OPS = (
 )
 
 
+def switch_off_dropout(model: nn.Module) -> list[tuple[nn.Module, float]]:
+    """Dropout modules to eval mode, and the attention dropout of ``nn.MultiheadAttention``
+    (a probability it applies in training mode; ``nn.TransformerEncoderLayer`` has 0.1 by
+    default) to 0. Returns the attention modules with their probabilities, to restore."""
+    attention = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
+        elif isinstance(module, nn.MultiheadAttention) and module.dropout:
+            attention.append((module, module.dropout))
+            module.dropout = 0.0
+    return attention
+
+
 @contextlib.contextmanager
 def model_mode(model: nn.Module, *, train: bool) -> Iterator[None]:
     """Training (dropout off) or eval mode for the duration of the trace; restored after."""
     modes = {m: m.training for m in model.modules()}
     model.train(train)
-    for module in model.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.eval()
+    attention = switch_off_dropout(model)
     try:
         yield
     finally:
         for module, mode in modes.items():
             module.training = mode
+        for module, p in attention:
+            module.dropout = p
 
 
 # While a training step is traced: for each gradient computed, whether each input got one.
@@ -146,7 +160,9 @@ def capture_environment() -> Iterator[None]:
 @contextlib.contextmanager
 def packed_sequence_check_off() -> Iterator[None]:
     """transformers' packed-sequence check patched out (each row is one sequence): it branches
-    on tensor data unless it sees dynamo or FakeTensors."""
+    on tensor data unless it sees dynamo or FakeTensors. So do its shortcuts that skip an
+    attention mask of all ones (``padding_mask.all()``, with an ``attention_mask`` input): its
+    ``is_tracing`` says yes, and the mask is always applied, which computes the same values."""
     try:
         from transformers import masking_utils
     except ImportError:
@@ -154,7 +170,14 @@ def packed_sequence_check_off() -> Iterator[None]:
     if masking_utils is None or not hasattr(masking_utils, "find_packed_sequence_indices"):
         yield
         return
-    with mock.patch.object(masking_utils, "find_packed_sequence_indices", lambda *_a, **_k: None):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            mock.patch.object(masking_utils, "find_packed_sequence_indices", lambda *_a, **_k: None)
+        )
+        if hasattr(masking_utils, "is_tracing"):
+            stack.enter_context(
+                mock.patch.object(masking_utils, "is_tracing", lambda *_a, **_k: True)
+            )
         yield
 
 
@@ -227,9 +250,116 @@ def trace_functional(
         raise translated from None
     graph.graph.eliminate_dead_code()
     _check_static(graph, fn, example_args)
-    _check_deterministic(graph)
+    _check_deterministic(graph, fn, example_args)
+    _check_supported(graph, fn, example_args)
+    wrap_negative_indices(graph)
     graph.recompile()
     return graph
+
+
+# Advanced indexing: (op, position of the indexed tensor, position of the list of index tensors).
+_INDEX_OPS = {
+    torch.ops.aten.index.Tensor: (0, 1),
+    torch.ops.aten._unsafe_index.Tensor: (0, 1),
+    torch.ops.aten.index_put.default: (0, 1),
+    torch.ops.aten._unsafe_index_put.default: (0, 1),
+}
+# Ops whose result is non-negative when their first argument is.
+_SIGN_KEEPING = {
+    torch.ops.aten.lift_fresh_copy.default,
+    torch.ops.aten.clone.default,
+    torch.ops.aten.view.default,
+    torch.ops.aten._unsafe_view.default,
+    torch.ops.aten.reshape.default,
+    torch.ops.aten.expand.default,
+    torch.ops.aten.unsqueeze.default,
+    torch.ops.aten.squeeze.dim,
+    torch.ops.aten.permute.default,
+    torch.ops.aten.slice.Tensor,
+    torch.ops.aten.select.int,
+    torch.ops.aten._to_copy.default,
+    torch.ops.prims.convert_element_type.default,
+    torch.ops.aten.floor.default,
+    torch.ops.aten.trunc.default,
+}
+# Ops whose result is non-negative when all their operands are.
+_NONNEGATIVE_OF_OPERANDS = {
+    torch.ops.aten.add.Tensor,
+    torch.ops.aten.add.Scalar,
+    torch.ops.aten.mul.Tensor,
+    torch.ops.aten.mul.Scalar,
+    torch.ops.aten.div.Tensor,
+    torch.ops.aten.floor_divide.default,
+    torch.ops.aten.minimum.default,
+    torch.ops.aten.maximum.default,
+}
+
+
+def _nonnegative(graph: torch.fx.GraphModule, node: Any, depth: int = 0) -> bool:
+    """Whether ``node`` (a tensor node or a number) provably holds no negative value."""
+    if isinstance(node, bool) or not isinstance(node, (int, float, torch.fx.Node)):
+        return False
+    if not isinstance(node, torch.fx.Node):
+        return node >= 0
+    if depth > 32:
+        return False
+    if node.op == "get_attr":
+        value = getattr(graph, str(node.target), None)
+        return isinstance(value, torch.Tensor) and (value.numel() == 0 or bool(value.min() >= 0))
+    if node.op != "call_function":
+        return False
+    target, args = node.target, node.args
+    if target in (torch.ops.aten.clamp.default, torch.ops.aten.clamp_min.default):
+        low = args[1] if len(args) > 1 else node.kwargs.get("min")
+        return isinstance(low, (int, float)) and low >= 0
+    if target in (torch.ops.aten.arange.default, torch.ops.aten.arange.start_step):
+        return all(isinstance(a, (int, float)) and a >= 0 for a in args)
+    if target in _SIGN_KEEPING:
+        return _nonnegative(graph, args[0], depth + 1)
+    if target in _NONNEGATIVE_OF_OPERANDS:
+        return all(_nonnegative(graph, a, depth + 1) for a in args[:2])
+    return False
+
+
+def wrap_negative_indices(graph: torch.fx.GraphModule) -> int:
+    """Advanced indexing with negative index tensors (``y[:, [-1]]``, or an index batch
+    argument) counts from the end in PyTorch; torch-mlir's lowering of ``index`` and of
+    ``index_put`` (the gradient of ``index``) uses them as offsets, out of bounds. Each integer
+    index tensor not provably non-negative gets ``where(i < 0, i + size, i)`` first. Returns how
+    many were wrapped."""
+    aten = torch.ops.aten
+    wrapped = 0
+    for node in list(graph.graph.nodes):
+        if node.op != "call_function" or node.target not in _INDEX_OPS:
+            continue
+        source_pos, list_pos = _INDEX_OPS[node.target]
+        source = node.args[source_pos].meta.get("val")
+        indices = list(node.args[list_pos])
+        changed = False
+        for dim, index in enumerate(indices):
+            value = index.meta.get("val") if isinstance(index, torch.fx.Node) else None
+            if value is None or value.dtype not in (torch.int64, torch.int32):
+                continue
+            if source is None or _nonnegative(graph, index):
+                continue
+            size = int(source.shape[dim])
+            with graph.graph.inserting_before(node):
+                negative = graph.graph.call_function(aten.lt.Scalar, (index, 0))
+                negative.meta["val"] = aten.lt.Scalar(value, 0)
+                shifted = graph.graph.call_function(aten.add.Scalar, (index, size))
+                shifted.meta["val"] = aten.add.Scalar(value, size)
+                fixed = graph.graph.call_function(aten.where.self, (negative, shifted, index))
+                fixed.meta["val"] = aten.where.self(
+                    negative.meta["val"], shifted.meta["val"], value
+                )
+            indices[dim] = fixed
+            changed = True
+            wrapped += 1
+        if changed:
+            args = list(node.args)
+            args[list_pos] = indices
+            node.args = tuple(args)
+    return wrapped
 
 
 def drop_unchanged_buffers(
@@ -286,16 +416,46 @@ def _check_static(
                 )
 
 
-def _check_deterministic(graph: torch.fx.GraphModule) -> None:
+def _check_deterministic(
+    graph: torch.fx.GraphModule, fn: Callable[..., Any], example_args: Sequence[torch.Tensor]
+) -> None:
     for node in graph.graph.nodes:
-        if node.op == "call_function":
-            name = _op_name(node.target).split(".")[1] if "." in _op_name(node.target) else ""
-            if name in _RANDOM_OPS:
-                raise CaptureError(
-                    f"the step uses a random op ({_op_name(node.target)}), e.g. functional dropout "
-                    "with p > 0 in training mode; a captured step must be deterministic: set the "
-                    "dropout probabilities to 0"
-                )
+        if node.op != "call_function":
+            continue
+        name = _op_name(node.target).split(".")[1] if "." in _op_name(node.target) else ""
+        tags = getattr(node.target, "tags", ())
+        # torch tags its random ops (randn_like, normal_, rrelu_with_noise, ...).
+        if name in _RANDOM_OPS or torch.Tag.nondeterministic_seeded in tags:
+            where = _source_of(fn, example_args, node.name)
+            raise CaptureError(
+                f"the step uses a random op ({_op_name(node.target)}){where}, e.g. functional "
+                "dropout with p > 0 in training mode or noise from torch.randn_like; a captured "
+                "step must be deterministic: set the dropout probabilities to 0 (or pass the "
+                "noise in as an input)"
+            )
+
+
+# Ops the step cannot hold, with what to change.
+_UNSUPPORTED_OPS = {
+    "embedding_renorm": (
+        "nn.Embedding(max_norm=...) renormalises rows of its weight in place during the forward "
+        "pass, which the captured step cannot do to a parameter: use max_norm=None (or "
+        "renormalise the weight outside the step)"
+    ),
+}
+
+
+def _check_supported(
+    graph: torch.fx.GraphModule, fn: Callable[..., Any], example_args: Sequence[torch.Tensor]
+) -> None:
+    for node in graph.graph.nodes:
+        if node.op != "call_function":
+            continue
+        parts = _op_name(node.target).split(".")
+        reason = _UNSUPPORTED_OPS.get(parts[1] if len(parts) > 1 else "")
+        if reason is not None:
+            where = _source_of(fn, example_args, node.name)
+            raise CaptureUsageError(f"the step uses {_op_name(node.target)}{where}: {reason}")
 
 
 def _source_of(fn: Callable[..., Any], example_args: Sequence[torch.Tensor], node_name: str) -> str:
@@ -328,12 +488,11 @@ _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _is_user_file(path: str) -> bool:
+    if path.startswith("<"):  # code compiled from a string (<string>, <eval_with_key>): no file
+        return False
     path = os.path.abspath(path)
     return not (
-        path.startswith(_LIBRARY_DIRS)
-        or path.startswith(_OWN_DIR)
-        or "/torch_mlir/" in path
-        or path.startswith("<")
+        path.startswith(_LIBRARY_DIRS) or path.startswith(_OWN_DIR) or "/torch_mlir/" in path
     )
 
 

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from modelopt_mlir.api import plan
-from modelopt_mlir.frontend.errors import LoweringError
+from modelopt_mlir.api import PlanError, plan
+from modelopt_mlir.frontend.errors import CaptureError, LoweringError
 from modelopt_mlir.frontend.importer import import_to_linalg
 
 
@@ -58,3 +58,135 @@ def test_an_op_torch_mlir_cannot_lower_is_named() -> None:
     graph = make_fx(attention_backward)(torch.randn(1, 2, 4, 8))
     with pytest.raises(LoweringError, match="cannot lower aten._scaled_dot_product_flash"):
         import_to_linalg(graph)
+
+
+def test_transformer_encoder_layer_default_dropout_trains() -> None:
+    """nn.TransformerEncoderLayer's default dropout (0.1) includes the attention dropout of its
+    nn.MultiheadAttention, a probability rather than a Dropout module: it was captured as a
+    random op and refused. It is switched off like the Dropout modules, and restored."""
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
+    model = nn.Sequential(layer, nn.Flatten(), nn.Linear(32 * 8, 5))
+    _plan_and_check(model, torch.randn(3, 8, 32), torch.randint(0, 5, (3,)))
+    assert layer.self_attn.dropout == 0.1
+
+
+class _NegativeIndex(nn.Module):
+    """Advanced indexing with negative indices, as Falcon's multi-query attention splits its
+    fused projection (``qkv[..., [-2], :]``): torch-mlir used -2 as an offset in the gradient's
+    scatter and the compiled step wrote out of bounds (a segfault, or silently wrong values)."""
+
+    def __init__(self, from_input: bool) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 24)
+        self.head = nn.Linear(4, 5)
+        self.from_input = from_input
+
+    def forward(self, x: torch.Tensor, *index: torch.Tensor) -> torch.Tensor:
+        y = self.proj(x).reshape(x.shape[0], 4, 6, 4)
+        if self.from_input:
+            return self.head(y[:, :, index[0], :].sum(2))
+        return self.head((y[:, :, [-2], :] * y[:, :, :-2, :]).sum(2))
+
+
+@pytest.mark.parametrize("from_input", [False, True], ids=["constant", "input"])
+def test_negative_indices_count_from_the_end(from_input: bool) -> None:
+    torch.manual_seed(0)
+    model = _NegativeIndex(from_input)
+    x = torch.randn(3, 4, 8)
+    inputs = (x, torch.tensor([-1, 0, -6])) if from_input else (x,)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    target = torch.randn(3, 4, 5)
+    result = plan(
+        model, inputs, target, nn.functional.mse_loss, optimizer, progress=False, time_limit=2
+    )
+    result.verify_planned_vs_unplanned()
+    result.verify()
+
+
+def test_random_noise_is_refused_at_its_line() -> None:
+    class Noisy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(8, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.proj(x)
+            return h + 0.1 * torch.randn_like(h)  # not in the old list of random op names
+
+    model = Noisy()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with pytest.raises(CaptureError, match=r"random op \(aten.randn_like\) at .*unseen.py:\d+"):
+        plan(model, (torch.randn(3, 8),), torch.randn(3, 5), nn.functional.mse_loss, optimizer)
+
+
+def test_embedding_max_norm_is_refused() -> None:
+    """max_norm renormalises the weight in place in the forward pass; torch-mlir's import failed
+    with "... failed with the following diagnostics:" and nothing after it."""
+    model = nn.Sequential(nn.Embedding(16, 8, max_norm=1.0), nn.Linear(8, 16))
+    ids = torch.randint(0, 16, (2, 5))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with pytest.raises(PlanError, match=r"embedding_renorm.*use max_norm=None"):
+        plan(model, (ids,), ids.float(), lambda out, t: out.sum() * 0 + t.sum(), optimizer)
+
+
+def test_transposed_convolution_names_the_op_it_cannot_lower() -> None:
+    model = nn.Sequential(nn.ConvTranspose2d(3, 4, 2, stride=2), nn.Flatten(), nn.Linear(64, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(2, 3, 2, 2), torch.randint(0, 3, (2,))
+    with pytest.raises(LoweringError, match="aten.convolution_backward"):
+        plan(model, (x,), y, nn.functional.cross_entropy, optimizer)
+
+
+def test_data_dependent_branch_names_no_made_up_file() -> None:
+    """BatchNorm(momentum=None) divides by float(num_batches_tracked): refused, and the message
+    named "<string>:1" (a generated function's frame) as the place."""
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, momentum=None), nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(3, 4), torch.randint(0, 2, (3,))
+    with pytest.raises(CaptureError, match="data-dependent control flow") as info:
+        plan(model, (x,), y, nn.functional.cross_entropy, optimizer)
+    assert "<string>" not in str(info.value)
+
+
+class _BertWithMask(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        transformers = pytest.importorskip("transformers")
+        config = transformers.BertConfig(
+            vocab_size=32,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=16,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            num_labels=3,
+        )
+        self.bert = transformers.BertForSequenceClassification(config)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.bert(input_ids=ids, attention_mask=mask).logits
+
+
+def test_transformers_attention_mask_input_trains() -> None:
+    """transformers skips an all-ones attention mask after reading it (``padding_mask.all()``),
+    which was refused as data-dependent control flow; now the mask is always applied."""
+    torch.manual_seed(0)
+    ids = torch.randint(0, 32, (2, 6))
+    mask = torch.ones(2, 6, dtype=torch.long)
+    mask[1, -2:] = 0
+    model = _BertWithMask()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    result = plan(
+        model,
+        (ids, mask),
+        torch.tensor([0, 2]),
+        nn.functional.cross_entropy,
+        optimizer,
+        progress=False,
+        time_limit=2,
+    )
+    result.verify()
+    result.verify_planned_vs_unplanned()
