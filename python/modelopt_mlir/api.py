@@ -588,12 +588,20 @@ def plan(
         from modelopt_mlir.eager_memory import eager_inference_peak, eager_training_peak
 
         with stages.stage("eager", "measuring PyTorch eager's peak (MemTracker)"):
-            if loss_fn is None:
-                eager = eager_inference_peak(model, inputs, meta=shapes_only)
-            else:
-                eager = eager_training_peak(
-                    model, inputs, targets_arg, loss_fn, optimizer, meta=shapes_only
-                )
+            try:
+                if loss_fn is None:
+                    eager = eager_inference_peak(model, inputs, meta=shapes_only)
+                else:
+                    eager = eager_training_peak(
+                        model, inputs, targets_arg, loss_fn, optimizer, meta=shapes_only
+                    )
+            except Exception as error:  # eager PyTorch itself refused the step (on copies)
+                step = "forward pass" if loss_fn is None else "training step"
+                raise PlanError(
+                    f"compare_eager=True: one eager PyTorch {step} of this model failed on "
+                    f"copies ({type(error).__name__}: {error}); make the step run in eager "
+                    "PyTorch, or plan without compare_eager"
+                ) from error
 
     # The frontend's own split (capture, import, bufferize) replaces our two coarser stages.
     seconds = dict(captured.timings) or {

@@ -83,9 +83,14 @@ def eager_training_peak(
     if meta:
         clone.to("meta")  # in place: the optimizer keeps its parameters
     clone.train()
-    for module in clone.modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            module.eval()  # deterministic, as the captured step
+    from modelopt_mlir.frontend.trace import switch_off_dropout
+
+    if copy:
+        switch_off_dropout(clone)  # deterministic, as the captured step
+    else:  # the model itself: its modes stay as they were
+        for module in clone.modules():
+            if isinstance(module, nn.modules.dropout._DropoutNd):
+                module.eval()
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -98,7 +103,7 @@ def eager_training_peak(
         for _ in range(warmup):
             step()
         _cuda_reset_peak(device)
-        mt = MemTracker()
+        mt = _tracker(clone)
         with _quiet():
             mt.track_external(clone, opt, *inputs, *target_list)
             with mt:
@@ -138,7 +143,7 @@ def eager_inference_peak(
         with torch.no_grad(), _values_unread_on_meta(meta):
             model(*inputs)  # warm-up; its output is dropped before measuring
             _cuda_reset_peak(device)
-            mt = MemTracker()
+            mt = _tracker(model)
             with _quiet():
                 mt.track_external(model, *inputs)
                 with mt:
@@ -153,6 +158,26 @@ def eager_inference_peak(
     if device.type == "cuda":
         total = _cuda_total(device, base, by_kind)
     return EagerPeak(total=total, by_kind=by_kind, device=str(device))
+
+
+class _NoHook:
+    """Stands for the gradient hooks MemTracker does not install on a frozen parameter."""
+
+    def remove(self) -> None:
+        pass
+
+
+def _tracker(model: nn.Module) -> MemTracker:
+    """A MemTracker for ``model``. Its forward pre-hook registers a gradient hook on every
+    parameter of each module it enters, which torch refuses on a parameter that does not require
+    grad (a frozen one): such parameters get no gradient, so they are marked as already hooked."""
+    mt = MemTracker()
+    handles = getattr(mt, "_param_to_grad_hook_handles", None)
+    if handles is not None:
+        for param in model.parameters():
+            if not param.requires_grad:
+                handles[param] = (_NoHook(), _NoHook())
+    return mt
 
 
 def _values_unread_on_meta(meta: bool) -> AbstractContextManager[Any]:

@@ -254,6 +254,27 @@ def test_frozen_parameter_after_an_eager_step() -> None:
     _checked(plan(model, (x,), y, _mse, adam, solver="greedy"))
 
 
+def test_frozen_parameter_with_compare_eager() -> None:
+    """torch's MemTracker registered a gradient hook on the frozen parameter and torch raised
+    "cannot register a hook on a tensor that doesn't require gradient" out of plan()."""
+    model = _TwoLayers()
+    model.a.weight.requires_grad_(False)
+    x, y = _batch()
+    adam = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    result = _checked(plan(model, (x,), y, _mse, adam, solver="greedy", compare_eager=True))
+    assert result.report.vs_eager is not None
+
+
+def test_step_eager_pytorch_refuses_is_a_plan_error() -> None:
+    """Adam(capturable=True) on CPU tensors: torch.optim itself asserts in step(). The eager
+    measurement said so with a bare AssertionError from deep inside torch."""
+    model = _TwoLayers()
+    x, y = _batch()
+    adam = torch.optim.Adam(model.parameters(), lr=1e-2, capturable=True)
+    with pytest.raises(PlanError, match="compare_eager=True: one eager PyTorch training step"):
+        plan(model, (x,), y, _mse, adam, solver="greedy", compare_eager=True)
+
+
 @pytest.mark.parametrize("optimizer", ["adamw", "sgd-weight-decay"])
 def test_parameter_without_gradient_is_not_updated(optimizer: str) -> None:
     """torch.optim skips a parameter whose .grad stays None (no decay, no state): so do we."""

@@ -81,3 +81,16 @@ def test_inference_peak_has_no_training_kinds() -> None:
     for kind in ("gradients", "optimizer state", "optimizer temporaries", "temporaries"):
         assert kind not in peak.by_kind
     assert all(m.training for m in model.modules())  # modes restored
+
+
+def test_frozen_parameter_is_measured_not_refused() -> None:
+    # MemTracker's forward hook registered a gradient hook on every parameter, and torch raised
+    # "cannot register a hook on a tensor that doesn't require gradient" on a frozen one.
+    model, x, y = _mlp()
+    model[0].weight.requires_grad_(False)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    peak = eager_training_peak(model, [x], y, F.cross_entropy, torch.optim.Adam(trainable))
+    assert peak.by_kind["parameters"] == _param_bytes(model)
+    assert peak.by_kind["gradients"] == sum(p.numel() * 4 for p in trainable)
+    frozen_inference = eager_inference_peak(model, [x])
+    assert frozen_inference.by_kind["parameters"] == _param_bytes(model)
