@@ -979,6 +979,21 @@ def max_pool2d_with_indices_backward(
     return grad
 
 
+def _scatter_with_positive_dim(op: Any) -> Callable[..., Any]:
+    """``op`` (a scatter along ``dim``, its second argument) with a negative ``dim`` counted from
+    the front: torch-mlir's lowering of ``scatter`` and ``scatter_add`` along ``dim=-1`` crashes
+    the process (a segfault in its pass pipeline). The gradients of ``torch.sort``,
+    ``torch.topk`` (``scatter``) and ``torch.gather`` (``scatter_add``) along the last dimension
+    are such scatters."""
+
+    def decomposition(self: torch.Tensor, dim: int, *args: Any, **kwargs: Any) -> Any:
+        if dim >= 0:
+            return NotImplemented  # recorded as it is
+        return op(self, dim % max(self.dim(), 1), *args, **kwargs)
+
+    return decomposition
+
+
 @functools.cache
 def _reference_table() -> dict[Any, Callable[..., Any]]:
     return dict(get_decomposition_table())
@@ -1008,6 +1023,15 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
     table[aten.max_pool2d_with_indices_backward.default] = max_pool2d_with_indices_backward
+    for scatter in (
+        aten.scatter.src,
+        aten.scatter.value,
+        aten.scatter.reduce,
+        aten.scatter.value_reduce,
+        aten.scatter_add.default,
+        aten.scatter_reduce.two,
+    ):
+        table[scatter] = _scatter_with_positive_dim(scatter)
     return table
 
 

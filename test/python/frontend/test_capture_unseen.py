@@ -190,3 +190,43 @@ def test_transformers_attention_mask_input_trains() -> None:
     )
     result.verify()
     result.verify_planned_vs_unplanned()
+
+
+class _LastDimScatter(nn.Module):
+    """Ops whose gradient (or the op itself) scatters along dim=-1: torch-mlir's lowering of a
+    scatter with a negative dim segfaulted the whole process during import."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.op = op
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x)
+        if self.op == "sort":
+            return torch.sort(h, -1)[0][..., :3]
+        if self.op == "topk":
+            return torch.topk(h, 3, -1)[0]
+        if self.op == "gather":
+            return h.gather(-1, h.argmax(-1, keepdim=True)) + h.gather(-1, index)
+        return torch.zeros(4, 8).scatter_add(-1, index, h[:, :3])
+
+
+@pytest.mark.parametrize("op", ["sort", "topk", "gather", "scatter_add"])
+def test_scatter_along_the_last_dim_trains(op: str) -> None:
+    torch.manual_seed(0)
+    model = _LastDimScatter(op)
+    x, index = torch.randn(4, 8), torch.randint(0, 8, (4, 3))
+    target = torch.randn_like(model(x, index)).detach()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = plan(
+        model,
+        (x, index),
+        target,
+        nn.functional.mse_loss,
+        optimizer,
+        progress=False,
+        solver="greedy",
+    )
+    result.verify()
+    result.verify_planned_vs_unplanned()
