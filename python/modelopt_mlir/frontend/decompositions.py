@@ -968,10 +968,12 @@ def max_pool2d_with_indices_backward(
         aten.view.default(col_index, [1, 1, cols, kw]),
     )
     window = [*lead, rows, 1, cols, 1]
-    chosen = aten.eq.Tensor(aten.view.default(indices, window), flat)
+    # reshape, not view: a pool over a transposed tensor (MaxPool1d after x.transpose(1, 2))
+    # has non-contiguous gradients and indices; contiguous ones are viewed as before.
+    chosen = aten.eq.Tensor(aten.reshape.default(indices, window), flat)
     zero = aten.scalar_tensor.default(0, dtype=input.dtype, device=device)
-    grad = aten.where.self(chosen, aten.view.default(grad_output, window), zero)
-    grad = aten.view.default(grad, [*lead, rows * kh, cols * kw])
+    grad = aten.where.self(chosen, aten.reshape.default(grad_output, window), zero)
+    grad = aten.reshape.default(grad, [*lead, rows * kh, cols * kw])
     if rows * kh != height or cols * kw != width:
         grad = aten.constant_pad_nd.default(
             grad, [0, width - cols * kw, 0, height - rows * kh], 0.0

@@ -230,3 +230,27 @@ def test_scatter_along_the_last_dim_trains(op: str) -> None:
     )
     result.verify()
     result.verify_planned_vs_unplanned()
+
+
+class _PoolOverTransposed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.max_pool1d(self.proj(x).transpose(1, 2), 2, 2)
+
+
+def test_max_pool_over_a_transposed_tensor_trains() -> None:
+    """Sequence models pool over channels-last activations: the max-pool backward decomposition
+    viewed non-contiguous gradients and raised torch's "Cannot view a tensor ..." ValueError."""
+    torch.manual_seed(0)
+    model = _PoolOverTransposed()
+    x = torch.randn(2, 8, 16)
+    target = torch.randn(2, 16, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = plan(
+        model, (x,), target, nn.functional.mse_loss, optimizer, progress=False, solver="greedy"
+    )
+    result.verify()
+    result.verify_planned_vs_unplanned()
