@@ -801,8 +801,13 @@ def silu_backward(grad_output: torch.Tensor, input: torch.Tensor) -> Any:
     reference, but ``s`` computed over a flat view of ``x``. The forward computes
     ``sigmoid(x)`` too, and CSE (after import) would otherwise merge the two, keeping the
     forward's full-size sigmoid alive until the backward, one activation eager never saves.
-    Recomputing it costs one elementwise pass; the same values bit for bit."""
-    if input.dtype not in _OWN_DTYPES or grad_output.dtype != input.dtype:
+    Recomputing it costs one elementwise pass; the same values bit for bit. A non-contiguous
+    input (SiLU over a transposed activation) has no flat view: the reference then."""
+    if (
+        input.dtype not in _OWN_DTYPES
+        or grad_output.dtype != input.dtype
+        or not input.is_contiguous()
+    ):
         return _reference(aten.silu_backward.default)(grad_output, input)
     flat = aten.sigmoid.default(aten.view.default(input, [input.numel()]))
     sigmoid = aten.view.default(flat, list(input.shape))
@@ -981,6 +986,48 @@ def max_pool2d_with_indices_backward(
     return grad
 
 
+def avg_pool2d_backward(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    kernel_size: Sequence[int] | int,
+    stride: Sequence[int] | int,
+    padding: Sequence[int] | int,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Any:
+    """``aten.avg_pool2d_backward`` (``AvgPool1d``'s too) for non-overlapping windows
+    (``stride == kernel_size``, no padding): each pooled gradient divided by the window size and
+    broadcast over its window, 0 in the rows and columns no window covers. torch-mlir cannot
+    lower the op (it fails on a ``torch.constant.bool``). Eager adds ``g / n`` to zeros once
+    per input element: the same values. Other pools, as the op is."""
+    kernel = _pair(kernel_size)
+    strides = _pair(stride) if (isinstance(stride, int) or len(stride)) else kernel
+    if (
+        input.dtype not in _OWN_DTYPES
+        or grad_output.dtype != input.dtype
+        or input.dim() not in (3, 4)
+        or strides != kernel
+        or any(p != 0 for p in _pair(padding))
+    ):
+        return NotImplemented
+    height, width = input.shape[-2:]
+    kh, kw = kernel
+    rows, cols = height // kh, width // kw
+    lead = list(input.shape[:-2])
+    if list(grad_output.shape) != [*lead, rows, cols]:
+        return NotImplemented
+    divisor = divisor_override if divisor_override else kh * kw
+    share = aten.div.Scalar(aten.reshape.default(grad_output, [*lead, rows, 1, cols, 1]), divisor)
+    grad = aten.expand.default(share, [*lead, rows, kh, cols, kw])
+    grad = aten.reshape.default(grad, [*lead, rows * kh, cols * kw])
+    if rows * kh != height or cols * kw != width:
+        grad = aten.constant_pad_nd.default(
+            grad, [0, width - cols * kw, 0, height - rows * kh], 0.0
+        )
+    return grad
+
+
 def _scatter_with_positive_dim(op: Any) -> Callable[..., Any]:
     """``op`` (a scatter along ``dim``, its second argument) with a negative ``dim`` counted from
     the front: torch-mlir's lowering of ``scatter`` and ``scatter_add`` along ``dim=-1`` crashes
@@ -1025,6 +1072,7 @@ def _table() -> dict[Any, Callable[..., Any]]:
     table[aten.var_mean.correction] = var_mean_correction
     table[aten.var.correction] = var_correction
     table[aten.max_pool2d_with_indices_backward.default] = max_pool2d_with_indices_backward
+    table[aten.avg_pool2d_backward.default] = avg_pool2d_backward
     for scatter in (
         aten.scatter.src,
         aten.scatter.value,

@@ -254,3 +254,35 @@ def test_max_pool_over_a_transposed_tensor_trains() -> None:
     )
     result.verify()
     result.verify_planned_vs_unplanned()
+
+
+class _PoolsAndSilu(nn.Module):
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.proj = nn.Linear(16, 16)
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x).transpose(1, 2)  # [2, 16, 9]
+        if self.op == "silu_transposed":
+            return nn.functional.silu(h)
+        if self.op == "avg_pool1d":
+            return nn.functional.avg_pool1d(h, 2, 2)  # the 9th column gets no gradient
+        return nn.functional.avg_pool2d(h[:, None], (2, 3), divisor_override=5)
+
+
+@pytest.mark.parametrize("op", ["silu_transposed", "avg_pool1d", "avg_pool2d"])
+def test_silu_and_average_pools_train(op: str) -> None:
+    """SiLU's backward decomposition viewed a non-contiguous input flat (torch's "Cannot view a
+    tensor ..." ValueError); average-pool backward failed in torch-mlir ("failed to legalize
+    operation 'torch.constant.bool'")."""
+    torch.manual_seed(0)
+    model = _PoolsAndSilu(op)
+    x = torch.randn(2, 9, 16)
+    target = torch.randn_like(model(x)).detach()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    result = plan(
+        model, (x,), target, nn.functional.mse_loss, optimizer, progress=False, solver="greedy"
+    )
+    result.verify()
+    result.verify_planned_vs_unplanned()
