@@ -560,4 +560,27 @@ def _translate_trace_error(exc: Exception) -> CaptureError | None:
     if "dynamic shape" in message.lower() or "symbolic" in message.lower():
         first = message.strip().splitlines()[0]
         return DynamicShapeError(f"dynamic shapes{where}: {first}; give static example inputs")
+    ours = _decomposition_frame(exc)
+    if ours is not None:
+        # Our own decomposition of an op failed: a case it does not cover, or an op the
+        # model calls wrongly (which eager PyTorch refuses too).
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        return CaptureError(
+            f"modelopt's decomposition {ours} failed while tracing the step{where} "
+            f"({type(exc).__name__}: {first}); if eager PyTorch runs this step, this is a "
+            "modelopt bug: please report it with the model"
+        )
     return None
+
+
+def _decomposition_frame(exc: BaseException) -> str | None:
+    """The function in :mod:`decompositions` where ``exc`` was raised (the innermost of its
+    frames, if the traceback passes through it), or None."""
+    from modelopt_mlir.frontend import decompositions
+
+    module_file = os.path.realpath(decompositions.__file__)
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.realpath(frame.filename) == module_file:
+            found = frame.name
+    return found

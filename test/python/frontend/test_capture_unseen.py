@@ -286,3 +286,27 @@ def test_silu_and_average_pools_train(op: str) -> None:
     )
     result.verify()
     result.verify_planned_vs_unplanned()
+
+
+def test_a_failing_decomposition_of_ours_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception raised inside one of our decompositions (a case it does not cover) is our
+    bug, not the user's: a CaptureError naming the decomposition and the user's line, not a bare
+    traceback out of plan()."""
+    from modelopt_mlir.frontend import decompositions, trace
+
+    def broken() -> dict:
+        table = decompositions.capture_decompositions()
+        aten = torch.ops.aten
+        # silu_backward given a gradient of the wrong shape raises inside its body.
+        table[aten.silu_backward.default] = lambda go, x: decompositions.silu_backward(
+            go.reshape(-1), x
+        )
+        return table
+
+    monkeypatch.setattr(trace, "capture_decompositions", broken)
+    model = nn.Sequential(nn.Linear(8, 8), nn.SiLU(), nn.Linear(8, 5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(
+        CaptureError, match=r"decomposition silu_backward failed .*unseen.py:\d+.*modelopt bug"
+    ):
+        plan(model, (torch.randn(3, 8),), torch.randn(3, 5), nn.functional.mse_loss, optimizer)
