@@ -141,6 +141,7 @@ def capture_environment() -> Iterator[None]:
       need this.
     - oneDNN (mkldnn) off: RNNs then take their composite path (matmuls and pointwise cells)
       instead of ``mkldnn_rnn_layer``, which torch-mlir cannot lower.
+    - Nearest upsampling that doubles both sides as a broadcast (:func:`_nearest_doubling`).
     Eager PyTorch, measured or used as the reference, runs with the defaults.
     """
     from torch._dispatch.python import enable_python_dispatcher
@@ -154,7 +155,49 @@ def capture_environment() -> Iterator[None]:
             mock.patch.object(eager_transforms, "_autograd_grad", _first_order_autograd_grad)
         )
         stack.enter_context(packed_sequence_check_off())
+        stack.enter_context(_nearest_doubling())
         yield
+
+
+@contextlib.contextmanager
+def _nearest_doubling() -> Iterator[None]:
+    """``upsample_nearest2d.vec`` (``nn.Upsample(scale_factor=2)``, ``F.interpolate``) doubling
+    both sides captured as each value repeated in a 2 x 2 block: a reshape, an expand and a
+    reshape, whose gradient is a sum over each block. torch's own kernel for it (Python, at the
+    Autograd key, above any decomposition table) builds int64 index tensors and an indexed
+    gather, whose gradient is an accumulating scatter: 2.8x eager's footprint on a small convnet.
+    PyTorch's CPU kernel takes input index ``i >> 1`` when an output side is twice the input
+    side, whatever the scales: the same values. Other sizes go to torch's kernel."""
+    from torch._C import DispatchKey
+    from torch._decomp.decompositions import upsample_compute_output_size
+
+    op = torch.ops.aten.upsample_nearest2d.vec
+    keys = (DispatchKey.Autograd, DispatchKey.CompositeImplicitAutograd)
+    originals = {key: op.py_kernels.get(key) for key in keys}
+    if any(kernel is None for kernel in originals.values()):
+        yield
+        return
+
+    def kernel_for(original: Callable[..., Any]) -> Callable[..., Any]:
+        def kernel(input: torch.Tensor, output_size: Any, scale_factors: Any) -> Any:
+            size = upsample_compute_output_size(input.size(), output_size, scale_factors)
+            if input.dim() == 4 and list(size) == [2 * input.shape[2], 2 * input.shape[3]]:
+                n, c, h, w = input.shape
+                blocks = input.reshape(n, c, h, 1, w, 1).expand(n, c, h, 2, w, 2)
+                return blocks.reshape(n, c, 2 * h, 2 * w)
+            return original(input, output_size, scale_factors)
+
+        return kernel
+
+    try:
+        for key, original in originals.items():
+            op.py_kernels[key] = kernel_for(original)
+        op._dispatch_cache.clear()
+        yield
+    finally:
+        for key, original in originals.items():
+            op.py_kernels[key] = original
+        op._dispatch_cache.clear()
 
 
 @contextlib.contextmanager
