@@ -93,22 +93,22 @@ def cover(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ptr, np.array([b for x in lists for b in x], np.int64)
 
 
+def _grouped_by(key: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR lists of the buffers with each value 0..``count``-1 of ``key``."""
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    ptr = np.zeros(count + 1, np.int64)
+    ptr[1:] = np.cumsum(np.bincount(key, minlength=count)[:count])
+    return ptr, order
+
+
 def starting(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CSR lists of the buffers whose first section is each section."""
-    sections = int(last.max(initial=0))
-    order = np.argsort(first, kind="stable").astype(np.int64)
-    ptr = np.zeros(sections + 1, np.int64)
-    ptr[1:] = np.cumsum(np.bincount(first, minlength=sections)[:sections])
-    return ptr, order
+    return _grouped_by(first, int(last.max(initial=0)))
 
 
 def ending(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CSR lists of the buffers ending at each section boundary (index ``last``)."""
-    sections = int(last.max(initial=0))
-    order = np.argsort(last, kind="stable").astype(np.int64)
-    ptr = np.zeros(sections + 2, np.int64)
-    ptr[1:] = np.cumsum(np.bincount(last, minlength=sections + 1)[: sections + 1])
-    return ptr, order
+    return _grouped_by(last, int(last.max(initial=0)) + 1)
 
 
 def span_groups(first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,10 +244,12 @@ def search_canonical(
     ptr, idx = adjacency(first, last)
     sections = int(last.max())
     # The search's view of time, forward and reversed (the same plans: reversing time is a
-    # symmetry of the problem, but the search fills valleys and holes from the other end).
-    views = [_TimeView(first, last), _TimeView(sections - last, sections - first)]
+    # symmetry of the problem, but the search fills valleys and holes from the other end);
+    # each built when first used (the reversed one only by randomized restarts).
+    directions = [(first, last), (sections - last, sections - first)]
     if reverse_time:
-        views.reverse()
+        directions.reverse()
+    views: dict[int, _TimeView] = {}
     units = node_units(len(subset), sections)
     randomized = ranks is None
     if ranks is None:
@@ -266,6 +268,8 @@ def search_canonical(
         """One run; a result to return, or None to go on (and "infeasible" at max live below
         the capacity drops that target)."""
         nonlocal nodes
+        if view not in views:
+            views[view] = _TimeView(*directions[view])
         v = views[view]
         status, spent = canonical_kernel.search(
             v.first,
