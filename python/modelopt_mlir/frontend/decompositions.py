@@ -925,6 +925,49 @@ def _pair(value: Sequence[int] | int) -> list[int]:
     return values * 2 if len(values) == 1 else values
 
 
+def _disjoint_windows(
+    grad_output: torch.Tensor,
+    input: torch.Tensor,
+    kernel_size: Sequence[int] | int,
+    stride: Sequence[int] | int,
+    padding: Sequence[int] | int,
+    dilation: Sequence[int] | int = 1,
+) -> tuple[list[int], int, int, int, int] | None:
+    """(leading dims, window rows, window columns, kh, kw) of a 2-D pool (1-D pools go through
+    2-D) whose windows tile the input without overlap (``stride == kernel_size``, no padding or
+    dilation, one pooled value per whole window), for the backward decompositions of our own
+    dtypes; None otherwise."""
+    kernel = _pair(kernel_size)
+    strides = _pair(stride) if (isinstance(stride, int) or len(stride)) else kernel
+    if (
+        input.dtype not in _OWN_DTYPES
+        or grad_output.dtype != input.dtype
+        or input.dim() not in (3, 4)
+        or strides != kernel
+        or any(p != 0 for p in _pair(padding))
+        or any(d != 1 for d in _pair(dilation))
+    ):
+        return None
+    height, width = input.shape[-2:]
+    kh, kw = kernel
+    rows, cols = height // kh, width // kw
+    lead = list(input.shape[:-2])
+    # ceil_mode only matters where it adds a partial window.
+    if list(grad_output.shape) != [*lead, rows, cols]:
+        return None
+    return lead, rows, cols, kh, kw
+
+
+def _uncovered_as_zero(grad: torch.Tensor, input: torch.Tensor) -> Any:
+    """``grad`` over the windows' rows and columns, padded with 0 to the input's last two sides
+    (the rows and columns no window covers)."""
+    height, width = input.shape[-2:]
+    rows, cols = grad.shape[-2:]
+    if rows == height and cols == width:
+        return grad
+    return aten.constant_pad_nd.default(grad, [0, width - cols, 0, height - rows], 0.0)
+
+
 def max_pool2d_with_indices_backward(
     grad_output: torch.Tensor,
     input: torch.Tensor,
@@ -945,26 +988,11 @@ def max_pool2d_with_indices_backward(
     windows are disjoint, so eager's scatter-add into zeros adds each gradient to 0 once: the
     same values (but ``-0.0`` where eager's ``0 + -0.0`` gives ``+0.0``). Other pools, as the
     op is (torch-mlir's scatter)."""
-    kernel = _pair(kernel_size)
-    strides = _pair(stride) if (isinstance(stride, int) or len(stride)) else kernel
-    if (
-        input.dtype not in _OWN_DTYPES
-        or grad_output.dtype != input.dtype
-        or input.dim() not in (3, 4)
-        or strides != kernel
-        or any(p != 0 for p in _pair(padding))
-        or any(d != 1 for d in _pair(dilation))
-    ):
+    windows = _disjoint_windows(grad_output, input, kernel_size, stride, padding, dilation)
+    if windows is None or list(indices.shape) != list(grad_output.shape):
         return NotImplemented
-    height, width = input.shape[-2:]
-    kh, kw = kernel
-    rows, cols = height // kh, width // kw
-    lead = list(input.shape[:-2])
-    # ceil_mode only matters where it adds a partial window.
-    if list(grad_output.shape) != [*lead, rows, cols] or list(indices.shape) != list(
-        grad_output.shape
-    ):
-        return NotImplemented
+    lead, rows, cols, kh, kw = windows
+    width = input.shape[-1]
     device = input.device
     row_index = aten.arange.default(rows * kh, dtype=torch.int64, device=device)
     col_index = aten.arange.default(cols * kw, dtype=torch.int64, device=device)
@@ -978,12 +1006,7 @@ def max_pool2d_with_indices_backward(
     chosen = aten.eq.Tensor(aten.reshape.default(indices, window), flat)
     zero = aten.scalar_tensor.default(0, dtype=input.dtype, device=device)
     grad = aten.where.self(chosen, aten.reshape.default(grad_output, window), zero)
-    grad = aten.reshape.default(grad, [*lead, rows * kh, cols * kw])
-    if rows * kh != height or cols * kw != width:
-        grad = aten.constant_pad_nd.default(
-            grad, [0, width - cols * kw, 0, height - rows * kh], 0.0
-        )
-    return grad
+    return _uncovered_as_zero(aten.reshape.default(grad, [*lead, rows * kh, cols * kw]), input)
 
 
 def avg_pool2d_backward(
@@ -1001,31 +1024,14 @@ def avg_pool2d_backward(
     broadcast over its window, 0 in the rows and columns no window covers. torch-mlir cannot
     lower the op (it fails on a ``torch.constant.bool``). Eager adds ``g / n`` to zeros once
     per input element: the same values. Other pools, as the op is."""
-    kernel = _pair(kernel_size)
-    strides = _pair(stride) if (isinstance(stride, int) or len(stride)) else kernel
-    if (
-        input.dtype not in _OWN_DTYPES
-        or grad_output.dtype != input.dtype
-        or input.dim() not in (3, 4)
-        or strides != kernel
-        or any(p != 0 for p in _pair(padding))
-    ):
+    windows = _disjoint_windows(grad_output, input, kernel_size, stride, padding)
+    if windows is None:
         return NotImplemented
-    height, width = input.shape[-2:]
-    kh, kw = kernel
-    rows, cols = height // kh, width // kw
-    lead = list(input.shape[:-2])
-    if list(grad_output.shape) != [*lead, rows, cols]:
-        return NotImplemented
+    lead, rows, cols, kh, kw = windows
     divisor = divisor_override if divisor_override else kh * kw
     share = aten.div.Scalar(aten.reshape.default(grad_output, [*lead, rows, 1, cols, 1]), divisor)
     grad = aten.expand.default(share, [*lead, rows, kh, cols, kw])
-    grad = aten.reshape.default(grad, [*lead, rows * kh, cols * kw])
-    if rows * kh != height or cols * kw != width:
-        grad = aten.constant_pad_nd.default(
-            grad, [0, width - cols * kw, 0, height - rows * kh], 0.0
-        )
-    return grad
+    return _uncovered_as_zero(aten.reshape.default(grad, [*lead, rows * kh, cols * kw]), input)
 
 
 def _scatter_with_positive_dim(op: Any) -> Callable[..., Any]:

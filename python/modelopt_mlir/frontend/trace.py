@@ -465,7 +465,7 @@ def _check_deterministic(
     for node in graph.graph.nodes:
         if node.op != "call_function":
             continue
-        name = _op_name(node.target).split(".")[1] if "." in _op_name(node.target) else ""
+        name = _op_short_name(node.target)
         tags = getattr(node.target, "tags", ())
         # torch tags its random ops (randn_like, normal_, rrelu_with_noise, ...).
         if name in _RANDOM_OPS or torch.Tag.nondeterministic_seeded in tags:
@@ -494,8 +494,7 @@ def _check_supported(
     for node in graph.graph.nodes:
         if node.op != "call_function":
             continue
-        parts = _op_name(node.target).split(".")
-        reason = _UNSUPPORTED_OPS.get(parts[1] if len(parts) > 1 else "")
+        reason = _UNSUPPORTED_OPS.get(_op_short_name(node.target))
         if reason is not None:
             where = _source_of(fn, example_args, node.name)
             raise CaptureUsageError(f"the step uses {_op_name(node.target)}{where}: {reason}")
@@ -553,6 +552,13 @@ def _op_name(target: Any) -> str:
     name = getattr(target, "name", None)
     text = name() if callable(name) else str(target)
     return text.replace("::", ".")
+
+
+def _op_short_name(target: Any) -> str:
+    """The op's name without namespace and overload (``randn_like`` for
+    ``aten.randn_like.default``), or "" for a target without a namespace."""
+    parts = _op_name(target).split(".")
+    return parts[1] if len(parts) > 1 else ""
 
 
 def _translate_trace_error(exc: Exception) -> CaptureError | None:
