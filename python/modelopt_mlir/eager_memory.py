@@ -85,12 +85,10 @@ def eager_training_peak(
     clone.train()
     from modelopt_mlir.frontend.trace import switch_off_dropout
 
-    if copy:
-        switch_off_dropout(clone)  # deterministic, as the captured step
-    else:  # the model itself: its modes stay as they were
-        for module in clone.modules():
-            if isinstance(module, nn.modules.dropout._DropoutNd):
-                module.eval()
+    attention = switch_off_dropout(clone)  # deterministic, as the captured step
+    if not copy:  # the model itself: its attention modules keep their dropout probabilities
+        for module, probability in attention:
+            module.dropout = probability
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
